@@ -1,0 +1,22 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/fisher.smk"
+include: "rules/distances.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,34 @@
+rule prepare_dataset:
+    output:
+        "resources/datasets/{dataset}.npz",
+    params:
+        spec=get_dataset_params,
+    log:
+        "logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/prepare_dataset/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow_scripts/prepare_dataset.py"
+
+
+rule make_task:
+    input:
+        dataset=get_task_dataset,
+    output:
+        "results/tasks/{task}.parquet",
+    params:
+        task=get_task_params,
+    log:
+        "logs/make_task/{task}.log",
+    benchmark:
+        "benchmarks/make_task/{task}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../workflow_scripts/make_task.py"

@@ -1,0 +1,316 @@
+"""The experiment configuration as typed, frozen specs.
+
+``config.yaml`` is checked in two steps. The JSON schema
+(``taskdist/schema/config.schema.yaml``) checks its structure and fills in
+defaults; :func:`from_dict` then checks its meaning (datasets exist, class ids
+exist, relabellings are partitions, budgets can be met, methods are known) and
+returns an :class:`Experiment`. Every error is a :class:`ConfigError` that names
+the offending key, e.g. ``tasks[mnist_low].classes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import typing
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from taskdist.data import DatasetInfo, ImageSpec, dataset_info, DATASETS
+
+SCHEMA_PATH = Path(str(resources.files("taskdist") / "schema" / "config.schema.yaml"))
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Shape of a task network.
+
+    Parameters
+    ----------
+    widths
+        Output channels of each convolutional stage; every stage ends with a
+        2x2 max pool, so ``len(widths)`` is the depth in stages.
+    convs_per_stage
+        Number of 3x3 convolution + ReLU layers in each stage.
+    hidden
+        Width of the fully connected feature layer that closes the body.
+    """
+
+    widths: tuple[int, ...] = (16, 32)
+    convs_per_stage: int = 1
+    hidden: int = 64
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    train: float
+    val: float
+    test: float
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One classification task.
+
+    ``label_map[i]`` lists the original classes of ``dataset`` that become
+    label ``i``; ``samples_per_class`` examples are drawn per new label,
+    spread evenly over its original classes.
+    """
+
+    id: str
+    dataset: str
+    label_map: tuple[tuple[int, ...], ...]
+    label_names: tuple[str, ...]
+    samples_per_class: int
+    split: SplitSpec
+    seed: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_map)
+
+    def draws_per_class(self) -> dict[int, int]:
+        """How many examples each original class contributes."""
+        draws = {}
+        for sources in self.label_map:
+            base, extra = divmod(self.samples_per_class, len(sources))
+            for i, c in enumerate(sources):
+                draws[c] = base + (1 if i < extra else 0)
+        return draws
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    root: str | None = None
+    download: bool = False
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    epochs: int
+    batch_size: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class FisherSpec:
+    estimator: str
+    granularity: str
+    mc_samples: int
+    samples: int
+    batch_size: int
+    head: HeadSpec
+
+
+@dataclass(frozen=True)
+class Experiment:
+    seed: int
+    device: str
+    image: ImageSpec
+    datasets: dict[str, DatasetSpec]
+    tasks: dict[str, TaskSpec]
+    network: ArchSpec
+    train: TrainSpec
+    fisher: FisherSpec
+    methods: tuple[str, ...]
+
+    def task_dataset(self, task_id: str) -> DatasetSpec:
+        return self.datasets[self.tasks[task_id].dataset]
+
+
+def stable_seed(*parts: object) -> int:
+    """A 31-bit seed derived deterministically from ``parts`` (stable across runs and machines)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def to_params(spec) -> dict:
+    """A spec as plain builtins: what Snakemake can compare to decide whether a job is stale."""
+    return asdict(spec)
+
+
+def from_params(cls: type, value):
+    """Inverse of :func:`to_params`: rebuild a (nested) frozen spec from plain builtins."""
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        return cls(**{f.name: from_params(hints[f.name], value[f.name]) for f in dataclasses.fields(cls)})
+    origin = typing.get_origin(cls)
+    if origin is tuple:
+        args = typing.get_args(cls)
+        inner = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        return tuple(from_params(inner, v) if inner else v for v in value)
+    return value
+
+
+def load(path: str | Path) -> Experiment:
+    """Read, validate and convert a config file; raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read config {path}: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping, got {type(raw).__name__}")
+    return from_dict(validate_schema(raw))
+
+
+def validate_schema(raw: dict) -> dict:
+    """Check ``raw`` against the JSON schema, filling in defaults (in place); returns it."""
+    import jsonschema
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, _copy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    validator_cls = jsonschema.validators.extend(base, {"properties": set_defaults})
+    error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(raw))
+    if error is not None:
+        where = _json_path(raw, list(error.absolute_path))
+        raise ConfigError(f"config key {where}: {error.message}")
+    return raw
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _json_path(raw: dict, path: list) -> str:
+    """``tasks[3].classes`` -> ``tasks[<id>].classes`` when the task has an id."""
+    out, node = "", raw
+    for key in path:
+        if isinstance(key, int):
+            label = key
+            if isinstance(node, list) and isinstance(node[key], dict) and "id" in node[key]:
+                label = node[key]["id"]
+            out += f"[{label}]"
+        else:
+            out += f".{key}" if out else str(key)
+        node = node[key] if isinstance(node, (dict, list)) else node
+    return out or "<top level>"
+
+
+def from_dict(cfg: dict) -> Experiment:
+    """Semantic checks of a schema-validated config; returns the typed :class:`Experiment`."""
+    from taskdist.distances import METHODS
+
+    datasets = {}
+    for name, opts in cfg["datasets"].items():
+        if name not in DATASETS:
+            raise ConfigError(f"config key datasets.{name}: unknown dataset {name!r}; known: {sorted(DATASETS)}")
+        opts = opts or {}
+        datasets[name] = DatasetSpec(name, opts.get("root"), bool(opts.get("download", False)))
+
+    defaults = cfg["task_defaults"]
+    tasks: dict[str, TaskSpec] = {}
+    for raw in cfg["tasks"]:
+        if raw["id"] in tasks:
+            raise ConfigError(f"config key tasks[{raw['id']}].id: duplicate task id {raw['id']!r}")
+        spec = _task(raw, defaults, datasets, cfg["seed"])
+        tasks[spec.id] = spec
+    if len(tasks) < 2:
+        raise ConfigError(f"config key tasks: a task distance needs at least two tasks, got {len(tasks)}")
+
+    for method in cfg["distances"]["methods"]:
+        if method not in METHODS:
+            raise ConfigError(
+                f"config key distances.methods: unknown method {method!r}; known: {sorted(METHODS)}"
+            )
+
+    fisher = dict(cfg["fisher"])
+    return Experiment(
+        seed=cfg["seed"],
+        device=cfg["device"],
+        image=ImageSpec(**cfg["image"]),
+        datasets=datasets,
+        tasks=tasks,
+        network=from_params(ArchSpec, cfg["network"]),
+        train=TrainSpec(**cfg["train"]),
+        fisher=FisherSpec(head=HeadSpec(**fisher.pop("head")), **fisher),
+        methods=tuple(cfg["distances"]["methods"]),
+    )
+
+
+def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int) -> TaskSpec:
+    tid = raw["id"]
+
+    def fail(key: str, msg: str) -> ConfigError:
+        return ConfigError(f"config key tasks[{tid}].{key}: {msg}")
+
+    if raw["dataset"] not in datasets:
+        raise fail("dataset", f"dataset {raw['dataset']!r} is not listed under datasets: {sorted(datasets)}")
+    info = dataset_info(raw["dataset"])
+
+    if ("classes" in raw) == ("labels" in raw):
+        raise fail("classes", "give exactly one of 'classes' (a list of class ids) or 'labels' (a mapping)")
+    if "classes" in raw:
+        key = "classes"
+        label_map = tuple((c,) for c in raw["classes"])
+        label_names = tuple(info.class_names[c] if c < info.n_classes else str(c) for c in raw["classes"])
+    else:
+        key = "labels"
+        label_map = tuple(tuple(v) for v in raw["labels"].values())
+        label_names = tuple(str(k) for k in raw["labels"])
+    _check_label_map(label_map, label_names, info, fail, key)
+
+    split = SplitSpec(**raw.get("split", defaults["split"]))
+    total = split.train + split.val + split.test
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise fail("split", f"train + val + test must sum to 1, got {total:g}")
+    spec = TaskSpec(
+        id=tid,
+        dataset=raw["dataset"],
+        label_map=label_map,
+        label_names=label_names,
+        samples_per_class=raw.get("samples_per_class", defaults["samples_per_class"]),
+        split=split,
+        seed=raw.get("seed", seed),
+    )
+    smallest = min(spec.samples_per_class * f for f in (split.train, split.val, split.test))
+    if smallest < 1:
+        raise fail("samples_per_class", f"{spec.samples_per_class} per class leaves a split empty for {split}")
+    for c, need in spec.draws_per_class().items():
+        have = info.class_counts[c]
+        if need > have:
+            raise fail(
+                "samples_per_class",
+                f"{spec.samples_per_class} per label needs {need} images of class {c} "
+                f"({info.class_names[c]!r}) but dataset {info.name!r} has {have}",
+            )
+    return spec
+
+
+def _check_label_map(label_map, label_names, info: DatasetInfo, fail, key: str) -> None:
+    seen: dict[int, str] = {}
+    for name, sources in zip(label_names, label_map):
+        if not sources:
+            raise fail(key, f"label {name!r} has no classes")
+        for c in sources:
+            if c >= info.n_classes:
+                raise fail(key, f"class {c} is not in dataset {info.name!r} (classes 0..{info.n_classes - 1})")
+            if c in seen:
+                where = "twice" if seen[c] == name else f"in both {seen[c]!r} and {name!r}"
+                raise fail(key, f"class {c} appears {where}; labels must not overlap")
+            seen[c] = name

@@ -1,0 +1,567 @@
+"""Diagonal Fisher Information of a classifier, per sample, with three estimators.
+
+The Fisher Information Matrix (FIM) of a classifier ``p_w(y | x) = softmax(f_w(x))_y``
+over inputs ``x_1 .. x_N`` is
+
+.. math::
+
+    F = \\frac{1}{N} \\sum_{i=1}^{N} \\mathbb{E}_{y}\\left[ g_i(y)\\, g_i(y)^\\top \\right],
+    \\qquad g_i(y) = \\nabla_w \\log p_w(y \\mid x_i),
+
+and :func:`fisher_diagonal` returns its diagonal, i.e. the *per-sample* average of the
+elementwise squared gradients (never the square of a batch-mean gradient).
+
+How it is computed
+------------------
+Write ``z_i = f_w(x_i)`` (logits, ``C`` classes), ``p_i = softmax(z_i)`` and ``J_i = dz_i/dw``.
+Since ``d log p(y|x) / dz = e_y - p``, every estimator is a sum of squared
+vector-Jacobian products ``(J_i^T v)^2`` over a small set of logit-space vectors ``v``:
+
+- ``empirical``: one vector, ``v = e_{y_i} - p_i`` with the true label ``y_i``;
+- ``mc``: ``k`` vectors ``v_j = (e_{y_ij} - p_i) / sqrt(k)`` with sampled labels ``y_ij``;
+- ``exact``: the ``C`` columns of ``S_i = diag(sqrt p_i) - p_i sqrt(p_i)^T``, i.e.
+  ``v_c = sqrt(p_ic) (e_c - p_i)``, because ``sum_c p_c (e_c - p)(e_c - p)^T = diag(p) - p p^T
+  = S S^T`` (the Fisher of softmax cross-entropy equals its generalised Gauss-Newton).
+
+Two engines evaluate the squared per-sample vector-Jacobian products, vectorised over the
+batch (no Python loop over samples):
+
+- ``hooks`` (fast path), used when every trainable parameter is the ``weight`` or ``bias``
+  of an ``nn.Linear`` or ``nn.Conv2d`` (zeros padding, ``groups=1``) that is called once
+  per forward and whose output is not modified in place afterwards (any other module,
+  e.g. ReLU, pooling, a frozen BatchNorm, may appear between them). Forward hooks record
+  each layer's input ``a``; one ``torch.autograd.grad`` per vector ``v`` gives the
+  per-sample gradients ``delta`` of the layer outputs; then per sample
+  ``grad W = delta a^T`` (Linear) or ``delta unfold(a)^T`` (Conv2d) and
+  ``grad b = sum over positions of delta``, squared and summed over the batch
+  (for 2-D Linear input without materialising the per-sample gradients:
+  ``sum_i delta_i^2 (a_i^2)^T``). This is the approach of BackPACK and Opacus.
+- ``func`` (generic fallback for any module), ``torch.func.vmap`` over samples of a
+  ``torch.func.vjp`` of ``torch.func.functional_call``; it materialises the per-sample
+  gradients of all trainable parameters for a batch.
+
+Sampling in the ``mc`` estimator (reproducible, so tests can replicate it)
+-------------------------------------------------------------------------
+``u = torch.rand((N, mc_samples), generator=torch.Generator().manual_seed(seed),
+dtype=torch.float64)`` is drawn once for the whole input, in input order, before any
+batching; with ``cdf_i = cumsum(softmax(z_i.double()))``, the draws are
+``y_ij = min(#{c : cdf_ic <= u_ij}, C - 1)`` (``torch.searchsorted(cdf, u, right=True)``),
+i.e. inverse-CDF sampling from ``p_w(. | x_i)``. The labels therefore do not depend on
+``batch_size`` (up to float rounding of the logits).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ESTIMATORS = ("empirical", "mc", "exact")
+GRANULARITIES = ("parameter", "filter")
+
+__all__ = ["ESTIMATORS", "GRANULARITIES", "fisher_diagonal", "flatten"]
+
+_ENGINES = ("auto", "hooks", "func")
+
+
+class _Unsupported(Exception):
+    """The model cannot be handled by the hooks engine; use the torch.func engine."""
+
+
+def fisher_diagonal(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    estimator: str = "empirical",
+    granularity: str = "parameter",
+    batch_size: int = 128,
+    seed: int = 0,
+    mc_samples: int = 1,
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
+    """Diagonal of the Fisher Information Matrix of a classifier, averaged per sample.
+
+    .. math::
+
+        F = \\frac{1}{N} \\sum_{i=1}^{N} \\mathbb{E}_{y}\\left[ g_i(y)^{2} \\right],
+        \\qquad g_i(y) = \\nabla_w \\log p_w(y \\mid x_i),
+
+    squared elementwise, with ``p_w(y | x) = softmax(model(x))_y``. The expectation over
+    ``y`` depends on ``estimator``:
+
+    - ``"empirical"``: ``y = labels[i]`` (the empirical Fisher, Kunstner et al. 2019);
+    - ``"mc"``: ``(1/k) sum_j g_i(y_ij)^2`` with ``k = mc_samples`` labels ``y_ij`` drawn
+      from ``p_w(. | x_i)`` (see *Notes* for the exact sampling scheme);
+    - ``"exact"``: ``sum_y p_w(y | x_i) g_i(y)^2`` over all classes (the true Fisher,
+      Amari 1998).
+
+    Parameters
+    ----------
+    model
+        Classifier mapping a batch ``(B, ...)`` to logits ``(B, C)``. The Fisher is taken
+        for every parameter with ``requires_grad=True``; gradients still flow through
+        frozen parameters, so freezing the head gives the Fisher of the body. The model is
+        put in eval mode during the computation and every submodule's mode is restored
+        afterwards; no parameter and no ``.grad`` of the model is modified.
+    images
+        Inputs, floating point tensor of shape ``(N, ...)``.
+    labels
+        Integer class labels of shape ``(N,)`` in ``[0, C)``. Used by ``"empirical"`` only,
+        but validated for every estimator.
+    estimator
+        One of :data:`ESTIMATORS`: ``"empirical"``, ``"mc"`` or ``"exact"``.
+    granularity
+        One of :data:`GRANULARITIES`. ``"parameter"``: one value per parameter entry,
+        tensors of the parameter's shape. ``"filter"``: one value per output filter/unit,
+        the mean of the parameter-level diagonal over all axes but the first (a conv weight
+        ``(out, in, k, k)`` gives ``(out,)``; a bias ``(out,)`` stays ``(out,)``; a scalar
+        parameter gives ``(1,)``), as in Task2Vec (Achille et al. 2019).
+    batch_size
+        Samples per vectorised pass, ``>= 1``. The result does not depend on it (up to
+        float rounding).
+    seed
+        Seed of the ``torch.Generator`` drawing the ``"mc"`` labels.
+    mc_samples
+        Number of labels drawn per sample by ``"mc"``, ``>= 1``.
+    device
+        Device of the computation. If the model is elsewhere, a copy of it is moved there
+        (the model itself is not moved).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Parameter name (as in ``model.named_parameters()``) to its Fisher diagonal, float32
+        on CPU (accumulated in float64 across batches).
+
+    Raises
+    ------
+    TypeError
+        If ``model``, ``images`` or ``labels`` is not of the expected type, or ``images`` is
+        not floating point or ``labels`` not integer.
+    ValueError
+        For an unknown ``estimator`` or ``granularity``, ``batch_size`` or ``mc_samples``
+        below 1, empty input, ``images`` and ``labels`` of different lengths, labels outside
+        ``[0, C)``, logits not of shape ``(B, C)``, or a model without trainable parameters.
+
+    Notes
+    -----
+    All three estimators are sums of squared per-sample vector-Jacobian products
+    ``(J_i^T v)^2`` with ``J_i = d model(x_i) / dw`` and logit-space vectors ``v``:
+    ``e_y - p_i`` (empirical), ``(e_{y_ij} - p_i) / sqrt(k)`` (mc), and the ``C`` columns
+    ``sqrt(p_ic) (e_c - p_i)`` of ``S_i = diag(sqrt p_i) - p_i sqrt(p_i)^T``, a square root of
+    the logit-space Fisher ``diag(p_i) - p_i p_i^T = S_i S_i^T`` (exact). They are evaluated
+    vectorised over the batch either from layer activations and output gradients (Linear
+    and Conv2d layers; the fast path) or with ``torch.func`` (any module); see the module
+    docstring. The cost of ``"exact"`` is ``C`` times that of ``"empirical"``, of ``"mc"``
+    ``mc_samples`` times.
+
+    ``"mc"`` sampling, reproducible so that a reference can draw the same labels:
+    ``u = torch.rand((N, mc_samples), generator=torch.Generator().manual_seed(seed),
+    dtype=torch.float64)`` is drawn once, in input order, then
+    ``y_ij = torch.searchsorted(cdf_i, u_ij, right=True)`` clamped to ``C - 1``, with
+    ``cdf_i = torch.cumsum(torch.softmax(logits_i.double(), -1), -1)``.
+
+    References
+    ----------
+    .. [1] S. Amari, "Natural gradient works efficiently in learning", Neural Computation
+       10(2), 1998.
+    .. [2] F. Kunstner, L. Balles, P. Hennig, "Limitations of the empirical Fisher
+       approximation for natural gradient descent", NeurIPS 2019.
+    .. [3] A. Achille, M. Lam, R. Tewari, A. Ravichandran, S. Maji, C. Fowlkes, S. Soatto,
+       P. Perona, "Task2Vec: Task embedding for meta-learning", ICCV 2019.
+    .. [4] C. P. Le, M. Soltani, J. Dong, V. Tarokh, "Fisher task distance and its
+       application in neural architecture search", IEEE Access 10, 2022 (arXiv 2021).
+    .. [5] F. Dangel, F. Kunstner, P. Hennig, "BackPACK: Packing more into backprop",
+       ICLR 2020.
+
+    Examples
+    --------
+    >>> fim = fisher_diagonal(net, x, y, estimator="exact", granularity="filter")
+    >>> vec = flatten(fim)
+    """
+    return _fisher_diagonal(
+        model,
+        images,
+        labels,
+        estimator=estimator,
+        granularity=granularity,
+        batch_size=batch_size,
+        seed=seed,
+        mc_samples=mc_samples,
+        device=device,
+        engine="auto",
+    )
+
+
+def flatten(fisher: dict[str, torch.Tensor]) -> np.ndarray:
+    """Concatenate a Fisher diagonal into one float64 vector, in sorted key order.
+
+    Parameters
+    ----------
+    fisher
+        Parameter name to tensor, as returned by :func:`fisher_diagonal`.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D float64 array: the raveled tensors of ``fisher`` in ``sorted(fisher)`` order
+        (empty if ``fisher`` is empty).
+    """
+    if not isinstance(fisher, dict):
+        raise TypeError(f"fisher must be a dict of str to torch.Tensor, got {type(fisher).__name__}")
+    for key, value in fisher.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"fisher[{key!r}] must be a torch.Tensor, got {type(value).__name__}")
+    parts = [fisher[k].detach().to("cpu", torch.float64).reshape(-1).numpy() for k in sorted(fisher)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# driver
+
+
+def _fisher_diagonal(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    estimator: str,
+    granularity: str,
+    batch_size: int,
+    seed: int,
+    mc_samples: int,
+    device: torch.device | str,
+    engine: str,
+) -> dict[str, torch.Tensor]:
+    """:func:`fisher_diagonal` with a choice of engine (``auto``, ``hooks``, ``func``)."""
+    _validate(model, images, labels, estimator, granularity, batch_size, mc_samples, engine)
+    device = torch.device(device)
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    if not names:
+        raise ValueError("model has no parameter with requires_grad=True: nothing to compute the Fisher of")
+
+    modes = {m: m.training for m in model.modules()}
+    try:
+        work = model if _is_on(model, device) else copy.deepcopy(model).to(device)
+        work.eval()
+        run = functools.partial(_run, work, images, labels, estimator, batch_size, seed, mc_samples, device)
+        with torch.enable_grad():
+            if engine == "func":
+                sums = run(_FuncEngine)
+            else:
+                try:
+                    sums = run(_HookEngine)
+                except _Unsupported:
+                    if engine == "hooks":
+                        raise
+                    sums = run(_FuncEngine)
+    finally:
+        for m, mode in modes.items():
+            m.train(mode)
+
+    n = images.shape[0]
+    out: dict[str, torch.Tensor] = {}
+    for name in names:
+        diag = (sums[name] / n).to(torch.float32)  # parameter shape
+        if granularity == "filter":
+            diag = diag.reshape(diag.shape[0] if diag.dim() else 1, -1).mean(dim=1)  # (out,)
+        out[name] = diag
+    return out
+
+
+def _validate(
+    model: object,
+    images: object,
+    labels: object,
+    estimator: object,
+    granularity: object,
+    batch_size: object,
+    mc_samples: object,
+    engine: object,
+) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
+    for arg, value in (("batch_size", batch_size), ("mc_samples", mc_samples)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{arg} must be >= 1, got {value}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be a floating point tensor, got dtype {images.dtype}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be an integer tensor, got dtype {labels.dtype}")
+    if images.dim() < 1 or images.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty batch (N, ...), got shape {tuple(images.shape)}")
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (N,), got shape {tuple(labels.shape)}")
+    if labels.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"images and labels must have the same length, got {images.shape[0]} images "
+            f"and {labels.shape[0]} labels"
+        )
+    if int(labels.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got minimum label {int(labels.min())}")
+
+
+def _is_on(model: nn.Module, device: torch.device) -> bool:
+    """Whether every parameter and buffer of ``model`` already lives on ``device``."""
+    return all(
+        t.device.type == device.type and (device.index is None or t.device.index == device.index)
+        for t in (*model.parameters(), *model.buffers())
+    )
+
+
+def _run(
+    work: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    estimator: str,
+    batch_size: int,
+    seed: int,
+    mc_samples: int,
+    device: torch.device,
+    engine_cls: type[_HookEngine | _FuncEngine],
+) -> dict[str, torch.Tensor]:
+    """Sum over all samples of the squared per-sample VJPs (float64, on CPU)."""
+    n = images.shape[0]
+    uniforms = None
+    if estimator == "mc":
+        gen = torch.Generator().manual_seed(seed)
+        uniforms = torch.rand((n, mc_samples), generator=gen, dtype=torch.float64)  # (N, k)
+    engine = engine_cls(work)
+    sums: dict[str, torch.Tensor] = {}
+    try:
+        for start in range(0, n, batch_size):
+            x = images[start : start + batch_size].to(device)  # (B, ...)
+            y = labels[start : start + batch_size].to(device, torch.long)  # (B,)
+            u = None if uniforms is None else uniforms[start : start + batch_size].to(device)  # (B, k)
+            make_vectors = functools.partial(
+                _logit_vectors, y=y, estimator=estimator, u=u, labels=labels if start == 0 else None
+            )
+            batch = engine.squared_grads(x, make_vectors)
+            for name, value in batch.items():
+                value = value.detach().to("cpu", torch.float64)  # parameter shape
+                sums[name] = sums[name] + value if name in sums else value
+    finally:
+        engine.close()
+    for name, p in work.named_parameters():
+        if p.requires_grad and name not in sums:  # never reached the output
+            sums[name] = torch.zeros(p.shape, dtype=torch.float64)
+    return sums
+
+
+def _check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    if logits.dim() != 2:
+        raise ValueError(f"model must return logits of shape (B, C), got shape {tuple(logits.shape)}")
+    n_classes = logits.shape[1]
+    top = int(labels.max())
+    if top >= n_classes:
+        raise ValueError(f"labels must be in [0, {n_classes}) for a model with {n_classes} logits, got {top}")
+
+
+def _logit_vectors(
+    logits: torch.Tensor,
+    *,
+    y: torch.Tensor,
+    estimator: str,
+    u: torch.Tensor | None,
+    labels: torch.Tensor | None,
+) -> torch.Tensor:
+    """Logit-space vectors ``v`` whose squared VJPs sum to the estimator's ``E_y[g^2]``.
+
+    ``labels`` (all labels, passed with the first batch only) are checked against the logits.
+    """
+    if labels is not None:
+        _check_logits(logits, labels)
+    logits = logits.detach()  # (B, C)
+    p = torch.softmax(logits.double(), dim=-1)  # (B, C)
+    n_classes = p.shape[1]
+    if estimator == "empirical":
+        vec = F.one_hot(y, n_classes).double() - p  # (B, C)
+        vec = vec.unsqueeze(0)  # (1, B, C)
+    elif estimator == "mc" and u is not None:
+        cdf = torch.cumsum(p, dim=-1)  # (B, C)
+        draws = torch.searchsorted(cdf, u.contiguous(), right=True).clamp_(max=n_classes - 1)  # (B, k)
+        k = draws.shape[1]
+        vec = (F.one_hot(draws, n_classes).double() - p.unsqueeze(1)) / k**0.5  # (B, k, C)
+        vec = vec.transpose(0, 1)  # (k, B, C)
+    else:
+        eye = torch.eye(n_classes, dtype=p.dtype, device=p.device)  # (C, C)
+        # column c of S_i = sqrt(p_ic) (e_c - p_i)
+        vec = p.sqrt().T.unsqueeze(-1) * (eye.unsqueeze(1) - p.unsqueeze(0))  # (C, B, C)
+    return vec.to(logits.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# engines
+
+
+class _HookEngine:
+    """Per-sample squared gradients of Linear / Conv2d layers from activations and output grads."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        name_of = {id(p): n for n, p in model.named_parameters()}
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        covered: set[int] = set()
+        self.layers: list[tuple[nn.Module, str | None, str | None]] = []  # (module, weight name, bias name)
+        for module in model.modules():
+            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            if not own:
+                continue
+            if not _hookable(module):
+                raise _Unsupported(f"trainable parameters in unsupported {type(module).__name__}")
+            ids = [id(p) for p in own]
+            if covered.intersection(ids):
+                raise _Unsupported("a trainable parameter is shared between modules")
+            covered.update(ids)
+            w = name_of[id(module.weight)] if module.weight.requires_grad else None
+            b = module.bias
+            b_name = name_of[id(b)] if b is not None and b.requires_grad else None
+            self.layers.append((module, w, b_name))
+        if covered != trainable:
+            raise _Unsupported("trainable parameters outside Linear/Conv2d modules")
+        self.records: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor, int]]] = {}
+        self.handles = [m.register_forward_hook(self._hook) for m, _, _ in self.layers]
+
+    def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        self.records.setdefault(module, []).append((inputs[0].detach(), output, output._version))
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.records.clear()
+
+    def squared_grads(
+        self, x: torch.Tensor, vectors: Callable[[torch.Tensor], torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        self.records.clear()
+        logits = self.model(x)  # (B, C)
+        vecs = vectors(logits)  # (M, B, C)
+        layers = []
+        for module, w, b in self.layers:
+            rec = self.records.get(module, [])
+            if len(rec) > 1:
+                raise _Unsupported(f"{type(module).__name__} called {len(rec)} times in one forward")
+            if rec and rec[0][1]._version != rec[0][2]:
+                raise _Unsupported(f"output of {type(module).__name__} modified in place")
+            if rec and rec[0][1].requires_grad:
+                layers.append((module, w, b, rec[0][0], rec[0][1]))
+        self.records.clear()
+        out: dict[str, torch.Tensor] = {}
+        if not layers or not logits.requires_grad:
+            return out
+        outputs = [layer[4] for layer in layers]
+        for j in range(vecs.shape[0]):
+            deltas = torch.autograd.grad(
+                logits, outputs, grad_outputs=vecs[j], retain_graph=j < vecs.shape[0] - 1, allow_unused=True
+            )
+            for (module, w, b, act, _), delta in zip(layers, deltas, strict=True):
+                if delta is None:
+                    continue
+                for name, value in _layer_squared_grads(module, act, delta, w, b):
+                    out[name] = out[name] + value if name in out else value
+        return out
+
+
+def _hookable(module: nn.Module) -> bool:
+    own = dict(module.named_parameters(recurse=False))
+    if type(module) is nn.Linear:
+        return set(own) <= {"weight", "bias"}
+    if type(module) is nn.Conv2d:
+        return (
+            set(own) <= {"weight", "bias"}
+            and module.groups == 1
+            and module.padding_mode == "zeros"
+            and not isinstance(module.padding, str)
+        )
+    return False
+
+
+def _layer_squared_grads(
+    module: nn.Module, act: torch.Tensor, delta: torch.Tensor, w: str | None, b: str | None
+) -> list[tuple[str, torch.Tensor]]:
+    """Batch sums of the squared per-sample gradients of one layer's weight and bias."""
+    batch = act.shape[0]
+    out: list[tuple[str, torch.Tensor]] = []
+    if isinstance(module, nn.Conv2d):
+        delta = delta.reshape(batch, delta.shape[1], -1)  # (B, out, P)
+        if w is not None:
+            cols = F.unfold(
+                act,
+                module.kernel_size,
+                dilation=module.dilation,
+                padding=module.padding,
+                stride=module.stride,
+            )  # (B, in*kh*kw, P)
+            per_sample = torch.bmm(delta, cols.transpose(1, 2))  # (B, out, in*kh*kw)
+            out.append((w, per_sample.square().sum(0).reshape(module.weight.shape)))  # (out, in, kh, kw)
+        if b is not None:
+            out.append((b, delta.sum(2).square().sum(0)))  # (out,)
+        return out
+    # nn.Linear, input (B, *, in)
+    if act.dim() == 2:
+        if w is not None:
+            out.append((w, delta.square().T @ act.square()))  # (out, in)
+        if b is not None:
+            out.append((b, delta.square().sum(0)))  # (out,)
+        return out
+    act = act.reshape(batch, -1, act.shape[-1])  # (B, T, in)
+    delta = delta.reshape(batch, -1, delta.shape[-1])  # (B, T, out)
+    if w is not None:
+        per_sample = torch.bmm(delta.transpose(1, 2), act)  # (B, out, in)
+        out.append((w, per_sample.square().sum(0)))  # (out, in)
+    if b is not None:
+        out.append((b, delta.sum(1).square().sum(0)))  # (out,)
+    return out
+
+
+class _FuncEngine:
+    """Per-sample squared VJPs of any module with ``torch.func`` (vmap over samples)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        named = dict(model.named_parameters())
+        self.params = {n: p.detach() for n, p in named.items() if p.requires_grad}
+        self.frozen = {n: p.detach() for n, p in named.items() if not p.requires_grad}
+        self.frozen.update(dict(model.named_buffers()))
+
+    def close(self) -> None:
+        pass
+
+    def squared_grads(
+        self, x: torch.Tensor, vectors: Callable[[torch.Tensor], torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            logits = self.model(x)  # (B, C)
+        vecs = vectors(logits)  # (M, B, C)
+        model, frozen = self.model, self.frozen
+
+        def one_sample(xi: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
+            # xi (...), vi (M, C)
+            def logits_of(params: dict[str, torch.Tensor]) -> torch.Tensor:
+                logits = torch.func.functional_call(model, (params, frozen), (xi.unsqueeze(0),))  # (1, C)
+                return logits.squeeze(0)  # (C,)
+
+            _, vjp_fn = torch.func.vjp(logits_of, self.params)
+            (grads,) = torch.func.vmap(vjp_fn)(vi)  # name -> (M, *shape)
+            return {n: g.square().sum(0) for n, g in grads.items()}
+
+        per_sample = torch.func.vmap(one_sample)(x, vecs.transpose(0, 1))  # name -> (B, *shape)
+        return {n: g.sum(0) for n, g in per_sample.items()}

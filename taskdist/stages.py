@@ -1,0 +1,110 @@
+"""One function per workflow stage: the whole computation of a rule, minus file plumbing.
+
+The scripts in ``workflow_scripts/`` read ``snakemake.input``/``params``, call
+these and write ``snakemake.output``; the functions can equally be called from
+a notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from taskdist import data, fisher, io, models, tasks, train
+from taskdist.config import FisherSpec, TaskSpec, TrainSpec, from_params, stable_seed, to_params
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEYS = ("state_dict", "arch", "in_channels", "n_classes", "task", "metrics")
+
+
+def train_task(
+    task: TaskSpec,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    arch: models.ArchSpec,
+    spec: TrainSpec,
+    device: torch.device,
+) -> dict:
+    """Train ``N_task`` from scratch on the task's train split; returns the checkpoint dict."""
+    x_train, y_train = tasks.arrays(dataset, table, "train")
+    x_val, y_val = tasks.arrays(dataset, table, "val")
+    x_test, y_test = tasks.arrays(dataset, table, "test")
+    model = models.build(arch, dataset.images.shape[1], task.n_classes, seed=task.seed).to(device)
+    log.info("training %s: %d train / %d val / %d test examples, %d classes",
+             task.id, len(y_train), len(y_val), len(y_test), task.n_classes)
+    history = train.fit(
+        model, x_train, y_train,
+        epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, weight_decay=spec.weight_decay,
+        seed=task.seed, val=(x_val, y_val), name=task.id,
+    )
+    metrics = {}
+    for split, (x, y) in {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}.items():
+        ev = train.evaluate(model, x, y)
+        metrics[f"{split}_accuracy"], metrics[f"{split}_loss"] = ev.accuracy, ev.loss
+    log.info("%s: train acc %.4f, val acc %.4f, test acc %.4f",
+             task.id, metrics["train_accuracy"], metrics["val_accuracy"], metrics["test_accuracy"])
+    return {
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "arch": to_params(arch),
+        "in_channels": int(dataset.images.shape[1]),
+        "n_classes": task.n_classes,
+        "task": to_params(task),
+        "metrics": metrics,
+        "history": history,
+    }
+
+
+def load_network(checkpoint: dict, device: torch.device) -> models.TaskNet:
+    net = models.TaskNet(from_params(models.ArchSpec, checkpoint["arch"]), checkpoint["in_channels"],
+                         checkpoint["n_classes"])
+    net.load_state_dict(checkpoint["state_dict"])
+    return net.to(device).eval()
+
+
+def pair_fisher(
+    checkpoint: dict,
+    data_task: TaskSpec,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    spec: FisherSpec,
+    seed: int,
+    device: torch.device,
+) -> pd.DataFrame:
+    """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``.
+
+    The body of ``N_net`` is frozen, a fresh head is fitted on ``data``'s
+    training labels, then the FIM of the body is estimated over at most
+    ``spec.samples`` of ``data``'s training examples.
+    """
+    x, y = tasks.arrays(dataset, table, "train")
+    net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
+    net = net.to(device)
+    train.fit_head(net, x, y, epochs=spec.head.epochs, batch_size=spec.head.batch_size, lr=spec.head.lr,
+                   seed=stable_seed(seed, "head-fit"), name="head")
+    keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
+    net.head.requires_grad_(False)
+    diag = fisher.fisher_diagonal(
+        net, x[keep], y[keep], estimator=spec.estimator, granularity=spec.granularity,
+        batch_size=spec.batch_size, seed=stable_seed(seed, "fisher"), mc_samples=spec.mc_samples, device=device,
+    )
+    return fisher_table({k.removeprefix("body."): v for k, v in diag.items()}, spec.granularity)
+
+
+def fisher_table(diag: dict[str, torch.Tensor], granularity: str) -> pd.DataFrame:
+    """``{layer: tensor}`` -> long frame ``layer, filter, [param,] value``."""
+    frames = []
+    for layer in sorted(diag):
+        values = diag[layer].detach().cpu().double()
+        n_filters = values.shape[0]
+        flat = values.reshape(n_filters, -1).numpy()  # (filters, entries per filter)
+        filt, param = np.indices(flat.shape)
+        frame = {"layer": layer, "filter": filt.ravel().astype(np.int32)}
+        if granularity == "parameter":
+            frame["param"] = param.ravel().astype(np.int32)
+        frame["value"] = flat.ravel()
+        frames.append(pd.DataFrame(frame))
+    return pd.concat(frames, ignore_index=True)

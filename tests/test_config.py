@@ -1,0 +1,119 @@
+"""Config validation: the schema, the semantic checks, and the same errors through Snakemake."""
+
+import pytest
+import yaml
+from wf import snakemake, tiny_config, write_config
+
+from taskdist import config
+from taskdist.config import ConfigError, from_params, stable_seed, to_params
+
+REPO_CONFIG = config.SCHEMA_PATH.parents[2] / "config.yaml"
+
+
+def _load(tmp_path, cfg):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return config.load(path)
+
+
+def test_default_config_is_valid_and_has_the_promised_structure():
+    exp = config.load(REPO_CONFIG)
+    assert len(exp.tasks) >= 6
+    assert {t.dataset for t in exp.tasks.values()} == {"mnist5k", "digits"}
+    assert any(t.n_classes == 10 for t in exp.tasks.values())
+    assert any(len(sources) > 1 for t in exp.tasks.values() for sources in t.label_map), "no relabelled task"
+    # at least one pair of tasks on different datasets shares classes
+    classes = {tid: {c for s in t.label_map for c in s} for tid, t in exp.tasks.items()}
+    assert any(
+        exp.tasks[a].dataset != exp.tasks[b].dataset and classes[a] & classes[b]
+        for a in exp.tasks for b in exp.tasks
+    )
+
+
+def test_defaults_are_filled_and_specs_are_typed(tmp_path):
+    cfg = tiny_config()
+    del cfg["fisher"], cfg["train"]
+    exp = _load(tmp_path, cfg)
+    assert exp.fisher.estimator == "empirical" and exp.fisher.head.epochs == 10
+    assert exp.train.epochs == 10
+    low = exp.tasks["low"]
+    assert low.label_map == ((0,), (1,), (2,)) and low.label_names == ("0", "1", "2")
+    parity = exp.tasks["parity"]
+    assert parity.label_map == ((0, 2, 4), (1, 3, 5)) and parity.label_names == ("even", "odd")
+    assert parity.draws_per_class() == {0: 7, 2: 7, 4: 6, 1: 7, 3: 7, 5: 6}
+    assert low.seed == 7
+
+
+def test_specs_round_trip_through_params():
+    exp = config.from_dict(config.validate_schema(tiny_config()))
+    for spec in (exp.tasks["parity"], exp.fisher, exp.network, exp.train, exp.image):
+        params = to_params(spec)
+        assert repr(params) == repr(to_params(from_params(type(spec), params)))
+        assert from_params(type(spec), params) == spec
+
+
+def test_stable_seed_is_deterministic_and_distinguishes_parts():
+    assert stable_seed(0, "fisher", "a", "b") == stable_seed(0, "fisher", "a", "b")
+    assert stable_seed(0, "fisher", "a", "b") != stable_seed(0, "fisher", "b", "a")
+    assert 0 <= stable_seed("x") < 2**31
+
+
+def _set(cfg, task_index, **changes):
+    cfg["tasks"][task_index].update(changes)
+    for key, value in list(changes.items()):
+        if value is None:
+            del cfg["tasks"][task_index][key]
+    return cfg
+
+
+BAD = {
+    "unknown dataset": (lambda c: _set(c, 0, dataset="imagenet"), ["tasks[low].dataset", "imagenet"]),
+    "unknown dataset source": (
+        lambda c: {**c, "datasets": {**c["datasets"], "imagenet": {}}},
+        ["datasets.imagenet", "unknown dataset"],
+    ),
+    "class not in dataset": (lambda c: _set(c, 1, classes=[7, 8, 12]), ["tasks[high].classes", "class 12"]),
+    "overlapping labels": (
+        lambda c: _set(c, 2, labels={"even": [0, 2], "odd": [1, 2]}),
+        ["tasks[parity].labels", "class 2"],
+    ),
+    "empty label": (lambda c: _set(c, 2, labels={"even": [0, 2], "odd": []}), ["tasks[parity].labels", "'odd'"]),
+    "duplicate task id": (lambda c: _set(c, 1, id="low"), ["tasks[low].id", "duplicate"]),
+    "fewer than two tasks": (lambda c: {**c, "tasks": c["tasks"][:1]}, ["tasks", "at least two"]),
+    "budget too large": (lambda c: _set(c, 0, samples_per_class=500), ["tasks[low].samples_per_class", "500"]),
+    "unknown method": (
+        lambda c: {**c, "distances": {"methods": ["ftd", "magic"]}},
+        ["distances.methods", "magic"],
+    ),
+    "both classes and labels": (lambda c: _set(c, 0, labels={"a": [0], "b": [1]}), ["tasks[low].classes"]),
+    "schema: wrong type": (lambda c: _set(c, 1, samples_per_class="many"), ["tasks[high].samples_per_class"]),
+    "split does not sum to 1": (
+        lambda c: _set(c, 0, split={"train": 0.5, "val": 0.2, "test": 0.2}),
+        ["tasks[low].split", "sum to 1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_config_raises_naming_task_and_key(tmp_path, case):
+    mutate, expected = BAD[case]
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, mutate(tiny_config()))
+    for fragment in expected:
+        assert fragment in str(err.value)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("case", ["unknown dataset", "class not in dataset", "overlapping labels",
+                                  "empty label", "duplicate task id", "fewer than two tasks",
+                                  "budget too large", "unknown method"])
+def test_bad_config_stops_snakemake_before_any_job(tmp_path, case):
+    mutate, expected = BAD[case]
+    write_config(tmp_path, mutate(tiny_config()))
+    proc = snakemake(tmp_path, "--cores", "1", check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    for fragment in expected:
+        assert fragment in message
+    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "resources").exists()

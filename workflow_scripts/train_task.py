@@ -1,0 +1,19 @@
+"""rule train_task: train the task network N_task from scratch."""
+
+from taskdist import data, io, stages
+from taskdist.config import TaskSpec, TrainSpec, from_params
+from taskdist.models import ArchSpec
+from taskdist.runtime import log_to, torch_device
+
+log_to(snakemake.log[0])
+device = torch_device(snakemake.threads, snakemake.params.device)
+spec = snakemake.params.spec
+checkpoint = stages.train_task(
+    from_params(TaskSpec, spec["task"]),
+    data.load_npz(snakemake.input.dataset),
+    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    from_params(ArchSpec, spec["network"]),
+    from_params(TrainSpec, spec["train"]),
+    device,
+)
+io.save_checkpoint(checkpoint, snakemake.output[0])
