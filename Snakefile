@@ -17,6 +17,6 @@ include: "rules/distances.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
-    default_target: True

@@ -50,15 +50,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs, after one untimed warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function: one untimed warm-up each, then ``repeats`` rounds
+    that run every function once in turn (so background load hits all methods alike)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def plain_pass(model: TaskNet, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
@@ -77,17 +80,17 @@ def loop_pass(model: TaskNet, images: torch.Tensor, labels: torch.Tensor, estima
     gen = torch.Generator().manual_seed(0)
     for i in range(images.shape[0]):
         log_p = torch.log_softmax(model(images[i : i + 1]), dim=-1)[0]  # (C,)
+        probs = log_p.detach().exp()  # (C,)
         if estimator == "exact":
-            weights = log_p.detach().exp()  # (C,)
-            classes = range(log_p.shape[0])
+            terms = [(c, probs[c]) for c in range(probs.shape[0])]
+        elif estimator == "mc":
+            terms = [(int(torch.multinomial(probs, 1, generator=gen)), 1.0)]
         else:
-            y = labels[i] if estimator == "empirical" else torch.multinomial(log_p.detach().exp(), 1, generator=gen)
-            weights = torch.ones(log_p.shape[0])  # (C,)
-            classes = [int(y)]
-        for c in classes:
+            terms = [(int(labels[i]), 1.0)]
+        for c, weight in terms:
             grads = torch.autograd.grad(log_p[c], params, retain_graph=True)
             for a, g in zip(acc, grads, strict=True):
-                a.add_(weights[c] * g.square())
+                a.add_(weight * g.square())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,17 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     loop_n = min(args.loop_n, args.n)
     bs = args.batch_size
 
-    rows: list[tuple[str, float]] = []
-    plain = median_time(lambda: plain_pass(model, images, labels, bs), args.repeats)
-    rows.append(("plain forward+backward (mean CE)", plain))
-    for est in ESTIMATORS:
-        t = median_time(
-            lambda est=est: fisher_diagonal(model, images, labels, estimator=est, batch_size=bs), args.repeats
-        )
-        rows.append((f"FIM {est}", t))
-    for est in ESTIMATORS:
-        t = median_time(
-            lambda est=est: _fisher_diagonal(
+    def fim(est: str, engine: str) -> Callable[[], object]:
+        def run() -> object:
+            return _fisher_diagonal(
                 model,
                 images,
                 labels,
@@ -122,20 +117,36 @@ def main(argv: list[str] | None = None) -> None:
                 seed=0,
                 mc_samples=1,
                 device="cpu",
-                engine="func",
-            ),
-            args.repeats,
-        )
-        rows.append((f"FIM {est} [torch.func engine]", t))
+                engine=engine,
+            )
+
+        return run
+
+    fns: dict[str, Callable[[], object]] = {
+        "plain forward+backward (mean CE)": lambda: plain_pass(model, images, labels, bs)
+    }
     for est in ESTIMATORS:
-        t = median_time(lambda est=est: loop_pass(model, images[:loop_n], labels[:loop_n], est), args.repeats)
-        rows.append((f"per-sample loop {est} (scaled)", t * args.n / loop_n))
+        fns[f"FIM {est}"] = lambda est=est: fisher_diagonal(
+            model, images, labels, estimator=est, batch_size=bs
+        )
+    for est in ESTIMATORS:
+        fns[f"FIM {est} [torch.func engine]"] = fim(est, "func")
+    loops = {
+        f"per-sample loop {est} (scaled)": lambda est=est: loop_pass(
+            model, images[:loop_n], labels[:loop_n], est
+        )
+        for est in ESTIMATORS
+    }
+    times = median_times(fns, args.repeats)
+    times.update({name: t * args.n / loop_n for name, t in median_times(loops, args.repeats).items()})
+    plain = times["plain forward+backward (mean CE)"]
+    rows = list(times.items())
 
     print(
         f"# fisher_speed: TaskNet(ArchSpec()) {n_params} params, 1x28x28, {n_classes} classes; "
-        f"N={args.n}, batch_size={bs}, threads={args.threads}, median of {args.repeats} after warm-up; "
-        f"torch {torch.__version__}"
+        f"N={args.n}, batch_size={bs}, threads={args.threads}; torch {torch.__version__}"
     )
+    print(f"# median of {args.repeats} interleaved rounds after one warm-up run of each method")
     print(f"# per-sample loop timed on the first {loop_n} samples, scaled by {args.n}/{loop_n}")
     width = max(len(name) for name, _ in rows)
     print(f"{'method':<{width}}  {'time [s]':>9}  {'us/sample':>9}  {'x plain':>8}")

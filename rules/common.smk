@@ -4,7 +4,10 @@ from snakemake.utils import validate
 
 import taskdist.config
 from taskdist.config import stable_seed, to_params
+from taskdist.runtime import prepend_pythonpath
 
+# Job scripts import taskdist from this checkout, whatever environment they run in.
+prepend_pythonpath(workflow.basedir)
 
 validate(config, "../taskdist/schema/config.schema.yaml")
 EXP = taskdist.config.from_dict(config)
@@ -29,7 +32,10 @@ def dataset_file(task_id):
 
 
 def get_dataset_params(wildcards):
-    return {"dataset": to_params(EXP.datasets[wildcards.dataset]), "image": to_params(EXP.image)}
+    return {
+        "dataset": to_params(EXP.datasets[wildcards.dataset]),
+        "image": to_params(EXP.image),
+    }
 
 
 def get_task_dataset(wildcards):
@@ -71,5 +77,8 @@ def get_ftd_inputs(wildcards):
 def get_final_outputs():
     outputs = []
     for method in EXP.methods:
-        outputs += [f"results/distances/{method}.parquet", f"results/plots/{method}.png"]
+        outputs += [
+            f"results/distances/{method}.parquet",
+            f"results/plots/{method}.png",
+        ]
     return outputs

@@ -1,16 +1,18 @@
 rule prepare_dataset:
     output:
         "resources/datasets/{dataset}.npz",
-    params:
-        spec=get_dataset_params,
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
         "benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        spec=get_dataset_params,
     script:
         "../workflow_scripts/prepare_dataset.py"
 
@@ -20,15 +22,17 @@ rule make_task:
         dataset=get_task_dataset,
     output:
         "results/tasks/{task}.parquet",
-    params:
-        task=get_task_params,
     log:
         "logs/make_task/{task}.log",
     benchmark:
         "benchmarks/make_task/{task}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        task=get_task_params,
     script:
         "../workflow_scripts/make_task.py"

@@ -3,16 +3,18 @@ rule distance_matrix:
         get_ftd_inputs,
     output:
         "results/distances/ftd.parquet",
-    params:
-        tasks=TASKS,
     log:
         "logs/distance_matrix/ftd.log",
     benchmark:
         "benchmarks/distance_matrix/ftd.tsv"
+    conda:
+        "../envs/taskdist.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        tasks=TASKS,
     script:
         "../workflow_scripts/ftd.py"
 
@@ -27,15 +29,17 @@ rule plot_matrix:
             category="Task distances",
             labels={"method": "{method}"},
         ),
-    params:
-        tasks=TASKS,
     log:
         "logs/plot_matrix/{method}.log",
     benchmark:
         "benchmarks/plot_matrix/{method}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        tasks=TASKS,
     script:
         "../workflow_scripts/plot_matrix.py"

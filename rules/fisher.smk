@@ -5,16 +5,18 @@ rule fisher:
         task="results/tasks/{data}.parquet",
     output:
         "results/fisher/{net}/{data}.parquet",
-    params:
-        spec=get_fisher_params,
-        device=EXP.device,
     log:
         "logs/fisher/{net}/{data}.log",
     benchmark:
         "benchmarks/fisher/{net}/{data}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
+    params:
+        spec=get_fisher_params,
+        device=EXP.device,
     script:
         "../workflow_scripts/fisher.py"

@@ -4,16 +4,18 @@ rule train_task:
         task="results/tasks/{task}.parquet",
     output:
         "results/models/{task}.pt",
-    params:
-        spec=get_train_params,
-        device=EXP.device,
     log:
         "logs/train_task/{task}.log",
     benchmark:
         "benchmarks/train_task/{task}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        spec=get_train_params,
+        device=EXP.device,
     script:
         "../workflow_scripts/train_task.py"

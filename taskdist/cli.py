@@ -26,7 +26,7 @@ def show(path: Path, value: str, digits: int) -> str:
     df = io.read_parquet(path)
     if {"source", "target", value} <= set(df.columns):
         square = io.to_square(df, value=value)
-        square.index.name, square.columns.name = "source \\ target", None
+        square.index.name, square.columns.name = None, "source \\ target"
         return square.round(digits).to_string()
     with pd.option_context("display.max_rows", 40, "display.width", 120):
         return df.round(digits).to_string(max_rows=40)

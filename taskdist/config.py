@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from taskdist.data import DatasetInfo, ImageSpec, dataset_info, DATASETS
+from taskdist.data import DATASETS, DatasetInfo, ImageSpec, dataset_info
 
 SCHEMA_PATH = Path(str(resources.files("taskdist") / "schema" / "config.schema.yaml"))
 
@@ -40,12 +40,16 @@ class ArchSpec:
         2x2 max pool, so ``len(widths)`` is the depth in stages.
     convs_per_stage
         Number of 3x3 convolution + ReLU layers in each stage.
+    pool
+        Side of the grid the last feature maps are average-pooled to (any
+        input size gives ``pool x pool`` positions, keeping coarse layout).
     hidden
         Width of the fully connected feature layer that closes the body.
     """
 
     widths: tuple[int, ...] = (16, 32)
     convs_per_stage: int = 1
+    pool: int = 4
     hidden: int = 64
 
 

@@ -18,7 +18,9 @@ Since ``d log p(y|x) / dz = e_y - p``, every estimator is a sum of squared
 vector-Jacobian products ``(J_i^T v)^2`` over a small set of logit-space vectors ``v``:
 
 - ``empirical``: one vector, ``v = e_{y_i} - p_i`` with the true label ``y_i``;
-- ``mc``: ``k`` vectors ``v_j = (e_{y_ij} - p_i) / sqrt(k)`` with sampled labels ``y_ij``;
+- ``mc``: ``k`` vectors ``v_j = (e_{y_ij} - p_i) / sqrt(k)`` with sampled labels ``y_ij``
+  or, when ``k >= C``, the ``C`` vectors ``sqrt(n_ic / k) (e_c - p_i)`` with ``n_ic`` the
+  number of draws of class ``c`` (same sum, bounded cost);
 - ``exact``: the ``C`` columns of ``S_i = diag(sqrt p_i) - p_i sqrt(p_i)^T``, i.e.
   ``v_c = sqrt(p_ic) (e_c - p_i)``, because ``sum_c p_c (e_c - p)(e_c - p)^T = diag(p) - p p^T
   = S S^T`` (the Fisher of softmax cross-entropy equals its generalised Gauss-Newton).
@@ -158,8 +160,9 @@ def fisher_diagonal(
     the logit-space Fisher ``diag(p_i) - p_i p_i^T = S_i S_i^T`` (exact). They are evaluated
     vectorised over the batch either from layer activations and output gradients (Linear
     and Conv2d layers; the fast path) or with ``torch.func`` (any module); see the module
-    docstring. The cost of ``"exact"`` is ``C`` times that of ``"empirical"``, of ``"mc"``
-    ``mc_samples`` times.
+    docstring. The backward work of ``"exact"`` is ``C`` times that of ``"empirical"``, of
+    ``"mc"`` ``min(mc_samples, C)`` times: with ``mc_samples >= C`` the draws are grouped by
+    class, ``sum_j g(y_ij)^2 = sum_c n_ic g(c)^2`` (``n_ic`` = number of draws of ``c``).
 
     ``"mc"`` sampling, reproducible so that a reference can draw the same labels:
     ``u = torch.rand((N, mc_samples), generator=torch.Generator().manual_seed(seed),
@@ -240,7 +243,7 @@ def _fisher_diagonal(
     engine: str,
 ) -> dict[str, torch.Tensor]:
     """:func:`fisher_diagonal` with a choice of engine (``auto``, ``hooks``, ``func``)."""
-    _validate(model, images, labels, estimator, granularity, batch_size, mc_samples, engine)
+    _validate(model, images, labels, estimator, granularity, batch_size, mc_samples, seed, engine)
     device = torch.device(device)
     names = [name for name, p in model.named_parameters() if p.requires_grad]
     if not names:
@@ -283,6 +286,7 @@ def _validate(
     granularity: object,
     batch_size: object,
     mc_samples: object,
+    seed: object,
     engine: object,
 ) -> None:
     if not isinstance(model, nn.Module):
@@ -297,10 +301,10 @@ def _validate(
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     if engine not in _ENGINES:
         raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
-    for arg, value in (("batch_size", batch_size), ("mc_samples", mc_samples)):
+    for arg, value in (("batch_size", batch_size), ("mc_samples", mc_samples), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
-        if value < 1:
+        if value < 1 and arg != "seed":
             raise ValueError(f"{arg} must be >= 1, got {value}")
     if not images.is_floating_point():
         raise TypeError(f"images must be a floating point tensor, got dtype {images.dtype}")
@@ -375,6 +379,15 @@ def _check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
         raise ValueError(f"labels must be in [0, {n_classes}) for a model with {n_classes} logits, got {top}")
 
 
+def _class_vectors(p: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``v_c = sqrt(w_c) (e_c - p)`` for every class ``c``: ``sum_c (J^T v_c)^2 = sum_c w_c g(c)^2``.
+
+    With ``weights = p`` these are the columns of ``S = diag(sqrt p) - p sqrt(p)^T``.
+    """
+    eye = torch.eye(p.shape[1], dtype=p.dtype, device=p.device)  # (C, C)
+    return weights.sqrt().T.unsqueeze(-1) * (eye.unsqueeze(1) - p.unsqueeze(0))  # (C, B, C)
+
+
 def _logit_vectors(
     logits: torch.Tensor,
     *,
@@ -399,12 +412,14 @@ def _logit_vectors(
         cdf = torch.cumsum(p, dim=-1)  # (B, C)
         draws = torch.searchsorted(cdf, u.contiguous(), right=True).clamp_(max=n_classes - 1)  # (B, k)
         k = draws.shape[1]
-        vec = (F.one_hot(draws, n_classes).double() - p.unsqueeze(1)) / k**0.5  # (B, k, C)
-        vec = vec.transpose(0, 1)  # (k, B, C)
+        if k < n_classes:
+            vec = (F.one_hot(draws, n_classes).double() - p.unsqueeze(1)) / k**0.5  # (B, k, C)
+            vec = vec.transpose(0, 1)  # (k, B, C)
+        else:  # sum_j g(y_j)^2 = sum_c n_c g(c)^2: at most C vectors whatever k
+            freq = F.one_hot(draws, n_classes).sum(dim=1).double() / k  # (B, C)
+            vec = _class_vectors(p, freq)  # (C, B, C)
     else:
-        eye = torch.eye(n_classes, dtype=p.dtype, device=p.device)  # (C, C)
-        # column c of S_i = sqrt(p_ic) (e_c - p_i)
-        vec = p.sqrt().T.unsqueeze(-1) * (eye.unsqueeze(1) - p.unsqueeze(0))  # (C, B, C)
+        vec = _class_vectors(p, p)  # (C, B, C)
     return vec.to(logits.dtype)
 
 
@@ -441,6 +456,8 @@ class _HookEngine:
         self.handles = [m.register_forward_hook(self._hook) for m, _, _ in self.layers]
 
     def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if len(inputs) != 1 or not isinstance(output, torch.Tensor):
+            raise _Unsupported(f"{type(module).__name__} not called with one positional input")
         self.records.setdefault(module, []).append((inputs[0].detach(), output, output._version))
 
     def close(self) -> None:
@@ -468,15 +485,16 @@ class _HookEngine:
         if not layers or not logits.requires_grad:
             return out
         outputs = [layer[4] for layer in layers]
+        squares = [_LayerSquares(module, act, w, b) for module, w, b, act, _ in layers]
         for j in range(vecs.shape[0]):
             deltas = torch.autograd.grad(
                 logits, outputs, grad_outputs=vecs[j], retain_graph=j < vecs.shape[0] - 1, allow_unused=True
             )
-            for (module, w, b, act, _), delta in zip(layers, deltas, strict=True):
-                if delta is None:
-                    continue
-                for name, value in _layer_squared_grads(module, act, delta, w, b):
-                    out[name] = out[name] + value if name in out else value
+            for layer, delta in zip(squares, deltas, strict=True):
+                if delta is not None:
+                    layer.add(delta)
+        for layer in squares:
+            out.update(layer.result())
         return out
 
 
@@ -494,42 +512,74 @@ def _hookable(module: nn.Module) -> bool:
     return False
 
 
-def _layer_squared_grads(
-    module: nn.Module, act: torch.Tensor, delta: torch.Tensor, w: str | None, b: str | None
-) -> list[tuple[str, torch.Tensor]]:
-    """Batch sums of the squared per-sample gradients of one layer's weight and bias."""
-    batch = act.shape[0]
-    out: list[tuple[str, torch.Tensor]] = []
-    if isinstance(module, nn.Conv2d):
-        delta = delta.reshape(batch, delta.shape[1], -1)  # (B, out, P)
-        if w is not None:
-            cols = F.unfold(
-                act,
-                module.kernel_size,
-                dilation=module.dilation,
-                padding=module.padding,
-                stride=module.stride,
-            )  # (B, in*kh*kw, P)
-            per_sample = torch.bmm(delta, cols.transpose(1, 2))  # (B, out, in*kh*kw)
-            out.append((w, per_sample.square().sum(0).reshape(module.weight.shape)))  # (out, in, kh, kw)
-        if b is not None:
-            out.append((b, delta.sum(2).square().sum(0)))  # (out,)
+def _im2col(act: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Patches of a Conv2d input, ``(B, P, in*kh*kw)`` with ``P = H_out*W_out``.
+
+    Same values as ``F.unfold(...).transpose(1, 2)`` (weight order ``in, kh, kw``), built as
+    a strided view and one copy, which is several times faster than ``F.unfold`` on CPU.
+    """
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = conv.kernel_size, conv.dilation, conv.padding, conv.stride
+    padded = F.pad(act, (pw, pw, ph, ph))  # (B, in, H + 2ph, W + 2pw)
+    view = padded.unfold(2, dh * (kh - 1) + 1, sh).unfold(
+        3, dw * (kw - 1) + 1, sw
+    )  # (B, in, Ho, Wo, span_h, span_w)
+    view = view[..., ::dh, ::dw]  # (B, in, Ho, Wo, kh, kw)
+    batch, _, h_out, w_out = view.shape[:4]
+    cols = view.permute(0, 1, 4, 5, 2, 3).reshape(batch, -1, h_out * w_out)  # (B, in*kh*kw, P)
+    return cols.transpose(1, 2)  # (B, P, in*kh*kw)
+
+
+class _LayerSquares:
+    """Batch sum of the squared per-sample gradients of one Linear / Conv2d layer.
+
+    ``add`` takes the per-sample gradient ``delta`` of the layer output for one logit-space
+    vector; the squared per-sample weight and bias gradients are summed over the batch and
+    over the vectors. The unfolded input of a convolution is computed once per batch.
+    """
+
+    def __init__(self, module: nn.Module, act: torch.Tensor, w: str | None, b: str | None):
+        self.module, self.w, self.b = module, w, b
+        self.batch = act.shape[0]
+        self.conv = isinstance(module, nn.Conv2d)
+        self.w_sum: torch.Tensor | None = None
+        self.b_sum: torch.Tensor | None = None
+        self.delta_sq: torch.Tensor | None = None
+        if self.conv:
+            self.cols: torch.Tensor | None = None
+            if w is not None:
+                self.cols = _im2col(act, module)  # (B, P, in*kh*kw)
+        else:
+            self.act = act if act.dim() == 2 else act.reshape(self.batch, -1, act.shape[-1])  # (B, [T,] in)
+
+    def add(self, delta: torch.Tensor) -> None:
+        if self.conv:
+            delta = delta.reshape(self.batch, delta.shape[1], -1)  # (B, out, P)
+            if self.cols is not None:
+                w_sq = torch.bmm(delta, self.cols).square().sum(0)  # (out, in*kh*kw)
+                self.w_sum = w_sq if self.w_sum is None else self.w_sum + w_sq
+            b_sq = delta.sum(2).square().sum(0)  # (out,)
+        elif self.act.dim() == 2:
+            d_sq = delta.square()  # (B, out)
+            self.delta_sq = d_sq if self.delta_sq is None else self.delta_sq + d_sq
+            return
+        else:
+            delta = delta.reshape(self.batch, -1, delta.shape[-1])  # (B, T, out)
+            if self.w is not None:
+                w_sq = torch.bmm(delta.transpose(1, 2), self.act).square().sum(0)  # (out, in)
+                self.w_sum = w_sq if self.w_sum is None else self.w_sum + w_sq
+            b_sq = delta.sum(1).square().sum(0)  # (out,)
+        self.b_sum = b_sq if self.b_sum is None else self.b_sum + b_sq
+
+    def result(self) -> dict[str, torch.Tensor]:
+        if self.delta_sq is not None:  # Linear on (B, in): sum_i delta_i^2 (a_i^2)^T
+            self.w_sum = self.delta_sq.T @ self.act.square()  # (out, in)
+            self.b_sum = self.delta_sq.sum(0)  # (out,)
+        out: dict[str, torch.Tensor] = {}
+        if self.w is not None and self.w_sum is not None:
+            out[self.w] = self.w_sum.reshape(self.module.weight.shape)
+        if self.b is not None and self.b_sum is not None:
+            out[self.b] = self.b_sum
         return out
-    # nn.Linear, input (B, *, in)
-    if act.dim() == 2:
-        if w is not None:
-            out.append((w, delta.square().T @ act.square()))  # (out, in)
-        if b is not None:
-            out.append((b, delta.square().sum(0)))  # (out,)
-        return out
-    act = act.reshape(batch, -1, act.shape[-1])  # (B, T, in)
-    delta = delta.reshape(batch, -1, delta.shape[-1])  # (B, T, out)
-    if w is not None:
-        per_sample = torch.bmm(delta.transpose(1, 2), act)  # (B, out, in)
-        out.append((w, per_sample.square().sum(0)))  # (out, in)
-    if b is not None:
-        out.append((b, delta.sum(1).square().sum(0)))  # (out,)
-    return out
 
 
 class _FuncEngine:

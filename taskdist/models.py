@@ -14,7 +14,7 @@ from taskdist.config import ArchSpec
 
 
 class ConvBody(nn.Module):
-    """Stacked conv stages, global average pooling and one hidden layer."""
+    """Stacked conv stages, average pooling to a ``pool x pool`` grid and one hidden layer."""
 
     def __init__(self, spec: ArchSpec, in_channels: int):
         super().__init__()
@@ -26,13 +26,13 @@ class ConvBody(nn.Module):
                 c = width
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c, spec.hidden)
+        self.pool = nn.AdaptiveAvgPool2d(spec.pool)
+        self.fc = nn.Linear(c * spec.pool**2, spec.hidden)
         self.out_features = spec.hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, C, H', W')
-        x = self.pool(x).flatten(1)  # (B, C)
+        x = self.pool(x).flatten(1)  # (B, C * pool * pool)
         return torch.relu(self.fc(x))  # (B, hidden)
 
 

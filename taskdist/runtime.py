@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -29,3 +30,9 @@ def torch_device(threads: int, device: str = "cpu") -> torch.device:
     resolved = resolve_device(device)
     logging.getLogger("taskdist").info("device %s, %d threads", resolved, torch.get_num_threads())
     return resolved
+
+
+def prepend_pythonpath(path: str) -> None:
+    """Put ``path`` first on the PYTHONPATH that jobs inherit (conda envs, cluster jobs)."""
+    current = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([path, current] if current else [path])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from taskdist import data, fisher, io, models, tasks, train
+from taskdist import data, fisher, models, tasks, train
 from taskdist.config import FisherSpec, TaskSpec, TrainSpec, from_params, stable_seed, to_params
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ def test_defaults_are_filled_and_specs_are_typed(tmp_path):
     del cfg["fisher"], cfg["train"]
     exp = _load(tmp_path, cfg)
     assert exp.fisher.estimator == "empirical" and exp.fisher.head.epochs == 10
-    assert exp.train.epochs == 10
+    assert exp.train.epochs == 15
     low = exp.tasks["low"]
     assert low.label_map == ((0,), (1,), (2,)) and low.label_names == ("0", "1", "2")
     parity = exp.tasks["parity"]

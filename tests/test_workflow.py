@@ -47,7 +47,7 @@ def test_run_produces_an_asymmetric_ftd_matrix_over_all_pairs(run_dir):
 def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
     ckpt = io.load_checkpoint(run_dir / "results/models/low.pt")
     assert set(ckpt["metrics"]) >= {"train_accuracy", "val_accuracy", "test_accuracy"}
-    assert ckpt["task"]["id"] == "low" and ckpt["arch"]["widths"] == [4, 8]
+    assert ckpt["task"]["id"] == "low" and tuple(ckpt["arch"]["widths"]) == (4, 8)
     table = io.read_parquet(run_dir / "results/fisher/low/high.parquet")
     assert list(table.columns) == ["layer", "filter", "param", "value"]
     assert (table["value"] >= 0).all() and table["value"].sum() > 0

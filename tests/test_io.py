@@ -1,0 +1,72 @@
+"""Artifacts: atomic, deterministic writes; clear errors for missing, truncated or foreign files."""
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import torch
+
+from taskdist import io
+from taskdist.cli import main
+
+
+def _matrix():
+    return pd.DataFrame({"source": ["b", "a", "a", "b"], "target": ["a", "b", "a", "b"], "value": [0.3, 0.2, 0, 0]})
+
+
+def test_matrix_round_trip_sorted_and_byte_identical(tmp_path):
+    io.write_matrix(_matrix(), tmp_path / "m1.parquet")
+    io.write_matrix(_matrix().sample(frac=1, random_state=1), tmp_path / "m2.parquet")
+    assert (tmp_path / "m1.parquet").read_bytes() == (tmp_path / "m2.parquet").read_bytes()
+    df = io.read_matrix(tmp_path / "m1.parquet")
+    assert list(zip(df.source, df.target)) == [("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")]
+    square = io.to_square(df, order=["b", "a"])
+    assert square.loc["b", "a"] == 0.3 and list(square.index) == ["b", "a"]
+    assert not list(tmp_path.glob(".*.tmp")), "temporary files must not survive"
+
+
+def test_failed_write_leaves_the_previous_artifact(tmp_path):
+    path = tmp_path / "m.parquet"
+    io.write_matrix(_matrix(), path)
+    before = path.read_bytes()
+    with pytest.raises(pa.ArrowInvalid):
+        io.write_parquet(pd.DataFrame({"x": [object()]}), path)
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("kind", ["parquet", "checkpoint"])
+def test_truncated_artifact_error_names_the_file_and_the_fix(tmp_path, kind):
+    if kind == "parquet":
+        path = tmp_path / "ftd.parquet"
+        io.write_matrix(_matrix(), path)
+        read = io.read_matrix
+    else:
+        path = tmp_path / "net.pt"
+        io.save_checkpoint({"state_dict": {"w": torch.ones(100)}}, path)
+        read = io.load_checkpoint
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(io.ArtifactError) as err:
+        read(path)
+    assert str(path) in str(err.value) and "rerun snakemake" in str(err.value)
+
+
+def test_foreign_and_missing_artifacts(tmp_path):
+    path = tmp_path / "other.parquet"
+    io.write_parquet(pd.DataFrame({"a": [1]}), path)
+    with pytest.raises(io.ArtifactError, match="lacks columns"):
+        io.read_matrix(path)
+    with pytest.raises(io.ArtifactError, match="does not exist"):
+        io.read_matrix(tmp_path / "nope.parquet")
+    io.save_checkpoint({"x": 1}, tmp_path / "c.pt")
+    with pytest.raises(io.ArtifactError, match="lacks"):
+        io.load_checkpoint(tmp_path / "c.pt", ("state_dict",))
+
+
+def test_cli_show_and_its_error(tmp_path, capsys):
+    io.write_matrix(_matrix(), tmp_path / "m.parquet")
+    assert main(["show", str(tmp_path / "m.parquet")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["source", "\\", "target", "a", "b"]
+    assert out[2].split() == ["b", "0.3", "0.0"]
+    assert main(["show", str(tmp_path / "missing.parquet")]) == 1
+    assert "does not exist" in capsys.readouterr().err
