@@ -14,6 +14,9 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/fisher.smk"
 include: "rules/distances.smk"
+include: "rules/transfer.smk"
+include: "rules/mantel.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -10,7 +10,8 @@ random data and times, side by side and at the same batch size:
 - a per-sample Python loop of ``torch.autograd.grad`` (the brute-force reference), on a
   subset of the samples, scaled to ``N``.
 
-Each time is the median over ``--repeats`` runs after one warm-up run. Target: the
+Each time is the median (and the min) over ``--repeats`` interleaved runs after one warm-up
+run; the load average is printed because other jobs on the machine distort the times. Target: the
 empirical Fisher pass within 3x the plain pass.
 
 Usage::
@@ -21,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -50,9 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall time of each function: one untimed warm-up each, then ``repeats`` rounds
-    that run every function once in turn (so background load hits all methods alike)."""
+def wall_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall times of each function: one untimed warm-up each, then ``repeats`` rounds that
+    run every function once in turn (so background load hits all methods alike)."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -61,7 +63,7 @@ def median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
 
 
 def plain_pass(model: TaskNet, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
@@ -137,21 +139,32 @@ def main(argv: list[str] | None = None) -> None:
         )
         for est in ESTIMATORS
     }
-    times = median_times(fns, args.repeats)
-    times.update({name: t * args.n / loop_n for name, t in median_times(loops, args.repeats).items()})
-    plain = times["plain forward+backward (mean CE)"]
-    rows = list(times.items())
+    load_before = os.getloadavg()[0]
+    times = wall_times(fns, args.repeats)
+    for name, ts in wall_times(loops, args.repeats).items():
+        times[name] = [t * args.n / loop_n for t in ts]
+    load_after = os.getloadavg()[0]
+    plain = statistics.median(times["plain forward+backward (mean CE)"])
+    plain_min = min(times["plain forward+backward (mean CE)"])
 
     print(
         f"# fisher_speed: TaskNet(ArchSpec()) {n_params} params, 1x28x28, {n_classes} classes; "
         f"N={args.n}, batch_size={bs}, threads={args.threads}; torch {torch.__version__}"
     )
-    print(f"# median of {args.repeats} interleaved rounds after one warm-up run of each method")
+    print(
+        f"# median (and min) of {args.repeats} interleaved rounds after one warm-up run of each method; "
+        f"1-min load average {load_before:.2f} before, {load_after:.2f} after"
+    )
     print(f"# per-sample loop timed on the first {loop_n} samples, scaled by {args.n}/{loop_n}")
-    width = max(len(name) for name, _ in rows)
-    print(f"{'method':<{width}}  {'time [s]':>9}  {'us/sample':>9}  {'x plain':>8}")
-    for name, t in rows:
-        print(f"{name:<{width}}  {t:9.3f}  {1e6 * t / args.n:9.1f}  {t / plain:8.2f}")
+    width = max(len(name) for name in times)
+    header = ("median [s]", "us/sample", "x plain", "min [s]", "x plain")
+    print(f"{'method':<{width}}  " + "  ".join(f"{h:>10}" for h in header))
+    for name, ts in times.items():
+        med, low = statistics.median(ts), min(ts)
+        print(
+            f"{name:<{width}}  {med:10.3f}  {1e6 * med / args.n:10.1f}  {med / plain:10.2f}  "
+            f"{low:10.3f}  {low / plain_min:10.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 import taskdist.config
 from taskdist.config import stable_seed, to_params
+from taskdist.distances import SCORE_METHODS
 from taskdist.runtime import prepend_pythonpath
 
 # Job scripts import taskdist from this checkout, whatever environment they run in.
@@ -23,6 +24,8 @@ wildcard_constraints:
     task=alternatives(TASKS),
     net=alternatives(TASKS),
     data=alternatives(TASKS),
+    source=alternatives(TASKS),
+    target=alternatives(TASKS),
     dataset=alternatives(DATASETS_USED),
     method=alternatives(EXP.methods),
 
@@ -74,11 +77,48 @@ def get_ftd_inputs(wildcards):
     return [fisher_file(a, b) for a in TASKS for b in TASKS]
 
 
+def get_target_dataset(wildcards):
+    return dataset_file(wildcards.target)
+
+
+def get_transfer_params(wildcards):
+    return {
+        "target": to_params(EXP.tasks[wildcards.target]),
+        "network": to_params(EXP.network),
+        "transfer": to_params(EXP.transfer),
+        "seed": stable_seed(EXP.seed, "transfer", wildcards.target),
+    }
+
+
+def get_transfer_pairs(wildcards):
+    return [f"results/transfer/{a}/{b}.json" for a in TASKS for b in TASKS if a != b]
+
+
+def get_scratch_results(wildcards):
+    return [f"results/transfer/_scratch/{t}.json" for t in TASKS]
+
+
+def get_score_pairs(wildcards):
+    return [f"results/scores/{a}/{b}.json" for a in TASKS for b in TASKS if a != b]
+
+
+def get_method_matrices(wildcards):
+    return [f"results/distances/{method}.parquet" for method in EXP.methods]
+
+
 def get_final_outputs():
-    outputs = []
+    outputs = [
+        "results/transfer.parquet",
+        "results/mantel.parquet",
+        "results/selection.parquet",
+        "results/plots/transfer_accuracy.png",
+        "results/plots/transfer_gain.png",
+    ]
     for method in EXP.methods:
         outputs += [
             f"results/distances/{method}.parquet",
             f"results/plots/{method}.png",
+            f"results/plots/atlas/{method}.png",
+            f"results/plots/mantel/{method}.png",
         ]
     return outputs

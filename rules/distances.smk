@@ -19,20 +19,17 @@ rule distance_matrix:
         "../workflow_scripts/ftd.py"
 
 
-rule plot_matrix:
+rule score_matrix:
     input:
-        "results/distances/{method}.parquet",
+        get_score_pairs,
     output:
-        report(
-            "results/plots/{method}.png",
-            caption="../report/matrix.rst",
-            category="Task distances",
-            labels={"method": "{method}"},
-        ),
+        "results/distances/{score}.parquet",
     log:
-        "logs/plot_matrix/{method}.log",
+        "logs/score_matrix/{score}.log",
     benchmark:
-        "benchmarks/plot_matrix/{method}.tsv"
+        "benchmarks/score_matrix/{score}.tsv"
+    wildcard_constraints:
+        score=alternatives(SCORE_METHODS),
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -40,6 +37,6 @@ rule plot_matrix:
         mem_mb=2000,
         runtime=5,
     params:
-        tasks=TASKS,
+        pairs=[(a, b) for a in TASKS for b in TASKS if a != b],
     script:
-        "../workflow_scripts/plot_matrix.py"
+        "../workflow_scripts/score_matrix.py"

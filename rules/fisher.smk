@@ -9,6 +9,8 @@ rule fisher:
         "logs/fisher/{net}/{data}.log",
     benchmark:
         "benchmarks/fisher/{net}/{data}.tsv"
+    group:
+        "pairs"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

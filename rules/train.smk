@@ -14,6 +14,7 @@ rule train_task:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=1 if EXP.device == "cuda" else 0,
     params:
         spec=get_train_params,
         device=EXP.device,

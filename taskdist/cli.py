@@ -3,6 +3,8 @@
     taskdist show results/distances/ftd.parquet     # a matrix as a task x task table
     taskdist show results/models/mnist_low.pt       # a checkpoint's spec and accuracies
     taskdist methods                                # distance methods the workflow knows
+    taskdist nearest mnist_low --method ftd         # closest sources of a target, with measured transfer
+    taskdist summary                                # per method: Mantel test vs transfer, source-selection regret
 """
 
 from __future__ import annotations
@@ -32,6 +34,40 @@ def show(path: Path, value: str, digits: int) -> str:
         return df.round(digits).to_string(max_rows=40)
 
 
+def nearest(results: Path, target: str, method: str, k: int | None) -> str:
+    from taskdist.distances import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
+    df = io.read_matrix(results / "distances" / f"{method}.parquet")
+    if target not in set(df["target"]):
+        raise ValueError(f"target {target!r} is not in {method}'s matrix; tasks: {sorted(set(df['target']))}")
+    rows = df[(df["target"] == target) & (df["source"] != target)].rename(columns={"value": method})
+    rows = rows.assign(_key=METHODS[method].as_distance(rows[method])).sort_values(["_key", "source"])
+    transfer_path = results / "transfer.parquet"
+    columns = ["source", method]
+    if transfer_path.exists():
+        transfer = io.read_transfer(transfer_path)[["source", "target", "accuracy", "gain"]]
+        rows = rows.merge(transfer, on=["source", "target"], how="left")
+        columns += ["accuracy", "gain"]
+    order = "highest score first" if METHODS[method].kind == "score" else "closest first"
+    table = rows[columns].head(k).round(4).to_string(index=False)
+    return f"sources for {target} by {method} ({order}):\n{table}"
+
+
+def summary(results: Path) -> str:
+    from taskdist import evaluation
+
+    mantel = io.read_parquet(results / "mantel.parquet", ("x", "y", "statistic", "p_value"))
+    selection = io.read_parquet(results / "selection.parquet", ("method", "target", "regret"))
+    table = evaluation.summary(mantel, selection)
+    error = evaluation.summary(mantel, selection, truth="1-accuracy")
+    table["mantel_r_error"], table["mantel_p_error"] = error["mantel_r"], error["mantel_p"]
+    columns = ["method", "mantel_r", "mantel_p", "mantel_r_error", "mantel_p_error",
+               "mean_regret", "mean_spearman", "mean_weighted_tau", "n_targets"]
+    return table[columns].round(3).to_string(index=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskdist", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,16 +76,27 @@ def main(argv: list[str] | None = None) -> int:
     p_show.add_argument("--value", default="value", help="column to tabulate for matrices (default: value)")
     p_show.add_argument("--digits", type=int, default=3)
     sub.add_parser("methods", help="list the distance methods")
+    p_near = sub.add_parser("nearest", help="the closest sources of a target task by a method")
+    p_near.add_argument("target")
+    p_near.add_argument("--method", default="ftd")
+    p_near.add_argument("-k", type=int, default=None, help="show only the k nearest")
+    p_near.add_argument("--results", type=Path, default=Path("results"))
+    p_sum = sub.add_parser("summary", help="Mantel statistic vs transfer and source-selection metrics per method")
+    p_sum.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
 
     try:
         if args.command == "show":
             print(show(args.path, args.value, args.digits))
+        elif args.command == "nearest":
+            print(nearest(args.results, args.target, args.method, args.k))
+        elif args.command == "summary":
+            print(summary(args.results))
         elif args.command == "methods":
             from taskdist.distances import METHODS
 
             for m in METHODS.values():
-                print(f"{m.name:12} {'symmetric ' if m.symmetric else 'asymmetric'}  {m.description}")
+                print(f"{m.name:14} {m.kind:8}  {'symmetric ' if m.symmetric else 'asymmetric'}  {m.description}")
     except (io.ArtifactError, ValueError, KeyError) as e:
         print(f"taskdist: error: {e}", file=sys.stderr)
         return 1

@@ -124,6 +124,42 @@ class FisherSpec:
 
 
 @dataclass(frozen=True)
+class TransferSpec:
+    """Ground truth of transfer: fine-tune a network on a small budget of the target."""
+
+    samples_per_class: int
+    epochs: int
+    batch_size: int
+    lr: float
+    seeds: int
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """The Task2Vec probe: a network trained by the workflow on ``tasks``, or a torchvision model."""
+
+    kind: str
+    tasks: tuple[str, ...] = ()
+    arch: str | None = None
+    weights: str | None = None
+
+
+@dataclass(frozen=True)
+class Task2VecSpec:
+    probe: ProbeSpec
+    estimator: str
+    alpha: float
+    samples: int
+    head: HeadSpec
+
+
+@dataclass(frozen=True)
+class MantelSpec:
+    method: str
+    permutations: int
+
+
+@dataclass(frozen=True)
 class Experiment:
     seed: int
     device: str
@@ -134,6 +170,9 @@ class Experiment:
     train: TrainSpec
     fisher: FisherSpec
     methods: tuple[str, ...]
+    transfer: TransferSpec
+    task2vec: Task2VecSpec
+    mantel: MantelSpec
 
     def task_dataset(self, task_id: str) -> DatasetSpec:
         return self.datasets[self.tasks[task_id].dataset]
@@ -239,9 +278,7 @@ def from_dict(cfg: dict) -> Experiment:
 
     for method in cfg["distances"]["methods"]:
         if method not in METHODS:
-            raise ConfigError(
-                f"config key distances.methods: unknown method {method!r}; known: {sorted(METHODS)}"
-            )
+            raise ConfigError(f"config key distances.methods: unknown method {method!r}; known: {sorted(METHODS)}")
 
     fisher = dict(cfg["fisher"])
     return Experiment(
@@ -254,7 +291,27 @@ def from_dict(cfg: dict) -> Experiment:
         train=TrainSpec(**cfg["train"]),
         fisher=FisherSpec(head=HeadSpec(**fisher.pop("head")), **fisher),
         methods=tuple(cfg["distances"]["methods"]),
+        transfer=from_params(TransferSpec, cfg["transfer"]),
+        task2vec=_task2vec(
+            cfg["task2vec"], tasks, needed=any(m.startswith("task2vec") for m in cfg["distances"]["methods"])
+        ),
+        mantel=from_params(MantelSpec, cfg["mantel"]),
     )
+
+
+def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSpec:
+    """The Task2Vec settings; the probe must be usable when a task2vec method is requested."""
+    probe = {"tasks": (), "arch": None, "weights": None, **raw["probe"]}
+    if needed and probe["kind"] == "trained":
+        if not probe["tasks"]:
+            raise ConfigError("config key task2vec.probe.tasks: a trained probe needs at least one task id")
+        for tid in probe["tasks"]:
+            if tid not in tasks:
+                raise ConfigError(f"config key task2vec.probe.tasks: {tid!r} is not a task id; known: {list(tasks)}")
+    if needed and probe["kind"] == "torchvision" and not probe["arch"]:
+        raise ConfigError("config key task2vec.probe.arch: a torchvision probe needs an architecture, e.g. resnet18")
+    raw = {**raw, "probe": probe}
+    return from_params(Task2VecSpec, raw)
 
 
 def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int) -> TaskSpec:

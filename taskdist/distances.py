@@ -17,17 +17,36 @@ from taskdist import io
 
 @dataclass(frozen=True)
 class Method:
+    """A task-distance method the workflow can compute.
+
+    ``kind`` is ``"distance"`` (lower = closer, better transfer expected) or
+    ``"score"`` (a transferability score: higher = better transfer expected).
+    """
+
     name: str
     description: str
     symmetric: bool
+    kind: str = "distance"
+
+    def as_distance(self, values: np.ndarray) -> np.ndarray:
+        """Values oriented as a distance (lower = closer): scores are negated."""
+        return -np.asarray(values, dtype=float) if self.kind == "score" else np.asarray(values, dtype=float)
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
         Method("ftd", "Fisher Task Distance (Le et al. 2021): Hellinger distance of normalised FIM diagonals", False),
+        Method("task2vec", "Task2Vec (Achille et al. 2019): cosine distance of normalised probe embeddings", True),
+        Method("task2vec_asym", "Task2Vec asymmetric: d_sym(a, b) - alpha * d_sym(a, trivial)", False),
+        Method("leep", "LEEP (Nguyen et al. 2020): log expected empirical prediction", False, "score"),
+        Method("logme", "LogME (You et al. 2021): log marginal evidence of a linear model on features", False, "score"),
+        Method("nce", "NCE (Tran et al. 2019): negative conditional entropy of target given source labels", False,
+               "score"),
+        Method("h_score", "H-score (Bao et al. 2019): tr(cov(f)^-1 cov(E[f|y]))", False, "score"),
     ]
 }
+SCORE_METHODS = tuple(name for name, m in METHODS.items() if m.kind == "score")
 
 
 def fisher_task_distance(f_source: np.ndarray, f_target: np.ndarray) -> float:

@@ -91,6 +91,14 @@ def read_matrix(path: str | Path) -> pd.DataFrame:
     return read_parquet(path, MATRIX_COLUMNS)
 
 
+TRANSFER_COLUMNS = ("source", "target", "accuracy", "gain")
+
+
+def read_transfer(path: str | Path) -> pd.DataFrame:
+    """The ground-truth table ``results/transfer.parquet``."""
+    return read_parquet(path, TRANSFER_COLUMNS)
+
+
 def to_square(df: pd.DataFrame, value: str = "value", order: list[str] | None = None) -> pd.DataFrame:
     """Long ``source, target, value`` -> square frame (rows = source, columns = target)."""
     square = df.pivot(index="source", columns="target", values=value)

@@ -231,9 +231,7 @@ def _as_matrices(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         if set(x.index) != set(y.index):
             only_x = sorted(map(str, set(x.index) - set(y.index)))
             only_y = sorted(map(str, set(y.index) - set(x.index)))
-            raise ValueError(
-                f"x and y must be labelled by the same tasks; only in x: {only_x}, only in y: {only_y}"
-            )
+            raise ValueError(f"x and y must be labelled by the same tasks; only in x: {only_x}, only in y: {only_y}")
         y = y.loc[x.index, x.index]
     arrays = []
     for name, m in (("x", x), ("y", y)):

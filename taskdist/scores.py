@@ -276,7 +276,8 @@ class EvidenceFit:
     the log marginal likelihood ``log p(y | F, alpha, beta)`` (not divided by
     N), ``iterations`` the number of fixed-point updates made,
     ``converged`` whether the stopping rule was met within ``max_iter`` updates
-    and ``last_change`` the absolute change of ``log_evidence`` in the last update.
+    and ``last_change`` the absolute change of ``log_evidence`` in the last update
+    (``inf`` if ``beta`` reached its cap, see :func:`linear_evidence`).
     """
 
     alpha: float
@@ -293,14 +294,15 @@ def _evidence_terms(
     """gamma, m^T m, ||y - F m||^2 and r = beta s^2 / alpha at (alpha, beta), in the SVD basis of F.
 
     With F = U diag(s) V^T (thin), x = U^T y and m = beta A^{-1} F^T y = V diag(beta s / (alpha + beta s^2)) x:
-    m^T m = sum beta^2 s^2 x^2 / (alpha + beta s^2)^2 and
+    m^T m = sum s^2 x^2 (beta / (alpha + beta s^2))^2 and
     y - F m = (I - U U^T) y + U diag(alpha / (alpha + beta s^2)) x.
-    Written with r so that alpha = inf (F^T y = 0) gives the right limits.
+    Written so that alpha = inf (F^T y = 0) and large beta give the right limits without overflow.
     """
-    r = beta * s2 / alpha  # (k,)
-    gamma = float(np.sum(r / (1.0 + r)))
-    mtm = float((beta / alpha) ** 2 * np.sum(s2 * x**2 / (1.0 + r) ** 2))
-    residual = float(y_perp_sq + np.sum(x**2 / (1.0 + r) ** 2))
+    with np.errstate(over="ignore"):
+        r = beta * s2 / alpha  # (k,)
+        gamma = float(np.sum(r / (1.0 + r)))
+        mtm = float(np.sum(s2 * x**2 * (beta / (alpha + beta * s2)) ** 2))
+        residual = float(y_perp_sq + np.sum((x / (1.0 + r)) ** 2))
     return gamma, mtm, residual, r
 
 
@@ -310,7 +312,7 @@ def _log_evidence(alpha: float, beta: float, n: int, s2: np.ndarray, x: np.ndarr
     # equals -1/2 sum_{i<=k} log(1 + beta s_i^2 / alpha): D drops out.
     half_log_det_ratio = 0.5 * float(np.sum(np.log1p(r)))
     alpha_mtm = 0.0 if mtm == 0.0 else alpha * mtm
-    return (
+    return float(
         0.5 * n * np.log(beta)
         - 0.5 * n * np.log(2.0 * np.pi)
         - 0.5 * beta * residual
@@ -321,6 +323,8 @@ def _log_evidence(alpha: float, beta: float, n: int, s2: np.ndarray, x: np.ndarr
 
 def _fit_evidence(s2: np.ndarray, x: np.ndarray, y_perp_sq: float, n: int, tol: float, max_iter: int) -> EvidenceFit:
     """Algorithm 1 of You et al. (2021) for one target vector, in the SVD basis of F."""
+    # Noise variance below rounding of y cannot be resolved: cap beta at N / (eps ||y||^2).
+    beta_max = n / (np.finfo(np.float64).eps * (y_perp_sq + float(np.sum(x**2))))
     alpha, beta = 1.0, 1.0
     log_ev = _log_evidence(alpha, beta, n, s2, x, y_perp_sq)
     converged = False
@@ -330,12 +334,15 @@ def _fit_evidence(s2: np.ndarray, x: np.ndarray, y_perp_sq: float, n: int, tol: 
         iterations += 1
         gamma, mtm, residual, _ = _evidence_terms(alpha, beta, s2, x, y_perp_sq)
         new_alpha = gamma / mtm if mtm > 0 else np.inf
-        new_beta = (n - gamma) / residual
+        new_beta = (n - gamma) / residual if (n - gamma) < beta_max * residual else beta_max
         change_alpha = 0.0 if new_alpha == alpha else abs(new_alpha - alpha) / alpha
         change_beta = abs(new_beta - beta) / beta
         alpha, beta = new_alpha, new_beta
         new_log_ev = _log_evidence(alpha, beta, n, s2, x, y_perp_sq)
         last_change, log_ev = abs(new_log_ev - log_ev), new_log_ev
+        if beta >= beta_max:  # y is in the span of F to rounding: the evidence still grows with beta
+            last_change = np.inf
+            break
         if max(change_alpha, change_beta) < tol:
             converged = True
             break
@@ -381,9 +388,12 @@ def linear_evidence(
 
     If :math:`F^\top y = 0` the evidence increases with :math:`\alpha` and its
     supremum, :math:`\alpha = \infty` (``w = 0``), is returned. If ``y`` lies in
-    the column span of ``F`` (possible when :math:`N \le D`) the evidence may
-    increase without bound in :math:`\beta`; the iteration then stops at
-    ``max_iter`` with ``converged=False``.
+    the column span of ``F`` (always when :math:`\operatorname{rank} F = N`) the
+    evidence may keep increasing with :math:`\beta` (without bound when
+    :math:`\operatorname{rank} F < N`); :math:`\beta` is then capped at
+    :math:`N / (\epsilon \lVert y\rVert^2)`, a noise variance at the rounding
+    level of ``y``, and the fit is returned with ``converged=False`` and
+    ``last_change=inf``.
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from taskdist import data, fisher, models, tasks, train
-from taskdist.config import FisherSpec, TaskSpec, TrainSpec, from_params, stable_seed, to_params
+from taskdist.config import FisherSpec, TaskSpec, TrainSpec, TransferSpec, from_params, stable_seed, to_params
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +108,93 @@ def fisher_table(diag: dict[str, torch.Tensor], granularity: str) -> pd.DataFram
         frame["value"] = flat.ravel()
         frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
+
+
+
+def transfer(
+    checkpoint: dict | None,
+    target: TaskSpec,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    arch: models.ArchSpec,
+    spec: TransferSpec,
+    seed: int,
+    device: torch.device,
+) -> dict:
+    """Fine-tune ``N_source`` (``checkpoint``), or a fresh network when ``checkpoint`` is None, on the target.
+
+    Each of ``spec.seeds`` replicates draws ``spec.samples_per_class`` examples
+    per label from the target's train split, gives the network a new head,
+    trains all its weights for ``spec.epochs`` and measures the target's test
+    split. ``seed`` should depend on the target only, so that every source and
+    the from-scratch baseline see the same subsets, heads' seeds and batch
+    orders (a paired comparison).
+    """
+    x_train, y_train = tasks.arrays(dataset, table, "train")
+    x_test, y_test = tasks.arrays(dataset, table, "test")
+    runs = []
+    for replicate in range(spec.seeds):
+        rep_seed = stable_seed(seed, replicate)
+        keep = torch.from_numpy(tasks.budget(y_train.numpy(), spec.samples_per_class, rep_seed))
+        if checkpoint is None:
+            net = models.build(arch, x_train.shape[1], target.n_classes, seed=rep_seed)
+        else:
+            net = load_network(checkpoint, device).with_new_head(target.n_classes, seed=rep_seed)
+        net = net.to(device)
+        train.fit(net, x_train[keep], y_train[keep], epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+                  seed=rep_seed, name=f"replicate {replicate}")
+        ev = train.evaluate(net, x_test, y_test)
+        runs.append({"replicate": replicate, "train_examples": len(keep), "accuracy": ev.accuracy, "loss": ev.loss})
+        log.info("replicate %d: %d examples, test accuracy %.4f, loss %.4f", replicate, len(keep), ev.accuracy,
+                 ev.loss)
+    acc = np.array([r["accuracy"] for r in runs])
+    loss = np.array([r["loss"] for r in runs])
+    return {
+        "target": target.id,
+        "runs": runs,
+        "accuracy": float(acc.mean()),
+        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+        "loss": float(loss.mean()),
+    }
+
+
+def transfer_table(pairs: dict[tuple[str, str], dict], scratch: dict[str, dict]) -> pd.DataFrame:
+    """One row per ordered pair: fine-tuned accuracy, loss, and the gain over training from scratch.
+
+    ``gain`` is the mean over replicates of ``accuracy(source -> target) -
+    accuracy(scratch -> target)`` on the same replicate (paired), with its
+    standard deviation over replicates.
+    """
+    rows = []
+    for (source, target), result in pairs.items():
+        base = scratch[target]
+        gains = np.array([r["accuracy"] - b["accuracy"] for r, b in zip(result["runs"], base["runs"], strict=True)])
+        rows.append({
+            "source": source, "target": target,
+            "accuracy": result["accuracy"], "accuracy_std": result["accuracy_std"], "loss": result["loss"],
+            "scratch_accuracy": base["accuracy"],
+            "gain": float(gains.mean()), "gain_std": float(gains.std(ddof=1)) if len(gains) > 1 else 0.0,
+            "replicates": len(gains),
+        })
+    return pd.DataFrame(rows)
+
+
+
+@torch.no_grad()
+def pair_scores(checkpoint: dict, dataset: data.Dataset, table: pd.DataFrame, device: torch.device) -> dict:
+    """Every transferability score of ``N_source`` (``checkpoint``) for the target task of ``table``.
+
+    The scores read the source network's softmax outputs and body features on
+    the target's training examples, without any training.
+    """
+    from taskdist import scores
+
+    x, y = tasks.arrays(dataset, table, "train")
+    net = load_network(checkpoint, device)
+    feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
+    probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
+    features, probs, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.numpy()
+    return {
+        name: scores.score_matrix_entry(name, probs=probs, features=features, target_labels=labels)
+        for name in scores.SCORES
+    }

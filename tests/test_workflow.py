@@ -53,7 +53,7 @@ def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
     assert (table["value"] >= 0).all() and table["value"].sum() > 0
     assert not table["layer"].str.startswith("head").any(), "the head must not enter the body's Fisher"
     log = (run_dir / "logs/train_task/low.log").read_text()
-    assert "epoch 2/2" in log and "test acc" in log
+    assert "epoch 6/6" in log and "test acc" in log
 
 
 def test_show_prints_the_matrix_as_a_task_table(run_dir):
@@ -70,34 +70,41 @@ def test_second_run_schedules_nothing(run_dir):
     assert planned_outputs(run_dir) == set()
 
 
+def aggregates(run_dir):
+    """Outputs that combine all tasks: matrices, tables and plots (they rerun whenever a task changes)."""
+    results = run_dir / "results"
+    files = [*results.glob("distances/*"), *results.glob("plots/**/*.png"), *results.glob("*.parquet")]
+    return {str(f.relative_to(run_dir)) for f in files}
+
+
+def pair_outputs(task, tasks):
+    """Per-pair outputs that involve ``task``: Fisher for every pair, fine-tuning and scores for a != b."""
+    out = {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks if task in (a, b)}
+    for a, b in itertools.permutations(tasks, 2):
+        if task in (a, b):
+            out |= {f"results/transfer/{a}/{b}.json", f"results/scores/{a}/{b}.json"}
+    return out
+
+
+def own_outputs(task):
+    return {f"results/tasks/{task}.parquet", f"results/models/{task}.pt", f"results/transfer/_scratch/{task}.json"}
+
+
 def test_adding_a_task_schedules_only_its_own_jobs(run_dir, edit_config):
     cfg = tiny_config()
     cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
     edit_config(cfg)
     tasks = TASKS + ["mid"]
-    fisher = {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks if "mid" in (a, b)}
-    assert len(fisher) == 2 * len(TASKS) + 1
-    expected = fisher | {
-        "results/tasks/mid.parquet",
-        "results/models/mid.pt",
-        "results/distances/ftd.parquet",
-        "results/plots/ftd.png",
-    }
-    assert planned_outputs(run_dir) == expected
+    pairs = pair_outputs("mid", tasks)
+    assert len([p for p in pairs if p.startswith("results/fisher/")]) == 2 * len(TASKS) + 1
+    assert planned_outputs(run_dir) == pairs | own_outputs("mid") | aggregates(run_dir)
 
 
 def test_changing_one_task_schedules_only_jobs_involving_it(run_dir, edit_config):
     cfg = tiny_config()
     cfg["tasks"][1]["samples_per_class"] = 15  # task "high"
     edit_config(cfg)
-    fisher = {f"results/fisher/{a}/{b}.parquet" for a in TASKS for b in TASKS if "high" in (a, b)}
-    expected = fisher | {
-        "results/tasks/high.parquet",
-        "results/models/high.pt",
-        "results/distances/ftd.parquet",
-        "results/plots/ftd.png",
-    }
-    assert planned_outputs(run_dir) == expected
+    assert planned_outputs(run_dir) == pair_outputs("high", TASKS) | own_outputs("high") | aggregates(run_dir)
 
 
 def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
@@ -108,4 +115,5 @@ def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
     assert {p for p in planned if p.startswith("results/fisher/")} == {
         f"results/fisher/{a}/{b}.parquet" for a in TASKS for b in TASKS
     }
-    assert not any(p.startswith(("results/models/", "results/tasks/", "resources/")) for p in planned)
+    assert not any(p.startswith(("results/models/", "results/tasks/", "resources/", "results/transfer/"))
+                   for p in planned)

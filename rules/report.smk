@@ -1,0 +1,107 @@
+rule plot_matrix:
+    input:
+        "results/distances/{method}.parquet",
+    output:
+        report(
+            "results/plots/{method}.png",
+            caption="../report/matrix.rst",
+            category="Task distances",
+            labels={"method": "{method}"},
+        ),
+    log:
+        "logs/plot_matrix/{method}.log",
+    benchmark:
+        "benchmarks/plot_matrix/{method}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        tasks=TASKS,
+    script:
+        "../workflow_scripts/plot_matrix.py"
+
+
+rule plot_transfer:
+    input:
+        "results/transfer.parquet",
+    output:
+        report(
+            "results/plots/transfer_{value}.png",
+            caption="../report/transfer.rst",
+            category="Ground truth",
+            labels={"value": "{value}"},
+        ),
+    log:
+        "logs/plot_transfer/{value}.log",
+    benchmark:
+        "benchmarks/plot_transfer/{value}.tsv"
+    wildcard_constraints:
+        value="accuracy|gain",
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        tasks=TASKS,
+    script:
+        "../workflow_scripts/plot_transfer.py"
+
+
+rule plot_atlas:
+    input:
+        "results/distances/{method}.parquet",
+    output:
+        report(
+            "results/plots/atlas/{method}.png",
+            caption="../report/atlas.rst",
+            category="Task atlas",
+            labels={"method": "{method}"},
+        ),
+    log:
+        "logs/plot_atlas/{method}.log",
+    benchmark:
+        "benchmarks/plot_atlas/{method}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        tasks=TASKS,
+        seed=stable_seed(EXP.seed, "atlas"),
+    script:
+        "../workflow_scripts/plot_atlas.py"
+
+
+rule plot_mantel:
+    input:
+        matrix="results/distances/{method}.parquet",
+        transfer="results/transfer.parquet",
+        mantel="results/mantel.parquet",
+    output:
+        report(
+            "results/plots/mantel/{method}.png",
+            caption="../report/mantel.rst",
+            category="Mantel tests",
+            labels={"method": "{method}"},
+        ),
+    log:
+        "logs/plot_mantel/{method}.log",
+    benchmark:
+        "benchmarks/plot_mantel/{method}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        tasks=TASKS,
+    script:
+        "../workflow_scripts/plot_mantel.py"
