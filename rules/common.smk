@@ -106,6 +106,45 @@ def get_method_matrices(wildcards):
     return [f"results/distances/{method}.parquet" for method in EXP.methods]
 
 
+PROBE = EXP.task2vec.probe
+
+
+def get_probe_datasets(wildcards):
+    return [dataset_file(t) for t in PROBE.tasks]
+
+
+def get_probe_tables(wildcards):
+    return [f"results/tasks/{t}.parquet" for t in PROBE.tasks]
+
+
+def get_probe_params(wildcards):
+    return {
+        "tasks": [to_params(EXP.tasks[t]) for t in PROBE.tasks],
+        "network": to_params(EXP.network),
+        "train": to_params(EXP.train),
+        "seed": stable_seed(EXP.seed, "probe"),
+    }
+
+
+def get_probe_files(wildcards):
+    """The probe's checkpoint (trained) or weights file (torchvision), when there is one."""
+    if PROBE.kind == "trained":
+        return ["results/task2vec/_probe.pt"]
+    return [PROBE.weights] if PROBE.weights else []
+
+
+def get_task2vec_params(wildcards):
+    return {
+        "task2vec": to_params(EXP.task2vec),
+        "task": to_params(EXP.tasks[wildcards.task]),
+        "seed": stable_seed(EXP.seed, "task2vec", wildcards.task),
+    }
+
+
+def get_task2vec_embeddings(wildcards):
+    return [f"results/task2vec/{t}.parquet" for t in TASKS]
+
+
 def get_final_outputs():
     outputs = [
         "results/transfer.parquet",

@@ -149,6 +149,7 @@ class Task2VecSpec:
     probe: ProbeSpec
     estimator: str
     alpha: float
+    beta: float
     samples: int
     head: HeadSpec
 

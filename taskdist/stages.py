@@ -13,8 +13,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from taskdist import data, fisher, models, tasks, train
-from taskdist.config import FisherSpec, TaskSpec, TrainSpec, TransferSpec, from_params, stable_seed, to_params
+from taskdist import data, fisher, io, models, tasks, train
+from taskdist.config import (
+    FisherSpec,
+    Task2VecSpec,
+    TaskSpec,
+    TrainSpec,
+    TransferSpec,
+    from_params,
+    stable_seed,
+    to_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +43,37 @@ def train_task(
     x_val, y_val = tasks.arrays(dataset, table, "val")
     x_test, y_test = tasks.arrays(dataset, table, "test")
     model = models.build(arch, dataset.images.shape[1], task.n_classes, seed=task.seed).to(device)
-    log.info("training %s: %d train / %d val / %d test examples, %d classes",
-             task.id, len(y_train), len(y_val), len(y_test), task.n_classes)
+    log.info(
+        "training %s: %d train / %d val / %d test examples, %d classes",
+        task.id,
+        len(y_train),
+        len(y_val),
+        len(y_test),
+        task.n_classes,
+    )
     history = train.fit(
-        model, x_train, y_train,
-        epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, weight_decay=spec.weight_decay,
-        seed=task.seed, val=(x_val, y_val), name=task.id,
+        model,
+        x_train,
+        y_train,
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        weight_decay=spec.weight_decay,
+        seed=task.seed,
+        val=(x_val, y_val),
+        name=task.id,
     )
     metrics = {}
     for split, (x, y) in {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}.items():
         ev = train.evaluate(model, x, y)
         metrics[f"{split}_accuracy"], metrics[f"{split}_loss"] = ev.accuracy, ev.loss
-    log.info("%s: train acc %.4f, val acc %.4f, test acc %.4f",
-             task.id, metrics["train_accuracy"], metrics["val_accuracy"], metrics["test_accuracy"])
+    log.info(
+        "%s: train acc %.4f, val acc %.4f, test acc %.4f",
+        task.id,
+        metrics["train_accuracy"],
+        metrics["val_accuracy"],
+        metrics["test_accuracy"],
+    )
     return {
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "arch": to_params(arch),
@@ -58,9 +85,54 @@ def train_task(
     }
 
 
+def train_probe(
+    probe_tasks: list[TaskSpec],
+    datasets: list[data.Dataset],
+    tables: list[pd.DataFrame],
+    arch: models.ArchSpec,
+    spec: TrainSpec,
+    seed: int,
+    device: torch.device,
+) -> dict:
+    """Train the Task2Vec probe on the union of ``probe_tasks``: their labels side by side, train splits pooled."""
+    offset, images, labels, val_images, val_labels = 0, [], [], [], []
+    for task, dataset, table in zip(probe_tasks, datasets, tables, strict=True):
+        for split, xs, ys in (("train", images, labels), ("val", val_images, val_labels)):
+            x, y = tasks.arrays(dataset, table, split)
+            xs.append(x)
+            ys.append(y + offset)
+        offset += task.n_classes
+    x_train, y_train = torch.cat(images), torch.cat(labels)
+    x_val, y_val = torch.cat(val_images), torch.cat(val_labels)
+    model = models.build(arch, x_train.shape[1], offset, seed=seed).to(device)
+    log.info("training the probe on %s: %d examples, %d classes", [t.id for t in probe_tasks], len(y_train), offset)
+    history = train.fit(
+        model,
+        x_train,
+        y_train,
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        weight_decay=spec.weight_decay,
+        seed=seed,
+        val=(x_val, y_val),
+        name="probe",
+    )
+    return {
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "arch": to_params(arch),
+        "in_channels": int(x_train.shape[1]),
+        "n_classes": offset,
+        "task": {"id": "+".join(t.id for t in probe_tasks), "dataset": "+".join(t.dataset for t in probe_tasks)},
+        "metrics": {"val_accuracy": history[-1]["val_accuracy"], "train_accuracy": history[-1]["train_accuracy"]},
+        "history": history,
+    }
+
+
 def load_network(checkpoint: dict, device: torch.device) -> models.TaskNet:
-    net = models.TaskNet(from_params(models.ArchSpec, checkpoint["arch"]), checkpoint["in_channels"],
-                         checkpoint["n_classes"])
+    net = models.TaskNet(
+        from_params(models.ArchSpec, checkpoint["arch"]), checkpoint["in_channels"], checkpoint["n_classes"]
+    )
     net.load_state_dict(checkpoint["state_dict"])
     return net.to(device).eval()
 
@@ -83,13 +155,28 @@ def pair_fisher(
     x, y = tasks.arrays(dataset, table, "train")
     net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
     net = net.to(device)
-    train.fit_head(net, x, y, epochs=spec.head.epochs, batch_size=spec.head.batch_size, lr=spec.head.lr,
-                   seed=stable_seed(seed, "head-fit"), name="head")
+    train.fit_head(
+        net,
+        x,
+        y,
+        epochs=spec.head.epochs,
+        batch_size=spec.head.batch_size,
+        lr=spec.head.lr,
+        seed=stable_seed(seed, "head-fit"),
+        name="head",
+    )
     keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
     net.head.requires_grad_(False)
     diag = fisher.fisher_diagonal(
-        net, x[keep], y[keep], estimator=spec.estimator, granularity=spec.granularity,
-        batch_size=spec.batch_size, seed=stable_seed(seed, "fisher"), mc_samples=spec.mc_samples, device=device,
+        net,
+        x[keep],
+        y[keep],
+        estimator=spec.estimator,
+        granularity=spec.granularity,
+        batch_size=spec.batch_size,
+        seed=stable_seed(seed, "fisher"),
+        mc_samples=spec.mc_samples,
+        device=device,
     )
     return fisher_table({k.removeprefix("body."): v for k, v in diag.items()}, spec.granularity)
 
@@ -108,7 +195,6 @@ def fisher_table(diag: dict[str, torch.Tensor], granularity: str) -> pd.DataFram
         frame["value"] = flat.ravel()
         frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
-
 
 
 def transfer(
@@ -141,12 +227,19 @@ def transfer(
         else:
             net = load_network(checkpoint, device).with_new_head(target.n_classes, seed=rep_seed)
         net = net.to(device)
-        train.fit(net, x_train[keep], y_train[keep], epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
-                  seed=rep_seed, name=f"replicate {replicate}")
+        train.fit(
+            net,
+            x_train[keep],
+            y_train[keep],
+            epochs=spec.epochs,
+            batch_size=spec.batch_size,
+            lr=spec.lr,
+            seed=rep_seed,
+            name=f"replicate {replicate}",
+        )
         ev = train.evaluate(net, x_test, y_test)
         runs.append({"replicate": replicate, "train_examples": len(keep), "accuracy": ev.accuracy, "loss": ev.loss})
-        log.info("replicate %d: %d examples, test accuracy %.4f, loss %.4f", replicate, len(keep), ev.accuracy,
-                 ev.loss)
+        log.info("replicate %d: %d examples, test accuracy %.4f, loss %.4f", replicate, len(keep), ev.accuracy, ev.loss)
     acc = np.array([r["accuracy"] for r in runs])
     loss = np.array([r["loss"] for r in runs])
     return {
@@ -169,15 +262,20 @@ def transfer_table(pairs: dict[tuple[str, str], dict], scratch: dict[str, dict])
     for (source, target), result in pairs.items():
         base = scratch[target]
         gains = np.array([r["accuracy"] - b["accuracy"] for r, b in zip(result["runs"], base["runs"], strict=True)])
-        rows.append({
-            "source": source, "target": target,
-            "accuracy": result["accuracy"], "accuracy_std": result["accuracy_std"], "loss": result["loss"],
-            "scratch_accuracy": base["accuracy"],
-            "gain": float(gains.mean()), "gain_std": float(gains.std(ddof=1)) if len(gains) > 1 else 0.0,
-            "replicates": len(gains),
-        })
+        rows.append(
+            {
+                "source": source,
+                "target": target,
+                "accuracy": result["accuracy"],
+                "accuracy_std": result["accuracy_std"],
+                "loss": result["loss"],
+                "scratch_accuracy": base["accuracy"],
+                "gain": float(gains.mean()),
+                "gain_std": float(gains.std(ddof=1)) if len(gains) > 1 else 0.0,
+                "replicates": len(gains),
+            }
+        )
     return pd.DataFrame(rows)
-
 
 
 @torch.no_grad()
@@ -198,3 +296,42 @@ def pair_scores(checkpoint: dict, dataset: data.Dataset, table: pd.DataFrame, de
         name: scores.score_matrix_entry(name, probs=probs, features=features, target_labels=labels)
         for name in scores.SCORES
     }
+
+
+def task2vec_probe(spec: Task2VecSpec, in_channels: int, probe_files: list[str]) -> torch.nn.Module:
+    """The probe: the workflow's trained probe checkpoint, or a torchvision model (with its weights file)."""
+    from taskdist import task2vec
+
+    trained = spec.probe.kind == "trained"
+    checkpoint = io.load_checkpoint(probe_files[0], CHECKPOINT_KEYS) if trained else None
+    return task2vec.probe_from_spec(spec.probe, in_channels=in_channels, checkpoint=checkpoint)
+
+
+def task2vec_embedding(
+    probe: torch.nn.Module,
+    task: TaskSpec,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    spec: Task2VecSpec,
+    seed: int,
+    device: torch.device,
+) -> pd.DataFrame:
+    """The Task2Vec embedding of ``task`` (its train split) as the table ``layer, filter, value``."""
+    from taskdist import task2vec
+
+    x, y = tasks.arrays(dataset, table, "train")
+    embedding = task2vec.embed(
+        probe,
+        x,
+        y,
+        task.n_classes,
+        estimator=spec.estimator,
+        head_epochs=spec.head.epochs,
+        head_lr=spec.head.lr,
+        batch_size=spec.head.batch_size,
+        samples=spec.samples,
+        beta=spec.beta,
+        seed=seed,
+        device=device,
+    )
+    return task2vec.embedding_table(embedding)

@@ -64,8 +64,8 @@ log = logging.getLogger(__name__)
 
 ESTIMATORS = ("montecarlo", "variational")
 PROBE_KINDS = ("trained", "torchvision")
-DEFAULT_VARIATIONAL_EPOCHS = 10
-DEFAULT_VARIATIONAL_LR = 1e-2
+DEFAULT_VARIATIONAL_EPOCHS = 20
+DEFAULT_VARIATIONAL_LR = 0.1
 INIT_VARIANCE_SCALE = 0.05  # initial σ² of a filter = 0.05 * variance of its weights, as in the reference code
 _MIN_STD_VARIANCE = 1e-30  # pre-activation variances below this get no noise and no gradient (avoids sqrt'(0))
 
@@ -234,7 +234,9 @@ def probe_from_spec(
     Parameters
     ----------
     spec
-        How to obtain the probe.
+        How to obtain the probe: a :class:`ProbeSpec`, or any object with the attributes
+        ``kind``, ``arch`` and ``weights`` (e.g. the config's probe spec, which also lists the
+        probe tasks), checked as a :class:`ProbeSpec`.
     in_channels
         Channels of the experiment's images (torchvision probes are adapted to 1 channel).
     checkpoint
@@ -244,7 +246,9 @@ def probe_from_spec(
         Outputs of the probe's head; irrelevant to :func:`embed`, which replaces the head.
     """
     if not isinstance(spec, ProbeSpec):
-        raise TypeError(f"spec must be a ProbeSpec, got {type(spec).__name__}")
+        if not all(hasattr(spec, a) for a in ("kind", "arch", "weights")):
+            raise TypeError(f"spec must be a ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
+        spec = ProbeSpec(spec.kind, spec.arch, spec.weights)
     if spec.kind == "trained":
         if checkpoint is None:
             raise ValueError("a trained probe needs the checkpoint of the probe task's network")
@@ -349,7 +353,8 @@ def embed(
          ``granularity="filter"``: ``F_f = mean_{w in f} (1/N) sum_i E_{y ~ p_w(.|x_i)}
          [(d log p_w(y|x_i) / dw)^2]``, ``mc_samples`` labels per example;
        - ``"variational"``: one log-variance ``s_f = log σ_f²`` per filter ``f``; minimise over
-         the ``s_f`` only, with Adam (``variational_lr``) for ``variational_epochs`` epochs,
+         the ``s_f`` only, with Adam for ``variational_epochs`` epochs over the examples, the
+         learning rate decaying linearly from ``variational_lr`` to 0,
 
          .. math::
 
@@ -394,10 +399,17 @@ def embed(
     samples
         Examples used for the Fisher (a seeded subset); None: all.
     variational_epochs, variational_lr
-        Epochs over the Fisher examples and Adam learning rate of ``"variational"`` (the
-        reference code uses lr ``1e-2``).
+        Epochs over the Fisher examples and initial Adam learning rate of ``"variational"``
+        (decayed linearly to 0). The reference code runs about 160 steps at a constant ``1e-2``,
+        which moves a log-variance by at most 1.6 from its start; the defaults (20 epochs, 0.1)
+        let the log-variances reach their optimum a few units away (lr 0.05 stops short of it,
+        0.3 leaves more noise), and the decay damps the step-to-step noise of the estimate.
     beta
-        Weight ``β`` of the KL term (paper: ``1e-7``).
+        Weight ``β`` of the KL term (paper: ``1e-7``). At the optimum the perturbation raises
+        the loss by about ``β n / 2`` for ``n`` weights: ~1 nat for the paper's ResNet-34
+        (``n ≈ 2.1e7``), but only ~5e-4 for a probe of 1e4 weights, whose estimate is then buried
+        in mini-batch noise. For a small probe take ``β ≈ 1/n`` to ``0.1/n`` (e.g. ``1e-5`` to ``1e-4``
+        for ~1e4 weights).
     prior_std
         ``λ``, the standard deviation of the prior ``N(0, λ² I)``; None (default): per layer,
         ``λ_l² = mean(ŵ²)`` over the layer's weights, the minimiser of the KL in ``λ²`` when
@@ -431,7 +443,18 @@ def embed(
     embedding, is exactly equivariant to relabelling the classes, which is the invariance the
     embedding claims ("independent of details such as the number of classes" and of the label
     semantics). The Monte-Carlo labels are drawn by inverse CDF in class order, so a relabelled
-    task gets the same embedding in distribution but other draws.
+    task gets the same embedding in distribution but other draws; the variational noise does not
+    depend on the labels, so there a relabelled task gets the same embedding up to float rounding.
+
+    The variational estimate is a robust, not a local, curvature: a filter whose perturbation
+    *lowers* the loss on average (e.g. noise through ReLUs inflating the features of an
+    under-confident head, which the paper's head fit of 10 epochs at lr ``4e-4`` from zero can
+    leave) gets ``σ² > λ²``, an embedding below the trivial one ``1/λ²``. On a linear body the
+    estimate equals the closed form ``F/β + 1/λ²`` within a few percent (tests). On a 9.4k-weight
+    conv probe on 16x16 digits it matches it in the median, and its Spearman correlation with
+    the Monte-Carlo Fisher per filter is 0.4 with the paper's head fit and 0.6-0.7 with a 10x
+    larger head learning rate (``β = 1e-5``); two seeds (other subset, draws and noise) then
+    differ by ``d_sym`` ≈ 0.06-0.1, against ≈ 0.04 for the Monte-Carlo estimator.
 
     References
     ----------
@@ -605,14 +628,10 @@ def _variational_precision(
         for name, module in layers.items()
     ]
     opt = torch.optim.Adam(logvar.values(), lr=lr)
-    import os
     total = epochs * math.ceil(len(y) / batch_size)
-    decay = os.environ.get("T2V_DECAY", "0") == "1"
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / total if decay else 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / total)  # linear decay to 0
     per_filter = {name: module.weight[0].numel() for name, module in layers.items()}
-    avg_from = int(os.environ.get("T2V_AVG", "0")) and total // 2
-    step = 0
-    mean = {name: torch.zeros_like(s) for name, s in logvar.items()}
+    log_prior = {name: math.log(v) for name, v in prior_var.items()}
     try:
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(y), generator=order_gen)
@@ -620,28 +639,23 @@ def _variational_precision(
             for start in range(0, len(y), batch_size):
                 idx = order[start : start + batch_size]
                 xb, yb = x[idx].to(device), y[idx].to(device)
-                ce = F.cross_entropy(net(xb), yb)
+                ce = F.cross_entropy(net(xb), yb)  # E_w[CE] by one local-reparameterisation draw per example
                 kl = sum(
-                    0.5 * per_filter[name] * (s.exp() / prior_var[name] - 1.0 - (s - math.log(prior_var[name]))).sum()
+                    0.5 * per_filter[name] * ((s - log_prior[name]).exp() - 1.0 - (s - log_prior[name])).sum()
                     for name, s in logvar.items()
-                )
+                )  # KL(N(ŵ, σ²) || N(0, λ²)) minus its constant ŵ²/λ² part
                 loss = ce + beta * kl
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
-                step += 1
-                if step > avg_from:
-                    with torch.no_grad():
-                        for name, s in logvar.items():
-                            mean[name] += (s - mean[name]) / (step - avg_from)
                 ce_sum += ce.item() * len(idx)
             log.info("task2vec variational epoch %d/%d  E[CE] %.4f  KL %.4g", epoch, epochs, ce_sum / len(y),
-                     float(kl))
+                     kl.item())
     finally:
         for handle in handles:
             handle.remove()
-    return {name: torch.exp(-s.detach()).to("cpu", torch.float64).numpy() for name, s in mean.items()}
+    return {name: torch.exp(-s.detach()).to("cpu", torch.float64).numpy() for name, s in logvar.items()}
 
 
 def _perturb(

@@ -117,3 +117,33 @@ def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
     }
     assert not any(p.startswith(("results/models/", "results/tasks/", "resources/", "results/transfer/"))
                    for p in planned)
+
+
+def test_run_compares_every_method_with_the_ground_truth(run_dir):
+    methods = tiny_config()["distances"]["methods"]
+    transfer = io.read_transfer(run_dir / "results/transfer.parquet")
+    assert sorted(zip(transfer.source, transfer.target)) == sorted(itertools.permutations(TASKS, 2))
+    assert transfer["accuracy"].between(0, 1).all()
+    assert np.allclose(transfer["gain"], transfer["accuracy"] - transfer["scratch_accuracy"])
+    mantel = io.read_parquet(run_dir / "results/mantel.parquet")
+    expected = {(m, t) for m in methods for t in ("-gain", "1-accuracy")} | set(itertools.combinations(methods, 2))
+    assert set(zip(mantel.x, mantel.y)) == expected
+    assert (mantel["n"] == len(TASKS)).all() and (mantel["permutations"] == 6).all()  # 3! = 6: exact
+    selection = io.read_parquet(run_dir / "results/selection.parquet")
+    assert set(selection["method"]) == set(methods) | {"random"}
+    assert (selection.groupby("method").size() == len(TASKS)).all()
+    assert (selection["regret"] >= 0).all()
+    for method in methods:
+        for plot in (f"{method}.png", f"atlas/{method}.png", f"mantel/{method}.png"):
+            assert (run_dir / "results/plots" / plot).stat().st_size > 1000
+
+
+def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
+    out = subprocess.run(
+        [sys.executable, "-m", "taskdist.cli", "nearest", "low", "--method", "ftd",
+         "--results", str(run_dir / "results")],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    assert out[1].split() == ["source", "ftd", "accuracy", "gain"]
+    ftd = io.to_square(io.read_matrix(run_dir / "results/distances/ftd.parquet"))
+    assert [line.split()[0] for line in out[2:]] == list(ftd["low"].drop("low").sort_values().index)

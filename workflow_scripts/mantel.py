@@ -7,7 +7,11 @@ log_to(snakemake.log[0])
 p = snakemake.params
 matrices = {name: io.read_matrix(path) for name, path in zip(p.methods, snakemake.input.matrices)}
 table = evaluation.mantel_table(
-    matrices, io.read_transfer(snakemake.input.transfer), p.tasks,
-    method=p.spec["method"], permutations=p.spec["permutations"], seed=p.seed,
+    matrices,
+    io.read_transfer(snakemake.input.transfer),
+    p.tasks,
+    method=p.spec["method"],
+    permutations=p.spec["permutations"],
+    seed=p.seed,
 )
 io.write_parquet(table, snakemake.output[0])

@@ -10,7 +10,10 @@ gain = io.to_square(io.read_transfer(snakemake.input.transfer), "gain", order=ta
 rows = io.read_parquet(snakemake.input.mantel)
 hit = rows[(rows["x"] == method) & (rows["y"] == "-gain")].iloc[0]
 plots.mantel_scatter(
-    distance, gain, path=snakemake.output[0],
+    distance,
+    gain,
+    path=snakemake.output[0],
     title=f"{method}: Mantel {hit['method']} r = {-hit['statistic']:.2f} with gain (p = {hit['p_value']:.3g})",
-    xlabel=f"{method} (as a distance: lower = closer)", ylabel="gain of fine-tuning over scratch",
+    xlabel=f"{method} (as a distance: lower = closer)",
+    ylabel="gain of fine-tuning over scratch",
 )

@@ -11,5 +11,6 @@ values = stages.pair_scores(
     io.read_parquet(snakemake.input.task, ("index", "label", "split")),
     device,
 )
-io.write_json({"source": snakemake.wildcards.source, "target": snakemake.wildcards.target, **values},
-              snakemake.output[0])
+io.write_json(
+    {"source": snakemake.wildcards.source, "target": snakemake.wildcards.target, **values}, snakemake.output[0]
+)

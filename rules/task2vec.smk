@@ -1,0 +1,91 @@
+rule train_probe:
+    input:
+        datasets=get_probe_datasets,
+        tasks=get_probe_tables,
+    output:
+        "results/task2vec/_probe.pt",
+    log:
+        "logs/train_probe.log",
+    benchmark:
+        "benchmarks/train_probe.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=get_probe_params,
+        device=EXP.device,
+    script:
+        "../workflow_scripts/train_probe.py"
+
+
+rule task2vec_embed:
+    input:
+        probe=get_probe_files,
+        dataset=get_task_dataset,
+        task="results/tasks/{task}.parquet",
+    output:
+        "results/task2vec/{task}.parquet",
+    log:
+        "logs/task2vec_embed/{task}.log",
+    benchmark:
+        "benchmarks/task2vec_embed/{task}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        spec=get_task2vec_params,
+        device=EXP.device,
+    script:
+        "../workflow_scripts/task2vec_embed.py"
+
+
+rule task2vec_trivial:
+    input:
+        probe=get_probe_files,
+    output:
+        "results/task2vec/_trivial.parquet",
+    log:
+        "logs/task2vec_trivial.log",
+    benchmark:
+        "benchmarks/task2vec_trivial.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=to_params(EXP.task2vec),
+        in_channels=EXP.image.channels,
+    script:
+        "../workflow_scripts/task2vec_trivial.py"
+
+
+rule task2vec_matrix:
+    input:
+        embeddings=get_task2vec_embeddings,
+        trivial="results/task2vec/_trivial.parquet",
+    output:
+        sym="results/distances/task2vec.parquet",
+        asym="results/distances/task2vec_asym.parquet",
+    log:
+        "logs/task2vec_matrix.log",
+    benchmark:
+        "benchmarks/task2vec_matrix.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        tasks=TASKS,
+        alpha=EXP.task2vec.alpha,
+    script:
+        "../workflow_scripts/task2vec_matrix.py"

@@ -1,0 +1,21 @@
+"""rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
+
+from taskdist import data, io, stages
+from taskdist.config import Task2VecSpec, TaskSpec, from_params
+from taskdist.runtime import log_to, torch_device
+
+log_to(snakemake.log[0])
+device = torch_device(snakemake.threads, snakemake.params.device)
+spec = from_params(Task2VecSpec, snakemake.params.spec["task2vec"])
+dataset = data.load_npz(snakemake.input.dataset)
+probe = stages.task2vec_probe(spec, dataset.images.shape[1], snakemake.input.probe)
+table = stages.task2vec_embedding(
+    probe,
+    from_params(TaskSpec, snakemake.params.spec["task"]),
+    dataset,
+    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    spec,
+    snakemake.params.spec["seed"],
+    device,
+)
+io.write_parquet(table, snakemake.output[0])
