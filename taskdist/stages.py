@@ -74,15 +74,7 @@ def train_task(
         metrics["val_accuracy"],
         metrics["test_accuracy"],
     )
-    return {
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        "arch": to_params(arch),
-        "in_channels": int(dataset.images.shape[1]),
-        "n_classes": task.n_classes,
-        "task": to_params(task),
-        "metrics": metrics,
-        "history": history,
-    }
+    return _checkpoint(model, to_params(task), metrics, history)
 
 
 def train_probe(
@@ -118,13 +110,21 @@ def train_probe(
         val=(x_val, y_val),
         name="probe",
     )
+    union = {"id": "+".join(t.id for t in probe_tasks), "dataset": "+".join(t.dataset for t in probe_tasks)}
+    last = history[-1]
+    metrics = {"train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"]}
+    return _checkpoint(model, union, metrics, history)
+
+
+def _checkpoint(model: models.TaskNet, task: dict, metrics: dict, history: list[dict]) -> dict:
+    """What ``results/models/{task}.pt`` holds: weights, architecture, the task and its metrics."""
     return {
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        "arch": to_params(arch),
-        "in_channels": int(x_train.shape[1]),
-        "n_classes": offset,
-        "task": {"id": "+".join(t.id for t in probe_tasks), "dataset": "+".join(t.dataset for t in probe_tasks)},
-        "metrics": {"val_accuracy": history[-1]["val_accuracy"], "train_accuracy": history[-1]["train_accuracy"]},
+        "arch": to_params(model.spec),
+        "in_channels": model.in_channels,
+        "n_classes": model.n_classes,
+        "task": task,
+        "metrics": metrics,
         "history": history,
     }
 

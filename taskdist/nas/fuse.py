@@ -12,8 +12,13 @@ FUSE (Le et al.), one stage:
 2. the mixture ``m(x) = sum_c softmax(alpha)_c f_c(x)`` of their logits, ``alpha = 0``;
 3. ``spec.rounds`` times: ``spec.epochs`` epochs on the candidates' weights
    over the *training* split (alpha fixed), then ``spec.epochs`` epochs on
-   alpha over the *validation* split (weights fixed);
+   alpha over the *validation* split (weights fixed; BatchNorm in training
+   mode, as in DARTS, so its running statistics also see validation batches);
 4. the best cell becomes ``argmax alpha`` (ties: the earliest, i.e. the incumbent).
+
+The history also records each candidate's own validation accuracy, after
+its BatchNorm statistics are re-estimated on the training split; FUSE does
+not use it to choose, random search does.
 
 References
 ----------
@@ -79,7 +84,7 @@ class FuseSpec:
     rounds: int = 2
     epochs: int = 1
     candidates: int = 2
-    nodes: int = 4
+    nodes: int = 3
     net: NetSpec = field(default_factory=NetSpec)
     batch_size: int = 64
     lr: float = 1e-3
@@ -166,6 +171,32 @@ def _frozen(params: Sequence[nn.Parameter]) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+@torch.no_grad()
+def _recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 256) -> None:
+    """Recompute BatchNorm running statistics as plain averages over ``images`` (train mode, no gradient).
+
+    After a few search epochs the default exponential running statistics are
+    still far from the data's, and eval-mode predictions are near chance;
+    re-estimating them on the training split (as one-shot NAS does) makes the
+    validation accuracy of a briefly trained candidate meaningful.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    device = next(net.parameters()).device
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = net.training
+    net.train()
+    for start in range(0, len(images), batch_size):
+        net(images[start : start + batch_size].to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.train(was_training)
+
+
 def _check_split(name: str, split: Split) -> Split:
     if not (isinstance(split, tuple) and len(split) == 2):
         raise TypeError(f"{name} must be a tuple (images, labels), got {type(split).__name__}")
@@ -248,6 +279,7 @@ def fuse(
         trained += len(genotypes)
         seconds = time.perf_counter() - t0
         for c, (g, net) in enumerate(zip(genotypes, nets)):
+            _recalibrate_bn(net, x_tr)
             acc = train.evaluate(net, x_val, y_val).accuracy
             rows.append((stage, c, g.to_json(), float(alpha[c]), acc, c == winner, seconds, trained))
         log.info("fuse stage %d/%d: alpha %s, kept candidate %d (%s) [%.1fs]",
@@ -289,6 +321,7 @@ def random_search(
         net = build(genotype, spec.net, x_tr.shape[1], n_classes, seed=stable_seed(seed, "random-init", c)).to(device)
         train.fit(net, x_tr, y_tr, epochs=epochs, batch_size=spec.batch_size, lr=spec.lr,
                   weight_decay=spec.weight_decay, seed=stable_seed(seed, "random-fit", c), name=f"random {c}")
+        _recalibrate_bn(net, x_tr)
         acc = train.evaluate(net, x_val, y_val).accuracy
         rows.append((0, c, genotype.to_json(), float("nan"), acc, False, time.perf_counter() - t0, c + 1))
     history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))

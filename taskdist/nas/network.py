@@ -2,7 +2,7 @@
 
 Layout, for ``NetSpec(width=w, cells=n)``::
 
-    stem     3x3 conv (in_channels -> w), BN
+    stem     3x3 conv (in_channels -> w, stride 2 by default), BN
     cell 1   the genotype's DAG at w channels
     reduce   ReLU, 3x3 conv with stride 2 (c -> 2c), BN      } repeated
     cell k   the genotype's DAG at 2c channels                } n - 1 times
@@ -35,12 +35,18 @@ class NetSpec:
         Channels of the stem and of the first cell; doubled by each reduction.
     cells
         Number of stacked cells (a reduction sits between consecutive cells).
+    stem_stride
+        Stride of the stem convolution: 2 (default) halves the image before the
+        first cell, which makes a 28x28 search affordable on a CPU; 1 keeps it.
     """
 
     width: int = 16
     cells: int = 2
+    stem_stride: int = 2
 
     def __post_init__(self) -> None:
+        if self.stem_stride not in (1, 2):
+            raise ValueError(f"NetSpec.stem_stride must be 1 or 2, got {self.stem_stride!r}")
         for name in ("width", "cells"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -77,7 +83,8 @@ class CellBody(nn.Module):
         super().__init__()
         widths = spec.cell_widths()
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0])
+            nn.Conv2d(in_channels, widths[0], 3, stride=spec.stem_stride, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
         )
         layers: list[nn.Module] = []
         for k, c in enumerate(widths):

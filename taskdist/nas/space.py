@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -53,8 +54,9 @@ class Genotype:
     edges: tuple[Edge, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 2:
+        if not isinstance(self.nodes, numbers.Integral) or isinstance(self.nodes, bool) or self.nodes < 2:
             raise ValueError(f"a cell needs an integer number of nodes >= 2, got {self.nodes!r}")
+        object.__setattr__(self, "nodes", int(self.nodes))
         edges = []
         for edge in self.edges:
             if len(edge) != 3:
