@@ -1,29 +1,3 @@
-rule plot_matrix:
-    input:
-        "results/distances/{method}.parquet",
-    output:
-        report(
-            "results/plots/{method}.png",
-            caption="../report/matrix.rst",
-            category="Task distances",
-            labels={"method": "{method}"},
-        ),
-    log:
-        "logs/plot_matrix/{method}.log",
-    benchmark:
-        "benchmarks/plot_matrix/{method}.tsv"
-    conda:
-        "../envs/taskdist.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
-    params:
-        tasks=TASKS,
-    script:
-        "../workflow_scripts/plot_matrix.py"
-
-
 rule plot_transfer:
     input:
         "results/transfer.parquet",
@@ -52,20 +26,34 @@ rule plot_transfer:
         "../workflow_scripts/plot_transfer.py"
 
 
-rule plot_atlas:
+rule plot_method:
     input:
-        "results/distances/{method}.parquet",
+        matrix="results/distances/{method}.parquet",
+        transfer="results/transfer.parquet",
+        mantel="results/mantel.parquet",
     output:
-        report(
+        heatmap=report(
+            "results/plots/{method}.png",
+            caption="../report/matrix.rst",
+            category="Task distances",
+            labels={"method": "{method}"},
+        ),
+        atlas=report(
             "results/plots/atlas/{method}.png",
             caption="../report/atlas.rst",
             category="Task atlas",
             labels={"method": "{method}"},
         ),
+        mantel=report(
+            "results/plots/mantel/{method}.png",
+            caption="../report/mantel.rst",
+            category="Mantel tests",
+            labels={"method": "{method}"},
+        ),
     log:
-        "logs/plot_atlas/{method}.log",
+        "logs/plot_method/{method}.log",
     benchmark:
-        "benchmarks/plot_atlas/{method}.tsv"
+        "benchmarks/plot_method/{method}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -76,32 +64,4 @@ rule plot_atlas:
         tasks=TASKS,
         seed=stable_seed(EXP.seed, "atlas"),
     script:
-        "../workflow_scripts/plot_atlas.py"
-
-
-rule plot_mantel:
-    input:
-        matrix="results/distances/{method}.parquet",
-        transfer="results/transfer.parquet",
-        mantel="results/mantel.parquet",
-    output:
-        report(
-            "results/plots/mantel/{method}.png",
-            caption="../report/mantel.rst",
-            category="Mantel tests",
-            labels={"method": "{method}"},
-        ),
-    log:
-        "logs/plot_mantel/{method}.log",
-    benchmark:
-        "benchmarks/plot_mantel/{method}.tsv"
-    conda:
-        "../envs/taskdist.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
-    params:
-        tasks=TASKS,
-    script:
-        "../workflow_scripts/plot_mantel.py"
+        "../workflow_scripts/plot_method.py"

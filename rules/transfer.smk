@@ -10,6 +10,8 @@ rule finetune:
         "logs/finetune/{source}/{target}.log",
     benchmark:
         "benchmarks/finetune/{source}/{target}.tsv"
+    group:
+        "pairs"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

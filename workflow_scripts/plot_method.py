@@ -1,0 +1,25 @@
+"""rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer."""
+
+from taskdist import evaluation, io, plots
+from taskdist.distances import METHODS
+from taskdist.runtime import log_to
+
+log_to(snakemake.log[0])
+method, tasks = METHODS[snakemake.wildcards.method], snakemake.params.tasks
+matrix = io.read_matrix(snakemake.input.matrix)
+
+kind = "higher = better transfer expected" if method.kind == "score" else "d(source -> target)"
+plots.heatmap(io.to_square(matrix, order=tasks), title=f"{method.name}: {kind}", path=snakemake.output.heatmap)
+
+distance = evaluation.oriented(method.name, matrix, tasks)
+plots.atlas(distance, title=f"task atlas ({method.name}, MDS)", path=snakemake.output.atlas,
+            seed=snakemake.params.seed)
+
+gain = io.to_square(io.read_transfer(snakemake.input.transfer), "gain", order=tasks)
+rows = io.read_parquet(snakemake.input.mantel)
+hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain")].iloc[0]
+plots.mantel_scatter(
+    distance, gain, path=snakemake.output.mantel,
+    title=f"{method.name}\nMantel {hit['method']} r = {hit['statistic']:.2f} vs -gain (p = {hit['p_value']:.3g})",
+    xlabel=f"{method.name} (as a distance: lower = closer)", ylabel="gain of fine-tuning over scratch",
+)
