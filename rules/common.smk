@@ -13,6 +13,13 @@ prepend_pythonpath(workflow.basedir)
 validate(config, "../taskdist/schema/config.schema.yaml")
 EXP = taskdist.config.from_dict(config)
 TASKS = list(EXP.tasks)
+# Job params as plain builtins, converted once: planning n tasks asks for them ~2n² times.
+TASK_PARAMS = {tid: to_params(spec) for tid, spec in EXP.tasks.items()}
+NETWORK_PARAMS = NETWORK_PARAMS
+TRAIN_PARAMS = TRAIN_PARAMS
+FISHER_PARAMS = FISHER_PARAMS
+TRANSFER_PARAMS = TRANSFER_PARAMS
+TASK2VEC_PARAMS = TASK2VEC_PARAMS
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
 
 
@@ -46,14 +53,14 @@ def get_task_dataset(wildcards):
 
 
 def get_task_params(wildcards):
-    return to_params(EXP.tasks[wildcards.task])
+    return TASK_PARAMS[wildcards.task]
 
 
 def get_train_params(wildcards):
     return {
-        "task": to_params(EXP.tasks[wildcards.task]),
-        "network": to_params(EXP.network),
-        "train": to_params(EXP.train),
+        "task": TASK_PARAMS[wildcards.task],
+        "network": NETWORK_PARAMS,
+        "train": TRAIN_PARAMS,
     }
 
 
@@ -63,8 +70,8 @@ def get_fisher_dataset(wildcards):
 
 def get_fisher_params(wildcards):
     return {
-        "data_task": to_params(EXP.tasks[wildcards.data]),
-        "fisher": to_params(EXP.fisher),
+        "data_task": TASK_PARAMS[wildcards.data],
+        "fisher": FISHER_PARAMS,
         "seed": stable_seed(EXP.seed, "fisher", wildcards.net, wildcards.data),
     }
 
@@ -83,9 +90,9 @@ def get_target_dataset(wildcards):
 
 def get_transfer_params(wildcards):
     return {
-        "target": to_params(EXP.tasks[wildcards.target]),
-        "network": to_params(EXP.network),
-        "transfer": to_params(EXP.transfer),
+        "target": TASK_PARAMS[wildcards.target],
+        "network": NETWORK_PARAMS,
+        "transfer": TRANSFER_PARAMS,
         "seed": stable_seed(EXP.seed, "transfer", wildcards.target),
     }
 
@@ -119,9 +126,9 @@ def get_probe_tables(wildcards):
 
 def get_probe_params(wildcards):
     return {
-        "tasks": [to_params(EXP.tasks[t]) for t in PROBE.tasks],
-        "network": to_params(EXP.network),
-        "train": to_params(EXP.train),
+        "tasks": [TASK_PARAMS[t] for t in PROBE.tasks],
+        "network": NETWORK_PARAMS,
+        "train": TRAIN_PARAMS,
         "seed": stable_seed(EXP.seed, "probe"),
     }
 
@@ -135,8 +142,8 @@ def get_probe_files(wildcards):
 
 def get_task2vec_params(wildcards):
     return {
-        "task2vec": to_params(EXP.task2vec),
-        "task": to_params(EXP.tasks[wildcards.task]),
+        "task2vec": TASK2VEC_PARAMS,
+        "task": TASK_PARAMS[wildcards.task],
         "seed": stable_seed(EXP.seed, "task2vec", wildcards.task),
     }
 

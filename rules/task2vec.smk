@@ -61,7 +61,7 @@ rule task2vec_trivial:
         mem_mb=2000,
         runtime=10,
     params:
-        spec=to_params(EXP.task2vec),
+        spec=TASK2VEC_PARAMS,
         in_channels=EXP.image.channels,
     script:
         "../workflow_scripts/task2vec_trivial.py"

@@ -109,8 +109,8 @@ def to_square(df: pd.DataFrame, value: str = "value", order: list[str] | None = 
 def save_checkpoint(obj: dict, path: str | Path) -> None:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)  # a file object: saved by path, torch records the (random) temporary name
 
 
 def load_checkpoint(path: str | Path, keys: tuple[str, ...] = ()) -> dict:

@@ -29,6 +29,7 @@ alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 pid_of() { [ -s "$1" ] && cat "$1" || true; }
 
 cluster_idle() { [ "$(sinfo -h -o %t 2>/dev/null | head -n1)" = idle ]; }
+cluster_serving() { sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc|comp)'; } # up, maybe busy
 
 # -- packages ---------------------------------------------------------------
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null ||
@@ -43,7 +44,7 @@ mkdir -p "$STATE/ctld" "$STATE/d"
 touch "$PIDS"
 
 # Already up (a previous up.sh without down.sh)? Then there is nothing to do.
-if [ -f "$CONF" ] && grep -qF "$MARKER" "$CONF" && cluster_idle; then
+if [ -f "$CONF" ] && grep -qF "$MARKER" "$CONF" && cluster_serving; then
     log "cluster already up: $(sinfo -h -o '%P %D %t %c' | head -n1)"
     exit 0
 fi
