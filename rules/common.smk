@@ -15,11 +15,11 @@ EXP = taskdist.config.from_dict(config)
 TASKS = list(EXP.tasks)
 # Job params as plain builtins, converted once: planning n tasks asks for them ~2n² times.
 TASK_PARAMS = {tid: to_params(spec) for tid, spec in EXP.tasks.items()}
-NETWORK_PARAMS = NETWORK_PARAMS
-TRAIN_PARAMS = TRAIN_PARAMS
-FISHER_PARAMS = FISHER_PARAMS
-TRANSFER_PARAMS = TRANSFER_PARAMS
-TASK2VEC_PARAMS = TASK2VEC_PARAMS
+NETWORK_PARAMS = to_params(EXP.network)
+TRAIN_PARAMS = to_params(EXP.train)
+FISHER_PARAMS = to_params(EXP.fisher)
+TRANSFER_PARAMS = to_params(EXP.transfer)
+TASK2VEC_PARAMS = to_params(EXP.task2vec)
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
 
 
