@@ -51,18 +51,7 @@ def train_task(
         len(y_test),
         task.n_classes,
     )
-    history = train.fit(
-        model,
-        x_train,
-        y_train,
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        weight_decay=spec.weight_decay,
-        seed=task.seed,
-        val=(x_val, y_val),
-        name=task.id,
-    )
+    history = _fit(model, x_train, y_train, spec, task.seed, (x_val, y_val), task.id)
     metrics = {}
     for split, (x, y) in {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}.items():
         ev = train.evaluate(model, x, y)
@@ -98,22 +87,17 @@ def train_probe(
     x_val, y_val = torch.cat(val_images), torch.cat(val_labels)
     model = models.build(arch, x_train.shape[1], offset, seed=seed).to(device)
     log.info("training the probe on %s: %d examples, %d classes", [t.id for t in probe_tasks], len(y_train), offset)
-    history = train.fit(
-        model,
-        x_train,
-        y_train,
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        weight_decay=spec.weight_decay,
-        seed=seed,
-        val=(x_val, y_val),
-        name="probe",
-    )
+    history = _fit(model, x_train, y_train, spec, seed, (x_val, y_val), "probe")
     union = {"id": "+".join(t.id for t in probe_tasks), "dataset": "+".join(t.dataset for t in probe_tasks)}
     last = history[-1]
     metrics = {"train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"]}
     return _checkpoint(model, union, metrics, history)
+
+
+def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> list[dict]:
+    """:func:`taskdist.train.fit` with the settings of a :class:`TrainSpec`."""
+    return train.fit(model, x, y, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+                     weight_decay=spec.weight_decay, seed=seed, val=val, name=name)
 
 
 def _checkpoint(model: models.TaskNet, task: dict, metrics: dict, history: list[dict]) -> dict:
