@@ -17,6 +17,7 @@ include: "rules/distances.smk"
 include: "rules/task2vec.smk"
 include: "rules/transfer.smk"
 include: "rules/mantel.smk"
+include: "rules/nas.smk"
 include: "rules/report.smk"
 
 

@@ -1,9 +1,10 @@
+import json
 import re
 
 from snakemake.utils import validate
 
 import taskdist.config
-from taskdist.config import stable_seed, to_params
+from taskdist.config import SEARCHES, stable_seed, to_params
 from taskdist.distances import SCORE_METHODS
 from taskdist.runtime import prepend_pythonpath
 
@@ -20,6 +21,9 @@ TRAIN_PARAMS = to_params(EXP.train)
 FISHER_PARAMS = to_params(EXP.fisher)
 TRANSFER_PARAMS = to_params(EXP.transfer)
 TASK2VEC_PARAMS = to_params(EXP.task2vec)
+TANAS_PARAMS = to_params(EXP.tanas)
+NAS = EXP.nas
+NAS_PARAMS = to_params(NAS.search)
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
 
 
@@ -35,6 +39,7 @@ wildcard_constraints:
     target=alternatives(TASKS),
     dataset=alternatives(DATASETS_USED),
     method=alternatives(EXP.methods),
+    search=alternatives(SEARCHES),
 
 
 def dataset_file(task_id):
@@ -152,6 +157,50 @@ def get_task2vec_embeddings(wildcards):
     return [f"results/task2vec/{t}.parquet" for t in TASKS]
 
 
+def get_tanas_params(wildcards):
+    return {
+        "spec": TANAS_PARAMS,
+        "seed": stable_seed(EXP.seed, "tanas", wildcards.source, wildcards.target),
+    }
+
+
+def get_tanas_pairs(wildcards):
+    return [f"results/tanas/{a}/{b}.json" for a in TASKS for b in TASKS if a != b]
+
+
+def get_nas_params(wildcards):
+    """A search on task ``task`` (base) or ``target``: every search of one task shares its seed."""
+    task = wildcards.get("task") or wildcards.target
+    return {
+        "task": TASK_PARAMS[task],
+        "search": NAS_PARAMS,
+        "seed": stable_seed(EXP.seed, "nas", task),
+    }
+
+
+def get_nas_base_task_dataset(wildcards):
+    return dataset_file(wildcards.task)
+
+
+def nearest_bases(target):
+    """The nearest bases of ``target`` as chosen by the checkpoint nas_bases (closest first)."""
+    with open(checkpoints.nas_bases.get(target=target).output[0]) as f:
+        return json.load(f)["bases"]
+
+
+def get_nas_search_bases(wildcards):
+    """Base results spanning the task-aware space: only the chosen bases, so others can change freely."""
+    if wildcards.search != "task_aware":
+        return []
+    return [f"results/nas/base/{b}.json" for b in nearest_bases(wildcards.target)]
+
+
+def get_nas_results(wildcards):
+    bases = [f"results/nas/base/{b}.json" for b in NAS.base_tasks]
+    targets = [f"results/nas/target/{t}/{s}.json" for t in NAS.targets for s in SEARCHES]
+    return bases + targets
+
+
 def get_final_outputs():
     outputs = [
         "results/transfer.parquet",
@@ -167,4 +216,6 @@ def get_final_outputs():
             f"results/plots/atlas/{method}.png",
             f"results/plots/mantel/{method}.png",
         ]
+    if NAS.enabled:
+        outputs += ["results/nas/summary.parquet", "results/plots/nas.png"]
     return outputs

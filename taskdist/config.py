@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import math
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -161,6 +161,139 @@ class MantelSpec:
 
 
 @dataclass(frozen=True)
+class NetSpec:
+    """Shape of a network around its cell.
+
+    Parameters
+    ----------
+    width
+        Channels of the stem and of the first cell; doubled by each reduction.
+    cells
+        Number of stacked cells (a reduction sits between consecutive cells).
+    stem_stride
+        Stride of the stem convolution: 2 (default) halves the image before the
+        first cell, which makes a 28x28 search affordable on a CPU; 1 keeps it.
+    """
+
+    width: int = 16
+    cells: int = 2
+    stem_stride: int = 2
+
+    def __post_init__(self) -> None:
+        if self.stem_stride not in (1, 2):
+            raise ValueError(f"NetSpec.stem_stride must be 1 or 2, got {self.stem_stride!r}")
+        for name in ("width", "cells"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"NetSpec.{name} must be a positive integer, got {value!r}")
+
+    def cell_widths(self) -> list[int]:
+        return [self.width * 2**k for k in range(self.cells)]
+
+
+@dataclass(frozen=True)
+class FuseSpec:
+    """Budget and optimisation settings of a search; the defaults fit 2 CPU cores.
+
+    Parameters
+    ----------
+    stages
+        FUSE stages (one winner kept per stage).
+    rounds
+        Alternations of weight training and alpha training per stage.
+    epochs
+        Epochs of each half of a round (weights on train, alpha on val).
+    candidates
+        Fresh cells sampled per stage (the incumbent comes on top).
+    nodes
+        Nodes per sampled cell, including the input node.
+    net
+        Shape of every network around its cell.
+    batch_size, lr, weight_decay
+        Adam on the candidates' weights (search) and the winner's (final training).
+    alpha_lr
+        Adam on alpha.
+    final_epochs
+        Epochs of the winner's training from scratch.
+    """
+
+    stages: int = 3
+    rounds: int = 2
+    epochs: int = 1
+    candidates: int = 2
+    nodes: int = 3
+    net: NetSpec = field(default_factory=NetSpec)
+    batch_size: int = 64
+    lr: float = 1e-3
+    alpha_lr: float = 0.05
+    weight_decay: float = 0.0
+    final_epochs: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("stages", "rounds", "epochs", "candidates", "batch_size", "final_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"FuseSpec.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.nodes, int) or self.nodes < 2:
+            raise ValueError(f"FuseSpec.nodes must be an integer >= 2, got {self.nodes!r}")
+        for name in ("lr", "alpha_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"FuseSpec.{name} must be positive, got {getattr(self, name)!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"FuseSpec.weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    @property
+    def candidates_trained(self) -> int:
+        """Candidate networks FUSE trains: ``stages * (candidates + 1)`` (the random-search budget)."""
+        return self.stages * (self.candidates + 1)
+
+    @property
+    def epochs_per_candidate(self) -> int:
+        """Training epochs each candidate's weights get within its stage."""
+        return self.rounds * self.epochs
+
+
+SEARCHES = {"task_aware": "fuse", "full": "fuse", "random": "random"}
+"""The searches run per NAS target, each with its algorithm: FUSE in the task-aware space, FUSE and
+random search in the full space (:func:`taskdist.nas.taskaware.run_search`)."""
+
+
+@dataclass(frozen=True)
+class NasSpec:
+    """Task-aware architecture search (``nas:``): FUSE per base task, three searches per target.
+
+    ``k`` nearest base tasks by distance ``method`` (one of the computed
+    methods) span each target's task-aware space; ``search`` is the budget of
+    every search. No targets: no search runs.
+    """
+
+    base_tasks: tuple[str, ...]
+    targets: tuple[str, ...]
+    k: int
+    method: str
+    search: FuseSpec
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.targets)
+
+
+@dataclass(frozen=True)
+class TanasSpec:
+    """The TA-NAS complexity distance (``tanas:``); see :func:`taskdist.nas.complexity.complexity_distance`."""
+
+    samples: int
+    hidden: tuple[int, ...]
+    prune_step: float
+    tolerance: float
+    epochs: int
+    finetune_epochs: int
+    lr: float
+    batch_size: int
+    holdout: float
+
+
+@dataclass(frozen=True)
 class Experiment:
     seed: int
     device: str
@@ -174,6 +307,8 @@ class Experiment:
     transfer: TransferSpec
     task2vec: Task2VecSpec
     mantel: MantelSpec
+    nas: NasSpec
+    tanas: TanasSpec
 
     def task_dataset(self, task_id: str) -> DatasetSpec:
         return self.datasets[self.tasks[task_id].dataset]
@@ -297,7 +432,33 @@ def from_dict(cfg: dict) -> Experiment:
             cfg["task2vec"], tasks, needed=any(m.startswith("task2vec") for m in cfg["distances"]["methods"])
         ),
         mantel=from_params(MantelSpec, cfg["mantel"]),
+        nas=_nas(cfg["nas"], tasks, cfg["distances"]["methods"]),
+        tanas=from_params(TanasSpec, cfg["tanas"]),
     )
+
+
+def _nas(raw: dict, tasks: dict[str, TaskSpec], methods: list[str]) -> NasSpec:
+    """The architecture-search settings: task ids exist, bases and targets are apart, the method is computed."""
+    for key in ("base_tasks", "targets"):
+        for tid in raw[key]:
+            if tid not in tasks:
+                raise ConfigError(f"config key nas.{key}: {tid!r} is not a task id; known: {list(tasks)}")
+        if len(set(raw[key])) != len(raw[key]):
+            raise ConfigError(f"config key nas.{key}: task ids repeat in {raw[key]}")
+    both = sorted(set(raw["base_tasks"]) & set(raw["targets"]))
+    if both:
+        raise ConfigError(f"config key nas.targets: {both} are also base tasks; a target must not be its own base")
+    if raw["targets"]:
+        if not 1 <= raw["k"] <= len(raw["base_tasks"]):
+            raise ConfigError(
+                f"config key nas.k: {raw['k']} nearest bases requested but nas.base_tasks has "
+                f"{len(raw['base_tasks'])}; need 1 <= k <= {len(raw['base_tasks'])}"
+            )
+        if raw["method"] not in methods:
+            raise ConfigError(
+                f"config key nas.method: {raw['method']!r} must be one of the computed distances.methods {methods}"
+            )
+    return from_params(NasSpec, raw)
 
 
 def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSpec:

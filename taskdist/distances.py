@@ -39,6 +39,8 @@ METHODS: dict[str, Method] = {
         Method("ftd", "Fisher Task Distance (Le et al. 2021): Hellinger distance of normalised FIM diagonals", False),
         Method("task2vec", "Task2Vec (Achille et al. 2019): cosine distance of normalised probe embeddings", True),
         Method("task2vec_asym", "Task2Vec asymmetric: d_sym(a, b) - alpha * d_sym(a, trivial)", False),
+        Method("tanas", "TA-NAS complexity (Le et al. 2021): share of a feature map's weights that must remain",
+               False),
         Method("leep", "LEEP (Nguyen et al. 2020): log expected empirical prediction", False, "score"),
         Method("logme", "LogME (You et al. 2021): log marginal evidence of a linear model on features", False, "score"),
         Method("nce", "NCE (Tran et al. 2019): negative conditional entropy of target given source labels", False,

@@ -75,3 +75,26 @@ def mantel_scatter(distance: pd.DataFrame, truth: pd.DataFrame, *, title: str, x
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     _save(fig, path)
+
+
+def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
+    """Per NAS target: test accuracy of each search's winner, labelled with its parameters and search time."""
+    targets = table[table["role"] == "target"]
+    names = list(dict.fromkeys(targets["task"]))
+    searches = list(dict.fromkeys(targets["search"]))
+    fig, ax = plt.subplots(figsize=(2.0 + 2.2 * len(names), 3.8))
+    width = 0.8 / len(searches)
+    for s, search in enumerate(searches):
+        rows = targets[targets["search"] == search].set_index("task").reindex(names)
+        xs = np.arange(len(names)) + (s - (len(searches) - 1) / 2) * width
+        bars = ax.bar(xs, rows["test_accuracy"], width, label=search)
+        for bar, (_, row) in zip(bars, rows.iterrows()):
+            ax.annotate(f"{row['params'] / 1e3:.0f}k\n{row['search_seconds']:.0f}s", (bar.get_x() + width / 2,
+                        bar.get_height()), ha="center", va="bottom", fontsize=7)
+    low = float(targets["test_accuracy"].min())
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("test accuracy of the winner")
+    ax.set_title("architecture search per target (labels: parameters, search time)")
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)

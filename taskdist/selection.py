@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,47 @@ def rank_sources(score: pd.DataFrame, target: Any, *, higher_is_better: bool) ->
         raise ValueError(f"target {target!r} is not a task of score; expected one of {list(score.columns)}")
     values = _candidate_values(score, target, "score")
     return list(values.index[_order(values.to_numpy(), higher_is_better)])
+
+
+def nearest_bases(distances: pd.DataFrame, target: str, bases: Sequence[str], k: int) -> list[str]:
+    """The ``k`` bases closest to ``target``, closest first.
+
+    Parameters
+    ----------
+    distances
+        Long frame ``source, target, value`` (as ``results/distances/{method}.parquet``).
+        The rows used are ``source = base, target = target``: the distance
+        *from* a base *to* the target, the direction in which knowledge would
+        transfer (the base network meets the target's data).
+    target
+        The target task; it must not be one of ``bases``.
+    bases
+        Candidate base tasks; each needs a row.
+    k
+        How many to return, ``1 <= k <= len(bases)``.
+
+    Ties in ``value`` are broken by base name, so the choice is deterministic.
+    """
+    missing_cols = {"source", "target", "value"} - set(distances.columns)
+    if missing_cols:
+        raise ValueError(f"distances needs columns source, target, value; missing {sorted(missing_cols)}")
+    bases = list(bases)
+    if len(set(bases)) != len(bases):
+        raise ValueError(f"bases must be distinct, got {bases}")
+    if target in bases:
+        raise ValueError(f"target {target!r} is also listed as a base task")
+    if not isinstance(k, int) or not 1 <= k <= len(bases):
+        raise ValueError(f"k must be an integer in [1, {len(bases)}] (the number of bases), got {k!r}")
+    rows = distances[(distances["target"] == target) & distances["source"].isin(bases)]
+    if rows["source"].duplicated().any():
+        raise ValueError(f"distances has several rows for some (base, {target!r}) pairs")
+    missing = sorted(set(bases) - set(rows["source"]))
+    if missing:
+        raise ValueError(f"distances has no row source={missing[0]!r}, target={target!r} (missing: {missing})")
+    if rows["value"].isna().any():
+        raise ValueError(f"distances to target {target!r} contain NaN")
+    ranked = rows.sort_values(["value", "source"], kind="stable")
+    return ranked["source"].head(k).tolist()
 
 
 def selection_metrics(

@@ -7,6 +7,7 @@ a notebook.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -16,6 +17,8 @@ import torch
 from taskdist import data, fisher, io, models, tasks, train
 from taskdist.config import (
     FisherSpec,
+    FuseSpec,
+    TanasSpec,
     Task2VecSpec,
     TaskSpec,
     TrainSpec,
@@ -319,3 +322,67 @@ def task2vec_embedding(
         device=device,
     )
     return task2vec.embedding_table(embedding)
+
+
+def pair_complexity(
+    source: dict,
+    target: dict,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    spec: TanasSpec,
+    seed: int,
+    device: torch.device,
+) -> float:
+    """TA-NAS complexity ``d(source -> target)``: bodies of both task networks on the target's train examples.
+
+    ``source`` and ``target`` are the two checkpoints; at most ``spec.samples``
+    train examples of the target enter (see
+    :func:`taskdist.nas.complexity.complexity_distance`).
+    """
+    from taskdist.nas.complexity import complexity_distance, features
+
+    x, y = tasks.arrays(dataset, table, "train")
+    keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
+    z_source = features(load_network(source, device).body, x[keep])
+    z_target = features(load_network(target, device).body, x[keep])
+    settings = {k: v for k, v in to_params(spec).items() if k != "samples"}
+    return complexity_distance(z_source, z_target, y[keep], seed=stable_seed(seed, "complexity"), **settings)
+
+
+def nas_search(
+    search: str,
+    task: TaskSpec,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    spec: FuseSpec,
+    seed: int,
+    device: torch.device,
+    base_cells: dict[str, dict] | None = None,
+) -> dict:
+    """One architecture search on ``task`` (``task_aware``, ``full`` or ``random``), its winner trained and tested.
+
+    ``base_cells`` (``task_aware`` only) maps the chosen base tasks to their
+    search results (``results/nas/base/{task}.json``); their winning cells span
+    the space. The search seed is ``stable_seed(seed, search)`` and every
+    search of a task trains its winner with ``stable_seed(seed, "final")``, as
+    :func:`taskdist.nas.taskaware.compare_searches` does, so a base task's
+    search equals the ``full`` search it would get as a target. Returns the
+    JSON of ``results/nas/...``: task, search, bases, space, genotype,
+    parameters, accuracies, budget, times and the search history.
+    """
+    from taskdist.nas.space import Genotype, SearchSpace
+    from taskdist.nas.taskaware import run_search
+
+    if (search == "task_aware") != bool(base_cells):
+        raise ValueError(f"search {search!r}: base cells are needed by 'task_aware' and only by it")
+    if search == "task_aware":
+        space = SearchSpace.task_aware(Genotype.from_dict(cell["genotype"]) for cell in base_cells.values())
+    else:
+        space = SearchSpace.full()
+    splits = [tuple(tasks.arrays(dataset, table, split)) for split in ("train", "val", "test")]
+    log.info("%s search on %s: space %s, %d train / %d val examples", search, task.id,
+             dict(zip(space.ops, space.weights)), len(splits[0][1]), len(splits[1][1]))
+    result, history = run_search(search, space, *splits, spec=spec, seed=stable_seed(seed, search),
+                                 final_seed=stable_seed(seed, "final"), n_classes=task.n_classes, device=device)
+    result["genotype"] = json.loads(result["genotype"])
+    return {"task": task.id, "bases": list(base_cells or ()), **result, "history": history.to_dict("records")}

@@ -300,11 +300,11 @@ def test_the_test_split_is_read_only_by_the_final_training(digits, monkeypatch):
         )
     finally:
         Tripwire.armed = True
-    assert len(finals) == 3 and summary["search"].tolist() == ["fuse_task_aware", "fuse_full", "random_full"]
+    assert len(finals) == 3 and summary["search"].tolist() == ["task_aware", "full", "random"]
     assert summary["bases"].unique().tolist() == ["b1"]
     assert summary["test_accuracy"].between(0, 1).all()
     assert (summary["candidates_trained"] == spec.candidates_trained).all()
-    task_aware_ops = {op for g in history[history.search == "fuse_task_aware"].genotype
+    task_aware_ops = {op for g in history[history.search == "task_aware"].genotype
                       for op in Genotype.from_json(g).ops}
     assert task_aware_ops <= set(cells["b1"].ops)
 

@@ -33,7 +33,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,8 @@ import torch
 from torch import nn
 
 from taskdist import train
-from taskdist.config import stable_seed
-from taskdist.nas.network import NetSpec, build, param_count
+from taskdist.config import FuseSpec, stable_seed
+from taskdist.nas.network import build, param_count
 from taskdist.nas.space import Genotype, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -52,68 +52,6 @@ Split = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W), labels (N,)
 HISTORY_COLUMNS = (
     "stage", "candidate", "genotype", "alpha", "val_accuracy", "chosen", "seconds", "candidates_trained",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FuseSpec:
-    """Budget and optimisation settings of a search; the defaults fit 2 CPU cores.
-
-    Parameters
-    ----------
-    stages
-        FUSE stages (one winner kept per stage).
-    rounds
-        Alternations of weight training and alpha training per stage.
-    epochs
-        Epochs of each half of a round (weights on train, alpha on val).
-    candidates
-        Fresh cells sampled per stage (the incumbent comes on top).
-    nodes
-        Nodes per sampled cell, including the input node.
-    net
-        Shape of every network around its cell.
-    batch_size, lr, weight_decay
-        Adam on the candidates' weights (search) and the winner's (final training).
-    alpha_lr
-        Adam on alpha.
-    final_epochs
-        Epochs of the winner's training from scratch.
-    """
-
-    stages: int = 3
-    rounds: int = 2
-    epochs: int = 1
-    candidates: int = 2
-    nodes: int = 3
-    net: NetSpec = field(default_factory=NetSpec)
-    batch_size: int = 64
-    lr: float = 1e-3
-    alpha_lr: float = 0.05
-    weight_decay: float = 0.0
-    final_epochs: int = 10
-
-    def __post_init__(self) -> None:
-        for name in ("stages", "rounds", "epochs", "candidates", "batch_size", "final_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"FuseSpec.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.nodes, int) or self.nodes < 2:
-            raise ValueError(f"FuseSpec.nodes must be an integer >= 2, got {self.nodes!r}")
-        for name in ("lr", "alpha_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"FuseSpec.{name} must be positive, got {getattr(self, name)!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"FuseSpec.weight_decay must be >= 0, got {self.weight_decay!r}")
-
-    @property
-    def candidates_trained(self) -> int:
-        """Candidate networks FUSE trains: ``stages * (candidates + 1)`` (the random-search budget)."""
-        return self.stages * (self.candidates + 1)
-
-    @property
-    def epochs_per_candidate(self) -> int:
-        """Training epochs each candidate's weights get within its stage."""
-        return self.rounds * self.epochs
 
 
 @dataclass(frozen=True)

@@ -16,44 +16,12 @@ Every cell shares the genotype (not the weights), as in DARTS. As
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from taskdist.config import NetSpec
 from taskdist.nas.ops import OPS, op_param_count
 from taskdist.nas.space import Genotype
-
-
-@dataclass(frozen=True)
-class NetSpec:
-    """Shape of a network around its cell.
-
-    Parameters
-    ----------
-    width
-        Channels of the stem and of the first cell; doubled by each reduction.
-    cells
-        Number of stacked cells (a reduction sits between consecutive cells).
-    stem_stride
-        Stride of the stem convolution: 2 (default) halves the image before the
-        first cell, which makes a 28x28 search affordable on a CPU; 1 keeps it.
-    """
-
-    width: int = 16
-    cells: int = 2
-    stem_stride: int = 2
-
-    def __post_init__(self) -> None:
-        if self.stem_stride not in (1, 2):
-            raise ValueError(f"NetSpec.stem_stride must be 1 or 2, got {self.stem_stride!r}")
-        for name in ("width", "cells"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"NetSpec.{name} must be a positive integer, got {value!r}")
-
-    def cell_widths(self) -> list[int]:
-        return [self.width * 2**k for k in range(self.cells)]
 
 
 class Cell(nn.Module):

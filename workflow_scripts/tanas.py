@@ -1,0 +1,20 @@
+"""rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
+
+from taskdist import data, io, stages
+from taskdist.config import TanasSpec, from_params
+from taskdist.runtime import log_to, torch_device
+
+log_to(snakemake.log[0])
+device = torch_device(snakemake.threads, snakemake.params.device)
+spec = snakemake.params.spec
+value = stages.pair_complexity(
+    io.load_checkpoint(snakemake.input.source, stages.CHECKPOINT_KEYS),
+    io.load_checkpoint(snakemake.input.target, stages.CHECKPOINT_KEYS),
+    data.load_npz(snakemake.input.dataset),
+    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    from_params(TanasSpec, spec["spec"]),
+    spec["seed"],
+    device,
+)
+pair = {"source": snakemake.wildcards.source, "target": snakemake.wildcards.target}
+io.write_json({**pair, "tanas": value}, snakemake.output[0])
