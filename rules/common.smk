@@ -197,7 +197,9 @@ def get_nas_search_bases(wildcards):
 
 def get_nas_results(wildcards):
     bases = [f"results/nas/base/{b}.json" for b in NAS.base_tasks]
-    targets = [f"results/nas/target/{t}/{s}.json" for t in NAS.targets for s in SEARCHES]
+    targets = [
+        f"results/nas/target/{t}/{s}.json" for t in NAS.targets for s in SEARCHES
+    ]
     return bases + targets
 
 
