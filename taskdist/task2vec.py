@@ -59,6 +59,7 @@ from torch import nn
 
 from taskdist import fisher, tasks, train
 from taskdist.config import stable_seed
+from taskdist.optim import Adam
 
 log = logging.getLogger(__name__)
 
@@ -627,9 +628,8 @@ def _variational_precision(
         module.register_forward_hook(functools.partial(_perturb, logvar=logvar[name], generator=noise))
         for name, module in layers.items()
     ]
-    opt = torch.optim.Adam(logvar.values(), lr=lr)
-    total = epochs * math.ceil(len(y) / batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / total)  # linear decay to 0
+    opt = Adam(logvar.values(), lr=lr)
+    total, steps = epochs * math.ceil(len(y) / batch_size), 0
     per_filter = {name: module.weight[0].numel() for name, module in layers.items()}
     log_prior = {name: math.log(v) for name, v in prior_var.items()}
     try:
@@ -647,8 +647,9 @@ def _variational_precision(
                 loss = ce + beta * kl
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                opt.lr = lr * (1.0 - steps / total)  # linear decay to 0
                 opt.step()
-                sched.step()
+                steps += 1
                 ce_sum += ce.item() * len(idx)
             log.info("task2vec variational epoch %d/%d  E[CE] %.4f  KL %.4g", epoch, epochs, ce_sum / len(y),
                      kl.item())

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from taskdist.optim import Adam
+
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +63,7 @@ def fit(
         raise ValueError(f"need equally many images and labels, at least one; got {len(images)} and {len(labels)}")
     device = next(model.parameters()).device
     params = list(model.parameters()) if params is None else params
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt = Adam(params, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     history = []
     for epoch in range(1, epochs + 1):

@@ -55,6 +55,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from taskdist.config import stable_seed
+from taskdist.optim import Adam
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
 
 def _fit(model, x, y, loss_fn, *, epochs, batch_size, lr, gen, masks=None) -> None:
     """Adam on ``loss_fn(model(x), y)``; pruned weights (``masks``) are kept at zero after every step."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=gen)

@@ -1,0 +1,53 @@
+"""taskdist.optim.Adam against torch.optim.Adam, and what a training job imports."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from taskdist.optim import Adam
+
+
+def _run(make_opt, weight_decay, freeze_every):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = make_opt(net.parameters(), weight_decay)
+    gen = torch.Generator().manual_seed(1)
+    for k in range(25):
+        x, y = torch.randn(16, 5, generator=gen), torch.randint(0, 3, (16,), generator=gen)
+        net[2].bias.requires_grad_(k % freeze_every != 0)  # some steps without a gradient for one parameter
+        loss = nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_is_torchs_adam_bit_for_bit(weight_decay):
+    ours = _run(lambda p, wd: Adam(p, lr=0.01, weight_decay=wd), weight_decay, freeze_every=3)
+    theirs = _run(lambda p, wd: torch.optim.Adam(p, lr=0.01, weight_decay=wd), weight_decay, freeze_every=3)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_adam_rejects_bad_settings():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        Adam([])
+    with pytest.raises(ValueError, match="betas"):
+        Adam([torch.zeros(1, requires_grad=True)], betas=(0.9, 1.0))
+
+
+def test_training_does_not_import_the_compiler():
+    """The point of taskdist.optim: a job that trains stays clear of torch._dynamo's multi-second import."""
+    code = (
+        "import sys, torch; from taskdist import train, models; from taskdist.config import ArchSpec\n"
+        "net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, 3, seed=0)\n"
+        "x, y = torch.randn(20, 1, 8, 8), torch.randint(0, 3, (20,))\n"
+        "train.fit(net, x, y, epochs=2, batch_size=8, lr=0.01, seed=0)\n"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
