@@ -5,11 +5,13 @@
     taskdist methods                                # distance methods the workflow knows
     taskdist nearest mnist_low --method ftd         # closest sources of a target, with measured transfer
     taskdist summary                                # per method: Mantel test vs transfer, source-selection regret
+    taskdist nas                                    # architecture searches: accuracy, size, cost per task
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -68,6 +70,20 @@ def summary(results: Path) -> str:
     return table[columns].round(3).to_string(index=False)
 
 
+def nas(results: Path) -> str:
+    table = io.read_parquet(results / "nas" / "summary.parquet", ("task", "role", "search", "test_accuracy"))
+    winner = [" ".join(edge["op"] for edge in json.loads(g)["edges"]) for g in table["genotype"]]
+    table = table.assign(
+        kparams=table["params"] / 1e3,
+        space=table["ops"].where(table["search"] == "task_aware", "(all)"),
+        winner=winner,
+        order=table["role"] == "base",
+    ).sort_values(["order", "task", "search"])
+    columns = ["task", "role", "search", "bases", "test_accuracy", "val_accuracy", "kparams", "candidates_trained",
+               "search_seconds", "space", "winner"]
+    return table[columns].round(3).to_string(index=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskdist", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p_near.add_argument("--results", type=Path, default=Path("results"))
     p_sum = sub.add_parser("summary", help="Mantel statistic vs transfer and source-selection metrics per method")
     p_sum.add_argument("--results", type=Path, default=Path("results"))
+    p_nas = sub.add_parser("nas", help="architecture searches per task: winner's accuracy, parameters, search cost")
+    p_nas.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
 
     try:
@@ -92,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             print(nearest(args.results, args.target, args.method, args.k))
         elif args.command == "summary":
             print(summary(args.results))
+        elif args.command == "nas":
+            print(nas(args.results))
         elif args.command == "methods":
             from taskdist.distances import METHODS
 

@@ -449,6 +449,8 @@ def _nas(raw: dict, tasks: dict[str, TaskSpec], methods: list[str]) -> NasSpec:
     if both:
         raise ConfigError(f"config key nas.targets: {both} are also base tasks; a target must not be its own base")
     if raw["targets"]:
+        if not raw["base_tasks"]:
+            raise ConfigError("config key nas.base_tasks: nas.targets are searched from base tasks; list at least one")
         if not 1 <= raw["k"] <= len(raw["base_tasks"]):
             raise ConfigError(
                 f"config key nas.k: {raw['k']} nearest bases requested but nas.base_tasks has "

@@ -46,10 +46,26 @@ def test_defaults_are_filled_and_specs_are_typed(tmp_path):
 
 def test_specs_round_trip_through_params():
     exp = config.from_dict(config.validate_schema(tiny_config()))
-    for spec in (exp.tasks["parity"], exp.fisher, exp.network, exp.train, exp.image):
+    for spec in (exp.tasks["parity"], exp.fisher, exp.network, exp.train, exp.image, exp.nas, exp.tanas):
         params = to_params(spec)
         assert repr(params) == repr(to_params(from_params(type(spec), params)))
         assert from_params(type(spec), params) == spec
+
+
+def test_search_and_tanas_defaults_of_the_schema_are_those_of_the_library():
+    """The schema's defaults and the Python API's defaults must not drift apart."""
+    import inspect
+
+    from taskdist.nas.complexity import complexity_distance
+
+    cfg = tiny_config()
+    del cfg["nas"], cfg["tanas"]
+    exp = config.from_dict(config.validate_schema(cfg))
+    assert exp.nas.search == config.FuseSpec() and not exp.nas.enabled
+    defaults = {k: p.default for k, p in inspect.signature(complexity_distance).parameters.items()}
+    for key, value in to_params(exp.tanas).items():
+        if key != "samples":
+            assert defaults[key] == value, key
 
 
 def test_stable_seed_is_deterministic_and_distinguishes_parts():
@@ -63,6 +79,11 @@ def _set(cfg, task_index, **changes):
     for key, value in list(changes.items()):
         if value is None:
             del cfg["tasks"][task_index][key]
+    return cfg
+
+
+def _nas(cfg, **changes):
+    cfg["nas"].update(changes)
     return cfg
 
 
@@ -85,6 +106,16 @@ BAD = {
         lambda c: {**c, "distances": {"methods": ["ftd", "magic"]}},
         ["distances.methods", "magic"],
     ),
+    "nas: unknown base task": (
+        lambda c: _nas(c, base_tasks=["low", "lowe"]),
+        ["nas.base_tasks", "'lowe' is not a task id"],
+    ),
+    "nas: target is a base": (lambda c: _nas(c, targets=["low"]), ["nas.targets", "['low']", "also base tasks"]),
+    "nas: targets without bases": (lambda c: _nas(c, base_tasks=[]), ["nas.base_tasks", "at least one"]),
+    "nas: k above the bases": (lambda c: _nas(c, k=3), ["nas.k", "3 nearest", "1 <= k <= 2"]),
+    "nas: method not computed": (lambda c: _nas(c, method="task2vec"), ["nas.method", "'task2vec'"]),
+    "nas: bad budget": (lambda c: _nas(c, search={"stages": 0}), ["nas.search.stages"]),
+    "tanas: tolerance of 1": (lambda c: {**c, "tanas": {"tolerance": 1.0}}, ["tanas.tolerance"]),
     "both classes and labels": (lambda c: _set(c, 0, labels={"a": [0], "b": [1]}), ["tasks[low].classes"]),
     "schema: wrong type": (lambda c: _set(c, 1, samples_per_class="many"), ["tasks[high].samples_per_class"]),
     "split does not sum to 1": (
@@ -106,7 +137,7 @@ def test_bad_config_raises_naming_task_and_key(tmp_path, case):
 @pytest.mark.workflow
 @pytest.mark.parametrize("case", ["unknown dataset", "class not in dataset", "overlapping labels",
                                   "empty label", "duplicate task id", "fewer than two tasks",
-                                  "budget too large", "unknown method"])
+                                  "budget too large", "unknown method", "nas: k above the bases"])
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, case):
     mutate, expected = BAD[case]
     write_config(tmp_path, mutate(tiny_config()))

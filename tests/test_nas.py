@@ -378,3 +378,13 @@ def test_complexity_distance_rejects_bad_input(clustered):
         complexity_distance(z, z, y, seed=0, prune_step=1.5)
     with pytest.raises(ValueError, match="non-negative integers"):
         complexity_distance(z, z, y.float(), seed=0)
+
+
+def test_a_workflow_search_needs_base_cells_exactly_when_task_aware():
+    from taskdist import stages
+
+    base = {"b": {"genotype": cell((0, 1, "skip_connect")).to_dict()}}
+    with pytest.raises(ValueError, match="needed by 'task_aware' and only by it"):
+        stages.nas_search("task_aware", None, None, None, TINY, 0, "cpu")
+    with pytest.raises(ValueError, match="needed by 'task_aware' and only by it"):
+        stages.nas_search("full", None, None, None, TINY, 0, "cpu", base_cells=base)

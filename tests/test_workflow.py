@@ -1,14 +1,16 @@
 """The workflow end to end on the tiny config, and what a rerun recomputes."""
 
 import itertools
+import json
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from wf import planned_outputs, snakemake, tiny_config, write_config
+from wf import finished_outputs, planned_outputs, snakemake, tiny_config, write_config
 
-from taskdist import io
+from taskdist import io, selection
 
 pytestmark = pytest.mark.workflow
 
@@ -78,11 +80,23 @@ def aggregates(run_dir):
 
 
 def pair_outputs(task, tasks):
-    """Per-pair outputs that involve ``task``: Fisher for every pair, fine-tuning and scores for a != b."""
+    """Per-pair outputs that involve ``task``: Fisher for every pair, fine-tuning, scores, TA-NAS for a != b."""
     out = {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks if task in (a, b)}
     for a, b in itertools.permutations(tasks, 2):
         if task in (a, b):
-            out |= {f"results/transfer/{a}/{b}.json", f"results/scores/{a}/{b}.json"}
+            out |= {f"results/transfer/{a}/{b}.json", f"results/scores/{a}/{b}.json", f"results/tanas/{a}/{b}.json"}
+    return out
+
+
+NAS = tiny_config()["nas"]
+
+
+def nas_pending(targets):
+    """What a dry run lists after the distance matrix changes: each target's nearest-base checkpoint and, until
+    it has run, the task-aware search behind it (a real run skips that search if the chosen bases stay)."""
+    out = {"results/nas/summary.parquet"}
+    for t in targets:
+        out |= {f"results/nas/target/{t}/bases.json", f"results/nas/target/{t}/task_aware.json"}
     return out
 
 
@@ -97,14 +111,16 @@ def test_adding_a_task_schedules_only_its_own_jobs(run_dir, edit_config):
     tasks = TASKS + ["mid"]
     pairs = pair_outputs("mid", tasks)
     assert len([p for p in pairs if p.startswith("results/fisher/")]) == 2 * len(TASKS) + 1
-    assert planned_outputs(run_dir) == pairs | own_outputs("mid") | aggregates(run_dir)
+    expected = pairs | own_outputs("mid") | aggregates(run_dir) | nas_pending(NAS["targets"])
+    assert planned_outputs(run_dir) == expected
 
 
 def test_changing_one_task_schedules_only_jobs_involving_it(run_dir, edit_config):
     cfg = tiny_config()
     cfg["tasks"][1]["samples_per_class"] = 15  # task "high"
     edit_config(cfg)
-    assert planned_outputs(run_dir) == pair_outputs("high", TASKS) | own_outputs("high") | aggregates(run_dir)
+    expected = pair_outputs("high", TASKS) | own_outputs("high") | aggregates(run_dir) | nas_pending(NAS["targets"])
+    assert planned_outputs(run_dir) == expected | {"results/nas/base/high.json"}  # "high" is a NAS base task
 
 
 def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
@@ -147,3 +163,75 @@ def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
     assert out[1].split() == ["source", "ftd", "accuracy", "gain"]
     ftd = io.to_square(io.read_matrix(run_dir / "results/distances/ftd.parquet"))
     assert [line.split()[0] for line in out[2:]] == list(ftd["low"].drop("low").sort_values().index)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# task-aware architecture search and the TA-NAS distance
+
+
+def test_run_searches_bases_and_targets_with_the_nearest_bases_by_the_distance(run_dir):
+    ftd = io.read_matrix(run_dir / "results/distances/ftd.parquet")
+    (target,) = NAS["targets"]
+    chosen = io.read_json(run_dir / f"results/nas/target/{target}/bases.json")["bases"]
+    assert chosen == selection.nearest_bases(ftd, target, NAS["base_tasks"], NAS["k"])
+    base_ops = set()
+    for base in NAS["base_tasks"]:
+        result = io.read_json(run_dir / f"results/nas/base/{base}.json")
+        assert result["task"] == base and result["search"] == "full" and 0 <= result["test_accuracy"] <= 1
+        if base in chosen:
+            base_ops |= {edge["op"] for edge in result["genotype"]["edges"]}
+    aware = io.read_json(run_dir / f"results/nas/target/{target}/task_aware.json")
+    assert aware["bases"] == chosen and set(aware["space"]["ops"]) == base_ops
+    assert {edge["op"] for edge in aware["genotype"]["edges"]} <= base_ops
+    searched = {edge["op"] for row in aware["history"] for edge in json.loads(row["genotype"])["edges"]}
+    assert searched <= base_ops
+    summary = io.read_parquet(run_dir / "results/nas/summary.parquet")
+    targets = summary[summary["role"] == "target"]
+    assert sorted(targets["search"]) == ["full", "random", "task_aware"]
+    budget = NAS["search"]["stages"] * (NAS["search"]["candidates"] + 1)
+    assert (summary["candidates_trained"] == budget).all() and summary["test_accuracy"].between(0, 1).all()
+    assert (run_dir / "results/plots/nas.png").stat().st_size > 1000
+
+
+def test_tanas_distance_joins_the_comparison(run_dir):
+    square = io.to_square(io.read_matrix(run_dir / "results/distances/tanas.parquet"), order=TASKS).to_numpy()
+    assert np.all(np.diag(square) == 0) and np.all((square >= 0) & (square <= 1))
+    assert (square[~np.eye(len(TASKS), dtype=bool)] > 0).all()  # at least one pruning step's share remains
+    mantel = io.read_parquet(run_dir / "results/mantel.parquet")
+    assert {("tanas", "-gain"), ("tanas", "1-accuracy")} <= set(zip(mantel.x, mantel.y))
+
+
+def test_adding_a_nas_target_plans_only_its_searches(run_dir, edit_config):
+    cfg = tiny_config()
+    cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
+    cfg["nas"]["targets"].append("mid")
+    edit_config(cfg)
+    planned = {p for p in planned_outputs(run_dir) if p.startswith("results/nas/")}
+    mid = {f"results/nas/target/mid/{name}.json" for name in ("bases", "task_aware", "full", "random")}
+    assert planned == mid | nas_pending(NAS["targets"])  # no base search, no other target's full or random search
+
+
+def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_bases_change(run_dir, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(run_dir, workdir, symlinks=True)
+    (target,) = NAS["targets"]
+    before = io.read_json(workdir / f"results/nas/target/{target}/bases.json")["bases"]
+    cfg = tiny_config()
+    cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
+    cfg["nas"]["base_tasks"].append("mid")
+    write_config(workdir, cfg)
+    ran = finished_outputs(snakemake(workdir, "--cores", "2").stderr)
+    after = io.read_json(workdir / f"results/nas/target/{target}/bases.json")["bases"]
+    nas = {p for p in ran if p.startswith("results/nas/")}
+    changed = {f"results/nas/target/{target}/task_aware.json"} if after != before else set()
+    expected = {"results/nas/base/mid.json", f"results/nas/target/{target}/bases.json", "results/nas/summary.parquet"}
+    assert nas == expected | changed, f"nearest bases {before} -> {after}"
+
+    cfg["nas"]["k"] = 3  # every base: the chosen set changes, the base searches stay
+    write_config(workdir, cfg)
+    ran = finished_outputs(snakemake(workdir, "--cores", "2").stderr)
+    assert {p for p in ran if p.startswith("results/nas/")} == {
+        f"results/nas/target/{target}/bases.json",
+        f"results/nas/target/{target}/task_aware.json",
+        "results/nas/summary.parquet",
+    }

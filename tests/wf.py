@@ -75,7 +75,8 @@ def differing_parquet(a: Path, b: Path) -> list[str]:
     return [p for p in paths if not ((a / p).is_file() and (b / p).is_file() and filecmp.cmp(a / p, b / p, False))]
 
 
-_JOB_BLOCK = re.compile(r"^( *)(?:local)?rule (\w+):\n((?:\1    .*\n)+)", flags=re.M)  # indented in group jobs
+# a job as the log shows it starting; indented inside group jobs
+_JOB_BLOCK = re.compile(r"^( *)(?:local)?(?:rule|checkpoint) (\w+):\n((?:\1    .*\n)+)", flags=re.M)
 
 
 def job_outputs(log_text: str) -> dict[str, tuple[str, list[str]]]:
