@@ -11,7 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from taskdist.config import SEARCHES  # noqa: E402
 from taskdist.io import atomic_path  # noqa: E402
+
+COLORS = ("tab:blue", "tab:orange", "tab:green")
 
 
 def heatmap(square: pd.DataFrame, *, title: str, path: str | Path) -> None:
@@ -78,23 +81,20 @@ def mantel_scatter(distance: pd.DataFrame, truth: pd.DataFrame, *, title: str, x
 
 
 def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
-    """Per NAS target: test accuracy of each search's winner, labelled with its parameters and search time."""
+    """One panel per NAS target: test accuracy of each search's winner, labelled with parameters and search time."""
     targets = table[table["role"] == "target"]
     names = list(dict.fromkeys(targets["task"]))
-    searches = list(dict.fromkeys(targets["search"]))
-    fig, ax = plt.subplots(figsize=(2.0 + 2.2 * len(names), 3.8))
-    width = 0.8 / len(searches)
-    for s, search in enumerate(searches):
-        rows = targets[targets["search"] == search].set_index("task").reindex(names)
-        xs = np.arange(len(names)) + (s - (len(searches) - 1) / 2) * width
-        bars = ax.bar(xs, rows["test_accuracy"], width, label=search)
-        for bar, (_, row) in zip(bars, rows.iterrows()):
-            ax.annotate(f"{row['params'] / 1e3:.0f}k\n{row['search_seconds']:.0f}s", (bar.get_x() + width / 2,
-                        bar.get_height()), ha="center", va="bottom", fontsize=7)
+    fig, axes = plt.subplots(1, len(names), figsize=(1.0 + 3.4 * len(names), 3.8), squeeze=False, sharey=True)
     low = float(targets["test_accuracy"].min())
-    ax.set_ylim(max(0.0, low - 0.1), 1.0)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("test accuracy of the winner")
-    ax.set_title("architecture search per target (labels: parameters, search time)")
-    ax.legend(fontsize=8, loc="lower right")
+    for ax, name in zip(axes[0], names):
+        rows = targets[targets["task"] == name].set_index("search").reindex(list(SEARCHES)).dropna(how="all")
+        colors = [COLORS[list(SEARCHES).index(search)] for search in rows.index]
+        bars = ax.bar(rows.index, rows["test_accuracy"], color=colors)
+        for bar, (_, row) in zip(bars, rows.iterrows()):
+            label = f"{row['params'] / 1e3:.0f}k params\n{row['search_seconds']:.0f} s"
+            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                        fontsize=7)
+        ax.set_title(name)
+        ax.set_ylim(max(0.0, low - 0.1), 1.02)
+    axes[0][0].set_ylabel("test accuracy of the winner")
     _save(fig, path)
