@@ -17,6 +17,8 @@ from taskdist.fisher import (
 )
 from taskdist.models import ArchSpec, TaskNet, build
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 N_SAMPLES, N_CLASSES = 12, 3
 RTOL = 1e-5
 
@@ -42,15 +44,6 @@ def tiny_net(seed: int = 1) -> TaskNet:
         net.head.weight.mul_(0.3)
         net.head.bias.mul_(0.3)
     return net
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: threads only add contention when other jobs share the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

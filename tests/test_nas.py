@@ -33,17 +33,10 @@ from taskdist.nas import (
 )
 from taskdist.nas.ops import op_param_count
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = FuseSpec(stages=2, rounds=1, epochs=1, candidates=1, nodes=3, net=NetSpec(width=4, cells=2),
                 batch_size=32, final_epochs=1)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: threads only add contention when other jobs share the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

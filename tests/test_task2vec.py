@@ -18,17 +18,10 @@ from taskdist.data import ImageSpec, load
 from taskdist.models import ArchSpec, build
 from taskdist.train import fit
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PERM = torch.tensor([3, 0, 4, 1, 2])  # relabelling of a 5-class task: class c becomes PERM[c]
 FAST = dict(samples=256, batch_size=64)  # Fisher on 256 examples: 4 batches
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: extra threads only add contention when other jobs share the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
