@@ -81,7 +81,8 @@ def mantel_scatter(distance: pd.DataFrame, truth: pd.DataFrame, *, title: str, x
 
 
 def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
-    """One panel per NAS target: test accuracy of each search's winner, labelled with parameters and search time."""
+    """One panel per NAS target: test accuracy of each search's winner, labelled with its parameters,
+    the candidates the search trained and its wall time."""
     targets = table[table["role"] == "target"]
     names = list(dict.fromkeys(targets["task"]))
     fig, axes = plt.subplots(1, len(names), figsize=(1.0 + 3.4 * len(names), 3.8), squeeze=False, sharey=True)
@@ -91,7 +92,8 @@ def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
         colors = [COLORS[list(SEARCHES).index(search)] for search in rows.index]
         bars = ax.bar(rows.index, rows["test_accuracy"], color=colors)
         for bar, (_, row) in zip(bars, rows.iterrows()):
-            label = f"{row['params'] / 1e3:.0f}k params\n{row['search_seconds']:.0f} s"
+            label = (f"{row['params'] / 1e3:.0f}k params\n{row['candidates_trained']:.0f} candidates\n"
+                     f"{row['search_seconds']:.0f} s")
             ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
                         fontsize=7)
         ax.set_title(name)
