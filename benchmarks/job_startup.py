@@ -10,7 +10,7 @@ side by side in one run:
 - ``torch.optim.Adam``: that plus one step, whose first call imports ``torch._dynamo``;
 - ``taskdist.optim.Adam``: the same step without that import.
 
-    python benchmarks/job_startup.py --repeat 5
+    python benchmarks/job_startup.py --repeat 11   # 5 is too few: process start-up varies by ~1 s
 
 Target: taskdist's Adam adds < 5 % to ``network, no step``, where torch's adds about a second or more.
 """
@@ -47,7 +47,7 @@ def seconds(code: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=11)
     args = parser.parse_args()
     times = {name: [] for name in VARIANTS}
     for _ in range(args.repeat):  # interleaved, so a busy moment hits every variant alike
