@@ -4,9 +4,9 @@ import re
 from snakemake.utils import validate
 
 import taskdist.config
-from taskdist.config import SEARCHES, stable_seed, to_params
+from taskdist.config import SEARCHES, resample, stable_seed, to_params
 from taskdist.distances import SCORE_METHODS
-from taskdist.runtime import prepend_pythonpath
+from taskdist.runtime import prepend_pythonpath, stage_version
 
 # Job scripts import taskdist from this checkout, whatever environment they run in.
 prepend_pythonpath(workflow.basedir)
@@ -14,8 +14,13 @@ prepend_pythonpath(workflow.basedir)
 validate(config, "../taskdist/schema/config.schema.yaml")
 EXP = taskdist.config.from_dict(config)
 TASKS = list(EXP.tasks)
+PAIRS = [(a, b) for a in TASKS for b in TASKS if a != b]  # the ordered pairs of distinct tasks
+# Instruments of the noise floor: an independent resample of every task (other examples and seeds).
+# They enter no Mantel or selection table.
+RESAMPLE = {t: resample(spec) for t, spec in EXP.tasks.items()}
+SPECS = {**EXP.tasks, **{r.id: r for r in RESAMPLE.values()}}
 # Job params as plain builtins, converted once: planning n tasks asks for them ~2n² times.
-TASK_PARAMS = {tid: to_params(spec) for tid, spec in EXP.tasks.items()}
+TASK_PARAMS = {tid: to_params(spec) for tid, spec in SPECS.items()}
 NETWORK_PARAMS = to_params(EXP.network)
 TRAIN_PARAMS = to_params(EXP.train)
 FISHER_PARAMS = to_params(EXP.fisher)
@@ -25,6 +30,26 @@ TANAS_PARAMS = to_params(EXP.tanas)
 NAS = EXP.nas
 NAS_PARAMS = to_params(NAS.search)
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
+# The version of each stage's computation, owned by the module that computes it; every rule's params
+# carry its stage's, so raising one reruns exactly that stage and what depends on it.
+VERSIONS = {
+    stage: stage_version(f"taskdist.{module}")
+    for stage, module in {
+        "dataset": "data",
+        "task": "tasks",
+        "train": "train",
+        "fisher": "fisher",
+        "ftd": "distances",
+        "task2vec": "task2vec",
+        "scores": "scores",
+        "tanas": "nas.complexity",
+        "transfer": "transfer",
+        "reliability": "reliability",
+        "evaluation": "evaluation",
+        "nas": "nas.taskaware",
+        "plots": "plots",
+    }.items()
+}
 
 
 def alternatives(names):
@@ -32,24 +57,42 @@ def alternatives(names):
 
 
 wildcard_constraints:
-    task=alternatives(TASKS),
-    net=alternatives(TASKS),
-    data=alternatives(TASKS),
+    task=alternatives(SPECS),
+    net=alternatives(SPECS),
+    data=alternatives(SPECS),
     source=alternatives(TASKS),
-    target=alternatives(TASKS),
+    target=alternatives(SPECS),
     dataset=alternatives(DATASETS_USED),
     method=alternatives(EXP.methods),
     search=alternatives(SEARCHES),
 
 
 def dataset_file(task_id):
-    return f"resources/datasets/{EXP.tasks[task_id].dataset}.npz"
+    return f"resources/datasets/{SPECS[task_id].dataset}.npz"
+
+
+def transfer_seed(target):
+    """Seed of the target's transfer replicates (budgets, heads, batch orders), shared by every source."""
+    return stable_seed(EXP.seed, "transfer", target)
+
+
+def labelled_params(target):
+    """What selects the labelled examples of ``target`` that distances and scores read: the budget of the
+    first transfer replicate, or None for the whole train split (``distances.target_examples``)."""
+    if EXP.target_examples == "train":
+        return None
+    return {
+        "samples_per_class": EXP.transfer.samples_per_class,
+        "holdout_per_class": EXP.transfer.holdout_per_class,
+        "seed": transfer_seed(target),
+    }
 
 
 def get_dataset_params(wildcards):
     return {
         "dataset": to_params(EXP.datasets[wildcards.dataset]),
         "image": to_params(EXP.image),
+        "seed": EXP.seed,  # of the pool assignment
     }
 
 
@@ -66,6 +109,7 @@ def get_train_params(wildcards):
         "task": TASK_PARAMS[wildcards.task],
         "network": NETWORK_PARAMS,
         "train": TRAIN_PARAMS,
+        "version": VERSIONS["train"],
     }
 
 
@@ -74,10 +118,14 @@ def get_fisher_dataset(wildcards):
 
 
 def get_fisher_params(wildcards):
+    """A network on its own task's data reads its train split; on another task's, the labelled target examples."""
+    own = wildcards.net == wildcards.data
     return {
         "data_task": TASK_PARAMS[wildcards.data],
         "fisher": FISHER_PARAMS,
+        "labelled": None if own else labelled_params(wildcards.data),
         "seed": stable_seed(EXP.seed, "fisher", wildcards.net, wildcards.data),
+        "version": VERSIONS["fisher"],
     }
 
 
@@ -86,7 +134,10 @@ def fisher_file(net, data):
 
 
 def get_ftd_inputs(wildcards):
-    return [fisher_file(a, b) for a in TASKS for b in TASKS]
+    return {
+        "pairs": [fisher_file(a, b) for a in TASKS for b in TASKS],
+        "floors": [fisher_file(a, RESAMPLE[a].id) for a in TASKS],
+    }
 
 
 def get_target_dataset(wildcards):
@@ -98,20 +149,40 @@ def get_transfer_params(wildcards):
         "target": TASK_PARAMS[wildcards.target],
         "network": NETWORK_PARAMS,
         "transfer": TRANSFER_PARAMS,
-        "seed": stable_seed(EXP.seed, "transfer", wildcards.target),
+        "seed": transfer_seed(wildcards.target),
+        "version": VERSIONS["transfer"],
     }
 
 
 def get_transfer_pairs(wildcards):
-    return [f"results/transfer/{a}/{b}.json" for a in TASKS for b in TASKS if a != b]
+    return [f"results/transfer/{a}/{b}.json" for a, b in PAIRS]
 
 
 def get_scratch_results(wildcards):
     return [f"results/transfer/_scratch/{t}.json" for t in TASKS]
 
 
-def get_score_pairs(wildcards):
-    return [f"results/scores/{a}/{b}.json" for a in TASKS for b in TASKS if a != b]
+def get_score_inputs(wildcards):
+    target = wildcards.target
+    return {
+        "models": [f"results/models/{s}.pt" for s in TASKS if s != target],
+        "dataset": dataset_file(target),
+        "task": f"results/tasks/{target}.parquet",
+        "resample": f"results/tasks/{RESAMPLE[target].id}.parquet",
+    }
+
+
+def get_score_params(wildcards):
+    labelled = labelled_params(wildcards.target)
+    if labelled is not None:
+        del labelled["seed"]
+        resampled = RESAMPLE[wildcards.target].id
+        labelled["seeds"] = {"task": transfer_seed(wildcards.target), "resample": transfer_seed(resampled)}
+    return {"labelled": labelled, "version": VERSIONS["scores"]}
+
+
+def get_score_tables(wildcards):
+    return [f"results/scores/{t}.parquet" for t in TASKS]
 
 
 def get_method_matrices(wildcards):
@@ -135,6 +206,7 @@ def get_probe_params(wildcards):
         "network": NETWORK_PARAMS,
         "train": TRAIN_PARAMS,
         "seed": stable_seed(EXP.seed, "probe"),
+        "version": VERSIONS["train"],
     }
 
 
@@ -149,7 +221,9 @@ def get_task2vec_params(wildcards):
     return {
         "task2vec": TASK2VEC_PARAMS,
         "task": TASK_PARAMS[wildcards.task],
+        "labelled": labelled_params(wildcards.task),
         "seed": stable_seed(EXP.seed, "task2vec", wildcards.task),
+        "version": VERSIONS["task2vec"],
     }
 
 
@@ -157,15 +231,30 @@ def get_task2vec_embeddings(wildcards):
     return [f"results/task2vec/{t}.parquet" for t in TASKS]
 
 
+def get_task2vec_floors(wildcards):
+    return [f"results/task2vec/{RESAMPLE[t].id}.parquet" for t in TASKS]
+
+
 def get_tanas_params(wildcards):
     return {
         "spec": TANAS_PARAMS,
         "seed": stable_seed(EXP.seed, "tanas", wildcards.source, wildcards.target),
+        "version": VERSIONS["tanas"],
     }
 
 
-def get_tanas_pairs(wildcards):
-    return [f"results/tanas/{a}/{b}.json" for a in TASKS for b in TASKS if a != b]
+def get_tanas_inputs(wildcards):
+    return {
+        "pairs": [f"results/tanas/{a}/{b}.json" for a, b in PAIRS],
+        "floors": [f"results/tanas/{a}/{RESAMPLE[a].id}.json" for a in TASKS],
+    }
+
+
+def get_floor_inputs(wildcards):
+    return {
+        "matrices": get_method_matrices(wildcards),
+        "floors": [f"results/floors/{method}.parquet" for method in EXP.methods],
+    }
 
 
 def get_nas_params(wildcards):
@@ -175,6 +264,7 @@ def get_nas_params(wildcards):
         "task": TASK_PARAMS[task],
         "search": NAS_PARAMS,
         "seed": stable_seed(EXP.seed, "nas", task),
+        "version": VERSIONS["nas"],
     }
 
 
@@ -208,8 +298,12 @@ def get_final_outputs():
         "results/transfer.parquet",
         "results/mantel.parquet",
         "results/selection.parquet",
-        "results/plots/transfer_accuracy.png",
-        "results/plots/transfer_gain.png",
+        "results/reliability.parquet",
+        "results/floors.parquet",
+    ] + [
+        f"results/plots/transfer/{setting}_{value}.png"
+        for setting in EXP.transfer.settings
+        for value in ("accuracy", "gain")
     ]
     for method in EXP.methods:
         outputs += [

@@ -13,6 +13,7 @@ rule prepare_dataset:
         runtime=30,
     params:
         spec=get_dataset_params,
+        version=VERSIONS["dataset"],
     script:
         "../workflow_scripts/prepare_dataset.py"
 
@@ -34,5 +35,6 @@ rule make_task:
         runtime=5,
     params:
         task=get_task_params,
+        version=VERSIONS["task"],
     script:
         "../workflow_scripts/make_task.py"

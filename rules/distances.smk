@@ -1,8 +1,9 @@
 rule distance_matrix:
     input:
-        get_ftd_inputs,
+        unpack(get_ftd_inputs),
     output:
-        "results/distances/ftd.parquet",
+        matrix="results/distances/ftd.parquet",
+        floor="results/floors/ftd.parquet",
     log:
         "logs/distance_matrix/ftd.log",
     benchmark:
@@ -14,16 +15,39 @@ rule distance_matrix:
         mem_mb=4000,
         runtime=10,
     params:
-        tasks=TASKS,
+        version=VERSIONS["ftd"],
     script:
         "../workflow_scripts/ftd.py"
 
 
+rule scores:
+    input:
+        unpack(get_score_inputs),
+    output:
+        "results/scores/{target}.parquet",
+    log:
+        "logs/scores/{target}.log",
+    benchmark:
+        "benchmarks/scores/{target}.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    params:
+        spec=get_score_params,
+        device=EXP.device,
+    script:
+        "../workflow_scripts/scores.py"
+
+
 rule score_matrix:
     input:
-        get_score_pairs,
+        get_score_tables,
     output:
-        "results/distances/{score}.parquet",
+        matrix="results/distances/{score}.parquet",
+        floor="results/floors/{score}.parquet",
     log:
         "logs/score_matrix/{score}.log",
     benchmark:
@@ -37,11 +61,9 @@ rule score_matrix:
         mem_mb=2000,
         runtime=5,
     params:
-        name=lambda wildcards: wildcards.score,
-        pairs=[(a, b) for a in TASKS for b in TASKS if a != b],
-        zero_diagonal=[],
+        version=VERSIONS["scores"],
     script:
-        "../workflow_scripts/pair_matrix.py"
+        "../workflow_scripts/score_matrix.py"
 
 
 rule tanas:
@@ -73,9 +95,10 @@ rule tanas:
 
 rule tanas_matrix:
     input:
-        get_tanas_pairs,
+        unpack(get_tanas_inputs),
     output:
-        "results/distances/tanas.parquet",
+        matrix="results/distances/tanas.parquet",
+        floor="results/floors/tanas.parquet",
     log:
         "logs/tanas_matrix.log",
     benchmark:
@@ -87,8 +110,6 @@ rule tanas_matrix:
         mem_mb=2000,
         runtime=5,
     params:
-        name="tanas",
-        pairs=[(a, b) for a in TASKS for b in TASKS if a != b],
-        zero_diagonal=TASKS,
+        version=VERSIONS["tanas"],
     script:
-        "../workflow_scripts/pair_matrix.py"
+        "../workflow_scripts/tanas_matrix.py"

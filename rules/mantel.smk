@@ -15,10 +15,10 @@ rule mantel:
         mem_mb=4000,
         runtime=30,
     params:
-        methods=list(EXP.methods),
         tasks=TASKS,
         spec=to_params(EXP.mantel),
         seed=stable_seed(EXP.seed, "mantel"),
+        version=VERSIONS["evaluation"],
     script:
         "../workflow_scripts/mantel.py"
 
@@ -40,8 +40,29 @@ rule selection:
         mem_mb=2000,
         runtime=10,
     params:
-        methods=list(EXP.methods),
         tasks=TASKS,
         seed=stable_seed(EXP.seed, "selection"),
+        version=VERSIONS["evaluation"],
     script:
         "../workflow_scripts/selection.py"
+
+
+rule noise_floors:
+    input:
+        unpack(get_floor_inputs),
+    output:
+        "results/floors.parquet",
+    log:
+        "logs/noise_floors.log",
+    benchmark:
+        "benchmarks/noise_floors.tsv"
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        version=VERSIONS["evaluation"],
+    script:
+        "../workflow_scripts/noise_floors.py"

@@ -39,6 +39,7 @@ checkpoint nas_bases:
         bases=list(NAS.base_tasks),
         k=NAS.k,
         method=NAS.method,
+        version=VERSIONS["nas"],
     script:
         "../workflow_scripts/nas_bases.py"
 

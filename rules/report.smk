@@ -3,16 +3,17 @@ rule plot_transfer:
         "results/transfer.parquet",
     output:
         report(
-            "results/plots/transfer_{value}.png",
+            "results/plots/transfer/{setting}_{value}.png",
             caption="../report/transfer.rst",
             category="Ground truth",
-            labels={"value": "{value}"},
+            labels={"setting": "{setting}", "value": "{value}"},
         ),
     log:
-        "logs/plot_transfer/{value}.log",
+        "logs/plot_transfer/{setting}_{value}.log",
     benchmark:
-        "benchmarks/plot_transfer/{value}.tsv"
+        "benchmarks/plot_transfer/{setting}_{value}.tsv"
     wildcard_constraints:
+        setting="finetune|linear",
         value="accuracy|gain",
     conda:
         "../envs/taskdist.yaml"
@@ -22,6 +23,7 @@ rule plot_transfer:
         runtime=5,
     params:
         tasks=TASKS,
+        version=VERSIONS["plots"],
     script:
         "../workflow_scripts/plot_transfer.py"
 
@@ -62,6 +64,8 @@ rule plot_method:
         runtime=5,
     params:
         tasks=TASKS,
+        setting=EXP.transfer.settings[0],
         seed=stable_seed(EXP.seed, "atlas"),
+        version=VERSIONS["plots"],
     script:
         "../workflow_scripts/plot_method.py"

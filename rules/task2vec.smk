@@ -63,6 +63,7 @@ rule task2vec_trivial:
     params:
         spec=TASK2VEC_PARAMS,
         in_channels=EXP.image.channels,
+        version=VERSIONS["task2vec"],
     script:
         "../workflow_scripts/task2vec_trivial.py"
 
@@ -70,10 +71,13 @@ rule task2vec_trivial:
 rule task2vec_matrix:
     input:
         embeddings=get_task2vec_embeddings,
+        floors=get_task2vec_floors,
         trivial="results/task2vec/_trivial.parquet",
     output:
         sym="results/distances/task2vec.parquet",
         asym="results/distances/task2vec_asym.parquet",
+        sym_floor="results/floors/task2vec.parquet",
+        asym_floor="results/floors/task2vec_asym.parquet",
     log:
         "logs/task2vec_matrix.log",
     benchmark:
@@ -85,7 +89,7 @@ rule task2vec_matrix:
         mem_mb=2000,
         runtime=5,
     params:
-        tasks=TASKS,
         alpha=EXP.task2vec.alpha,
+        version=VERSIONS["task2vec"],
     script:
         "../workflow_scripts/task2vec_matrix.py"

@@ -1,15 +1,14 @@
-rule finetune:
+rule transfer:
     input:
         model="results/models/{source}.pt",
         dataset=get_target_dataset,
         task="results/tasks/{target}.parquet",
     output:
-        transfer="results/transfer/{source}/{target}.json",
-        scores="results/scores/{source}/{target}.json",
+        "results/transfer/{source}/{target}.json",
     log:
-        "logs/finetune/{source}/{target}.log",
+        "logs/transfer/{source}/{target}.log",
     benchmark:
-        "benchmarks/finetune/{source}/{target}.tsv"
+        "benchmarks/transfer/{source}/{target}.tsv"
     group:
         "pairs"
     conda:
@@ -22,7 +21,7 @@ rule finetune:
         spec=get_transfer_params,
         device=EXP.device,
     script:
-        "../workflow_scripts/finetune.py"
+        "../workflow_scripts/transfer.py"
 
 
 rule scratch:
@@ -45,7 +44,7 @@ rule scratch:
         spec=get_transfer_params,
         device=EXP.device,
     script:
-        "../workflow_scripts/scratch.py"
+        "../workflow_scripts/transfer.py"
 
 
 rule transfer_matrix:
@@ -53,7 +52,8 @@ rule transfer_matrix:
         pairs=get_transfer_pairs,
         scratch=get_scratch_results,
     output:
-        "results/transfer.parquet",
+        table="results/transfer.parquet",
+        reliability="results/reliability.parquet",
     log:
         "logs/transfer_matrix.log",
     benchmark:
@@ -65,7 +65,7 @@ rule transfer_matrix:
         mem_mb=2000,
         runtime=5,
     params:
-        pairs=[(a, b) for a in TASKS for b in TASKS if a != b],
-        tasks=TASKS,
+        seed=stable_seed(EXP.seed, "reliability"),
+        version=VERSIONS["reliability"],
     script:
         "../workflow_scripts/transfer_matrix.py"

@@ -49,9 +49,15 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
     transfer_path = results / "transfer.parquet"
     columns = ["source", method]
     if transfer_path.exists():
-        transfer = io.read_transfer(transfer_path)[["source", "target", "accuracy", "gain"]]
-        rows = rows.merge(transfer, on=["source", "target"], how="left")
-        columns += ["accuracy", "gain"]
+        from taskdist.transfer import means
+
+        transfer = io.read_transfer(transfer_path)
+        for setting in sorted(set(transfer["setting"]), reverse=True):  # finetune, then linear
+            per_pair = means(transfer, setting)[["source", "target", "accuracy", "gain"]]
+            rows = rows.merge(per_pair.add_prefix(f"{setting}_").rename(
+                columns={f"{setting}_source": "source", f"{setting}_target": "target"}), on=["source", "target"],
+                how="left")
+            columns += [f"{setting}_accuracy", f"{setting}_gain"]
     order = "highest score first" if METHODS[method].kind == "score" else "closest first"
     table = rows[columns].head(k).round(4).to_string(index=False)
     return f"sources for {target} by {method} ({order}):\n{table}"
@@ -60,14 +66,23 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
 def summary(results: Path) -> str:
     from taskdist import evaluation
 
-    mantel = io.read_parquet(results / "mantel.parquet", ("x", "y", "statistic", "p_value"))
-    selection = io.read_parquet(results / "selection.parquet", ("method", "target", "regret"))
+    mantel = io.read_parquet(results / "mantel.parquet", ("x", "y", "setting", "statistic", "p_value"))
+    selection = io.read_parquet(results / "selection.parquet", ("setting", "method", "target", "regret"))
     table = evaluation.summary(mantel, selection)
-    error = evaluation.summary(mantel, selection, truth="1-accuracy")
-    table["mantel_r_error"], table["mantel_p_error"] = error["mantel_r"], error["mantel_p"]
-    columns = ["method", "mantel_r", "mantel_p", "mantel_r_error", "mantel_p_error",
+    columns = ["setting", "method", "mantel_r", "mantel_p", "mantel_r_error", "mantel_p_error",
                "mean_regret", "mean_spearman", "mean_weighted_tau", "n_targets"]
-    return table[columns].round(3).to_string(index=False)
+    truth_tests = int((mantel["setting"] != "").sum())
+    parts = [
+        "Mantel tests against the ground truth (one-sided, positive = predicts transfer; "
+        f"{truth_tests} tests of methods against the truth, {len(mantel) - truth_tests} between methods, "
+        "uncorrected p-values) and source selection:",
+        table[columns].round(3).to_string(index=False),
+    ]
+    for name, title in (("reliability.parquet", "Split-half reliability of the ground truth (Spearman-Brown):"),
+                        ("floors.parquet", "Noise floor of each method (resampled tasks):")):
+        if (results / name).exists():
+            parts += ["", title, io.read_parquet(results / name).round(3).to_string(index=False)]
+    return "\n".join(parts)
 
 
 def nas(results: Path) -> str:

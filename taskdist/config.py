@@ -13,14 +13,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import types
 import typing
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import yaml
 
-from taskdist.data import DATASETS, DatasetInfo, ImageSpec, dataset_info
+from taskdist.data import (
+    DATASETS,
+    DEFAULT_VAL,
+    POOLS,
+    DatasetInfo,
+    ImageSpec,
+    SplitSpec,
+    dataset_info,
+    default_split,
+    pool_sizes,
+)
 
 SCHEMA_PATH = Path(str(resources.files("taskdist") / "schema" / "config.schema.yaml"))
 
@@ -53,11 +65,8 @@ class ArchSpec:
     hidden: int = 64
 
 
-@dataclass(frozen=True)
-class SplitSpec:
-    train: float
-    val: float
-    test: float
+RESAMPLE_SUFFIX = "@resample"
+"""Appended to a task's id to name its resample (:func:`resample`); user task ids cannot contain ``@``."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,13 @@ class TaskSpec:
 
     ``label_map[i]`` lists the original classes of ``dataset`` that become
     label ``i``; ``samples_per_class`` examples are drawn per new label,
-    spread evenly over its original classes.
+    spread evenly over its original classes (:meth:`draws_per_class`), and
+    divided over train / val / test in the proportions of the dataset's pools
+    (:meth:`split_counts`).
+
+    ``split`` is not the task's to choose: it is the dataset's
+    :class:`~taskdist.data.SplitSpec`, copied here so that a change of the
+    dataset's split changes the task's params.
     """
 
     id: str
@@ -90,12 +105,78 @@ class TaskSpec:
                 draws[c] = base + (1 if i < extra else 0)
         return draws
 
+    def split_counts(self, pool_sizes: np.ndarray) -> dict[int, tuple[int, int, int]]:
+        """How many examples each original class contributes to train, val and test.
+
+        Class ``c``'s draws are divided in the proportions ``split.train :
+        split.val : split.test`` of the dataset's split, or, for a dataset
+        whose own test file is the test pool, in the proportions of the
+        class's pool sizes ``pool_sizes[c]``; rounding by largest remainder
+        (ties go to the earlier split in ``train, val, test``).
+
+        Parameters
+        ----------
+        pool_sizes
+            (n_dataset_classes, 3): images of each class in the train, val and
+            test pools (:func:`taskdist.data.pool_sizes`, or counted from a
+            dataset's ``pool`` array).
+
+        Returns
+        -------
+        dict
+            Original class -> (train, val, test) counts summing to its draws.
+        """
+        sizes = np.asarray(pool_sizes)
+        if sizes.ndim != 2 or sizes.shape[1] != len(POOLS):
+            raise ValueError(f"pool_sizes must be (n_classes, {len(POOLS)}), got shape {sizes.shape}")
+        counts = {}
+        for c, n in self.draws_per_class().items():
+            if self.split.own_test_part:
+                weights = tuple(int(v) for v in sizes[c])
+            else:
+                weights = (self.split.train, self.split.val, self.split.test)
+            counts[c] = _largest_remainder(n, weights)
+        return counts
+
+
+def _largest_remainder(n: int, weights: tuple[float, ...]) -> tuple[int, ...]:
+    """``n`` divided in proportion to ``weights``: floors, then one more for the largest remainders."""
+    total = sum(weights)
+    if n == 0:
+        return (0,) * len(weights)
+    if total <= 0:
+        raise ValueError(f"cannot divide {n} in proportion to {weights}: weights must have a positive sum")
+    shares = [round(n * w / total, 9) for w in weights]  # rounding absorbs float error, e.g. 0.6 * 5 = 2.9999...
+    counts = [math.floor(share) for share in shares]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (counts[i] - shares[i], i))
+    for i in by_remainder[: n - sum(counts)]:
+        counts[i] += 1
+    return tuple(counts)
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A dataset the tasks draw from.
+
+    Parameters
+    ----------
+    name
+        Registry name (:data:`taskdist.data.DATASETS`).
+    root, download
+        Where torchvision reads the files, and whether it may fetch them.
+    split
+        How its images are divided into train / val / test pools;
+        :func:`taskdist.data.default_split` of the dataset when None.
+    """
+
     name: str
     root: str | None = None
     download: bool = False
+    split: SplitSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.split is None:
+            object.__setattr__(self, "split", default_split(dataset_info(self.name)))
 
 
 @dataclass(frozen=True)
@@ -124,14 +205,34 @@ class FisherSpec:
 
 
 @dataclass(frozen=True)
-class TransferSpec:
-    """Ground truth of transfer: fine-tune a network on a small budget of the target."""
+class FinetuneSpec:
+    """Adam on all weights until the held-out loss stops improving for ``patience`` epochs."""
 
-    samples_per_class: int
-    epochs: int
+    max_epochs: int
+    patience: int
     batch_size: int
     lr: float
-    seeds: int
+
+
+@dataclass(frozen=True)
+class LinearSpec:
+    """A new linear head on frozen features, fitted to convergence (L-BFGS, L2 weight ``l2``)."""
+
+    l2: float
+    max_iter: int
+    tol: float
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """Ground truth of transfer (:mod:`taskdist.transfer`): a small labelled budget of the target, per replicate."""
+
+    samples_per_class: int
+    holdout_per_class: int
+    replicates: int
+    settings: tuple[str, ...]
+    finetune: FinetuneSpec
+    linear: LinearSpec
 
 
 @dataclass(frozen=True)
@@ -304,6 +405,7 @@ class Experiment:
     train: TrainSpec
     fisher: FisherSpec
     methods: tuple[str, ...]
+    target_examples: str
     transfer: TransferSpec
     task2vec: Task2VecSpec
     mantel: MantelSpec
@@ -320,6 +422,18 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+def resample(spec: TaskSpec) -> TaskSpec:
+    """An independent resample of a task: an instrument for measuring a distance's noise floor.
+
+    Same dataset, classes, labels and budget, drawn again from the same pools
+    with the seed ``stable_seed(spec.seed, "resample")``; its id is
+    ``spec.id + RESAMPLE_SUFFIX``.
+    """
+    if not isinstance(spec, TaskSpec):
+        raise TypeError(f"spec must be a TaskSpec, got {type(spec).__name__}")
+    return dataclasses.replace(spec, id=f"{spec.id}{RESAMPLE_SUFFIX}", seed=stable_seed(spec.seed, "resample"))
+
+
 def to_params(spec) -> dict:
     """A spec as plain builtins: what Snakemake can compare to decide whether a job is stale."""
     return asdict(spec)
@@ -331,6 +445,9 @@ def from_params(cls: type, value):
         hints = typing.get_type_hints(cls)
         return cls(**{f.name: from_params(hints[f.name], value[f.name]) for f in dataclasses.fields(cls)})
     origin = typing.get_origin(cls)
+    if origin in (typing.Union, types.UnionType):  # ``X | None``: rebuild an X unless the value is None
+        args = [arg for arg in typing.get_args(cls) if arg is not type(None)]
+        return value if value is None or len(args) != 1 else from_params(args[0], value)
     if origin is tuple:
         args = typing.get_args(cls)
         inner = args[0] if len(args) == 2 and args[1] is Ellipsis else None
@@ -400,7 +517,8 @@ def from_dict(cfg: dict) -> Experiment:
         if name not in DATASETS:
             raise ConfigError(f"config key datasets.{name}: unknown dataset {name!r}; known: {sorted(DATASETS)}")
         opts = opts or {}
-        datasets[name] = DatasetSpec(name, opts.get("root"), bool(opts.get("download", False)))
+        split = _dataset_split(DATASETS[name], opts.get("split"))
+        datasets[name] = DatasetSpec(name, opts.get("root"), bool(opts.get("download", False)), split)
 
     defaults = cfg["task_defaults"]
     tasks: dict[str, TaskSpec] = {}
@@ -427,7 +545,8 @@ def from_dict(cfg: dict) -> Experiment:
         train=TrainSpec(**cfg["train"]),
         fisher=FisherSpec(head=HeadSpec(**fisher.pop("head")), **fisher),
         methods=tuple(cfg["distances"]["methods"]),
-        transfer=from_params(TransferSpec, cfg["transfer"]),
+        target_examples=cfg["distances"]["target_examples"],
+        transfer=_transfer(cfg["transfer"], tasks, datasets),
         task2vec=_task2vec(
             cfg["task2vec"], tasks, needed=any(m.startswith("task2vec") for m in cfg["distances"]["methods"])
         ),
@@ -435,6 +554,24 @@ def from_dict(cfg: dict) -> Experiment:
         nas=_nas(cfg["nas"], tasks, cfg["distances"]["methods"]),
         tanas=from_params(TanasSpec, cfg["tanas"]),
     )
+
+
+def _transfer(raw: dict, tasks: dict[str, TaskSpec], datasets: dict[str, DatasetSpec]) -> TransferSpec:
+    """The transfer settings; every task's train and val splits must hold a replicate's budget per label."""
+    spec = from_params(TransferSpec, raw)
+    for task in tasks.values():
+        per_class = task.split_counts(pool_sizes(dataset_info(task.dataset), datasets[task.dataset].split))
+        for label, (name, sources) in enumerate(zip(task.label_names, task.label_map, strict=True)):
+            have = [sum(per_class[c][i] for c in sources) for i in range(len(POOLS))]
+            for key, need, split, i in (("samples_per_class", spec.samples_per_class, "train", 0),
+                                        ("holdout_per_class", spec.holdout_per_class, "val", 1)):
+                if have[i] < need:
+                    raise ConfigError(
+                        f"config key transfer.{key}: {need} {split} examples per label are needed, but label "
+                        f"{label} ({name!r}) of task {task.id!r} has {have[i]} in its {split} split; lower it "
+                        f"or raise tasks[{task.id}].samples_per_class"
+                    )
+    return spec
 
 
 def _nas(raw: dict, tasks: dict[str, TaskSpec], methods: list[str]) -> NasSpec:
@@ -478,6 +615,33 @@ def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSp
     return from_params(Task2VecSpec, raw)
 
 
+def _dataset_split(info: DatasetInfo, raw: dict | None) -> SplitSpec:
+    """The pools of dataset ``info`` from its ``split`` entry (None: the default)."""
+    where = f"datasets.{info.name}.split"
+    if raw is None:
+        return default_split(info)
+    if info.has_test_part:
+        for key in ("train", "test"):
+            if key in raw:
+                raise ConfigError(
+                    f"config key {where}.{key}: dataset {info.name!r} has its own test part, which is its test "
+                    f"pool; give only `val`, the fraction of each class's train part kept for validation"
+                )
+        make, args = SplitSpec.of_train_part, (raw.get("val", DEFAULT_VAL),)
+    else:
+        for key in POOLS:
+            if key not in raw:
+                raise ConfigError(f"config key {where}.{key}: give train, val and test, fractions summing to 1")
+        total = raw["train"] + raw["val"] + raw["test"]
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ConfigError(f"config key {where}: train + val + test must sum to 1, got {total:g}")
+        make, args = SplitSpec, (raw["train"], raw["val"], raw["test"])
+    try:
+        return make(*args)
+    except ValueError as err:
+        raise ConfigError(f"config key {where}: {err}") from None
+
+
 def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int) -> TaskSpec:
     tid = raw["id"]
 
@@ -487,6 +651,13 @@ def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int
     if raw["dataset"] not in datasets:
         raise fail("dataset", f"dataset {raw['dataset']!r} is not listed under datasets: {sorted(datasets)}")
     info = dataset_info(raw["dataset"])
+    if "split" in raw:
+        raise fail("split", f"splits belong to datasets now; set datasets.{info.name}.split")
+    if "split" in defaults:
+        raise ConfigError(
+            "config key task_defaults.split: splits belong to datasets now; set datasets.<name>.split "
+            f"for each dataset, e.g. datasets.{info.name}.split"
+        )
 
     if ("classes" in raw) == ("labels" in raw):
         raise fail("classes", "give exactly one of 'classes' (a list of class ids) or 'labels' (a mapping)")
@@ -500,30 +671,34 @@ def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int
         label_names = tuple(str(k) for k in raw["labels"])
     _check_label_map(label_map, label_names, info, fail, key)
 
-    split = SplitSpec(**raw.get("split", defaults["split"]))
-    total = split.train + split.val + split.test
-    if not math.isclose(total, 1.0, abs_tol=1e-9):
-        raise fail("split", f"train + val + test must sum to 1, got {total:g}")
+    split = datasets[info.name].split
     spec = TaskSpec(
         id=tid,
-        dataset=raw["dataset"],
+        dataset=info.name,
         label_map=label_map,
         label_names=label_names,
         samples_per_class=raw.get("samples_per_class", defaults["samples_per_class"]),
         split=split,
-        seed=raw.get("seed", seed),
+        seed=raw.get("seed", stable_seed(seed, "task", tid)),
     )
-    smallest = min(spec.samples_per_class * f for f in (split.train, split.val, split.test))
-    if smallest < 1:
-        raise fail("samples_per_class", f"{spec.samples_per_class} per class leaves a split empty for {split}")
-    for c, need in spec.draws_per_class().items():
-        have = info.class_counts[c]
-        if need > have:
-            raise fail(
-                "samples_per_class",
-                f"{spec.samples_per_class} per label needs {need} images of class {c} "
-                f"({info.class_names[c]!r}) but dataset {info.name!r} has {have}",
-            )
+    sizes = pool_sizes(info, split)
+    counts = spec.split_counts(sizes)
+    for c, need in counts.items():
+        for p, pool in enumerate(POOLS):
+            if need[p] > sizes[c, p]:
+                raise fail(
+                    "samples_per_class",
+                    f"{spec.samples_per_class} per label needs {need[p]} {pool} images of class {c} "
+                    f"({info.class_names[c]!r}) but the {pool} pool of dataset {info.name!r} holds {sizes[c, p]} "
+                    f"of that class ({info.class_counts[c]} in all; pools set by datasets.{info.name}.split)",
+                )
+    for name, sources in zip(label_names, label_map, strict=True):
+        for p, pool in enumerate(POOLS):
+            if sum(counts[c][p] for c in sources) == 0:
+                raise fail(
+                    "samples_per_class",
+                    f"{spec.samples_per_class} per label leaves the {pool} split of label {name!r} empty",
+                )
     return spec
 
 

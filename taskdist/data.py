@@ -11,6 +11,12 @@ Two kinds of source feed the workflow:
 :func:`load` concatenates a source's train and test files (``origin`` says
 which one each image came from) and brings every image to the canonical size
 and channel count of an :class:`ImageSpec` with :func:`canonicalize`.
+
+Splits belong to the dataset: :func:`assign_pools` puts every image once into
+a train, val or test pool (``pool``), and every task draws its splits from
+those pools, so no task is tested on an image another task trained on.
+:func:`pool_sizes` gives the pools' sizes from the registry alone.
+
 :func:`save_npz` / :func:`load_npz` store the result as
 ``resources/datasets/{dataset}.npz``.
 """
@@ -18,6 +24,7 @@ and channel count of an :class:`ImageSpec` with :func:`canonicalize`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import zipfile
@@ -34,10 +41,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+VERSION = 2  # 2: images assigned to train / val / test pools (``pool`` in the npz)
 DEFAULT_ROOT = "data/torchvision"
 _CHUNK = 4096  # images converted at once by canonicalize
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
-_NPZ_KEYS = ("images", "labels", "origin", "class_names")
+_NPZ_KEYS = ("images", "labels", "origin", "pool", "class_names")
+
+POOLS = ("train", "val", "test")
+"""Names of the pools, indexed by the values of :attr:`Dataset.pool`."""
 
 
 # --------------------------------------------------------------------------- registry
@@ -55,8 +66,10 @@ class DatasetInfo:
         Number of classes.
     class_names
         Name of each class, indexed by label.
-    class_counts
-        Images per class, train and test files combined.
+    train_counts
+        Images per class in the source's train file (the only file of an embedded dataset).
+    test_counts
+        Images per class in the source's own test file; empty for a source without one.
     embedded
         True if the data ships with an installed package and is never downloaded.
     """
@@ -64,18 +77,37 @@ class DatasetInfo:
     name: str
     n_classes: int
     class_names: tuple[str, ...]
-    class_counts: tuple[int, ...]
+    train_counts: tuple[int, ...]
+    test_counts: tuple[int, ...]
     embedded: bool
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) != self.n_classes or len(self.train_counts) != self.n_classes:
+            raise ValueError(f"dataset {self.name!r}: class_names and train_counts need {self.n_classes} entries")
+        if self.test_counts and len(self.test_counts) != self.n_classes:
+            raise ValueError(f"dataset {self.name!r}: test_counts needs {self.n_classes} entries or none")
+
+    @property
+    def has_test_part(self) -> bool:
+        """True if the source has its own test file, which is then the test pool."""
+        return bool(self.test_counts)
+
+    @property
+    def class_counts(self) -> tuple[int, ...]:
+        """Images per class, train and test files combined."""
+        if not self.test_counts:
+            return self.train_counts
+        return tuple(a + b for a, b in zip(self.train_counts, self.test_counts, strict=True))
 
 
 def _info(
-    name: str, class_names: tuple[str, ...], class_counts: tuple[int, ...], embedded: bool = False
+    name: str,
+    class_names: tuple[str, ...],
+    train_counts: tuple[int, ...],
+    test_counts: tuple[int, ...] = (),
+    embedded: bool = False,
 ) -> DatasetInfo:
-    return DatasetInfo(name, len(class_names), class_names, class_counts, embedded)
-
-
-def _add(train: tuple[int, ...], test: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(a + b for a, b in zip(train, test, strict=True))
+    return DatasetInfo(name, len(class_names), class_names, train_counts, test_counts, embedded)
 
 
 _DIGITS = tuple(str(d) for d in range(10))
@@ -114,31 +146,25 @@ DATASETS: dict[str, DatasetInfo] = {
         _info(
             "mnist",
             _DIGITS,
-            _add(
-                (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
-                (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
-            ),
+            (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+            (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
         ),
-        _info("fashion_mnist", _FASHION_MNIST, (7000,) * 10),
-        _info("kmnist", _KMNIST, (7000,) * 10),
-        _info("cifar10", _CIFAR10, (6000,) * 10),
-        _info("cifar100", _CIFAR100_FINE, (600,) * 100),
-        _info("cifar100_coarse", _CIFAR100_COARSE, (3000,) * 20),
+        _info("fashion_mnist", _FASHION_MNIST, (6000,) * 10, (1000,) * 10),
+        _info("kmnist", _KMNIST, (6000,) * 10, (1000,) * 10),
+        _info("cifar10", _CIFAR10, (5000,) * 10, (1000,) * 10),
+        _info("cifar100", _CIFAR100_FINE, (500,) * 100, (100,) * 100),
+        _info("cifar100_coarse", _CIFAR100_COARSE, (2500,) * 20, (500,) * 20),
         _info(
             "svhn",
             _DIGITS,
-            _add(
-                (4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659),
-                (1744, 5099, 4149, 2882, 2523, 2384, 1977, 2019, 1660, 1595),
-            ),
+            (4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659),
+            (1744, 5099, 4149, 2882, 2523, 2384, 1977, 2019, 1660, 1595),
         ),
         _info(
             "usps",
             _DIGITS,
-            _add(
-                (1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644),
-                (359, 264, 198, 166, 200, 160, 170, 147, 166, 177),
-            ),
+            (1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644),
+            (359, 264, 198, 166, 200, 160, 170, 147, 166, 177),
         ),
     )
 }
@@ -156,6 +182,187 @@ def dataset_info(name: str) -> DatasetInfo:
         return DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+
+
+# --------------------------------------------------------------------------- pools
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a dataset divides each class's images into train / val / test pools.
+
+    Parameters
+    ----------
+    train, val
+        Fractions of each class's images that go to the train and val pools.
+        For a dataset with its own test file, fractions of each class's
+        *train-file* images (``train = 1 - val``).
+    test
+        Fraction that goes to the test pool; None for a dataset whose own
+        test file is the test pool.
+
+    Raises
+    ------
+    ValueError
+        If a fraction is not in (0, 1) or the fractions do not sum to 1.
+    """
+
+    train: float
+    val: float
+    test: float | None = None
+
+    def __post_init__(self) -> None:
+        parts = {"train": self.train, "val": self.val}
+        if self.test is not None:
+            parts["test"] = self.test
+        for key, value in parts.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"split {key} must be a fraction in (0, 1), got {value!r}")
+        total = sum(parts.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"split {' + '.join(parts)} must sum to 1, got {total:g}")
+
+    @classmethod
+    def of_train_part(cls, val: float) -> SplitSpec:
+        """Split of a dataset with its own test file: ``val`` of each class's train file held out for validation."""
+        return cls(train=1.0 - val, val=val, test=None)
+
+    @property
+    def own_test_part(self) -> bool:
+        """True if the dataset's own test file is the test pool."""
+        return self.test is None
+
+
+DEFAULT_SPLIT = SplitSpec(0.6, 0.2, 0.2)
+"""Pools of a dataset without a test file of its own."""
+DEFAULT_VAL = 0.1
+"""Fraction of each class's train file held out for validation in a dataset with its own test file."""
+
+
+def default_split(info: DatasetInfo) -> SplitSpec:
+    """The split a dataset gets when its config entry names none."""
+    return SplitSpec.of_train_part(DEFAULT_VAL) if info.has_test_part else DEFAULT_SPLIT
+
+
+def _check_split(has_test_part: bool, split: SplitSpec, dataset: str) -> None:
+    if not isinstance(split, SplitSpec):
+        raise TypeError(f"split must be a SplitSpec, got {type(split).__name__}")
+    if split.own_test_part != has_test_part:
+        expected = "test=None (its own test file is the test pool)" if has_test_part else "a test fraction"
+        raise ValueError(f"dataset {dataset!r}: split {split} does not fit the dataset; expected {expected}")
+
+
+def _pool_counts(n: int, n_test_part: int, split: SplitSpec) -> tuple[int, int, int]:
+    """Pool sizes of one class of ``n`` (train-file) images and ``n_test_part`` test-file images.
+
+    The single place that rounds, shared by :func:`assign_pools` and :func:`pool_sizes`.
+    """
+    if split.own_test_part:
+        n_val = round(n * split.val)
+        return n - n_val, n_val, n_test_part
+    n_train = round(n * split.train)
+    n_val = min(round(n * split.val), n - n_train)
+    return n_train, n_val, n - n_train - n_val
+
+
+def pool_sizes(info: DatasetInfo, split: SplitSpec) -> np.ndarray:
+    """Sizes of every class's train / val / test pools, from the registry alone (no data loaded).
+
+    Parameters
+    ----------
+    info
+        Registry entry of the dataset.
+    split
+        The dataset's split; ``split.test`` must be None exactly when the
+        dataset has its own test file.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, (n_classes, 3): columns in the order of :data:`POOLS`. Equal
+        to the counts :func:`assign_pools` produces on the dataset's labels.
+    """
+    _check_split(info.has_test_part, split, info.name)
+    test = info.test_counts or (0,) * info.n_classes
+    return np.array([_pool_counts(n, t, split) for n, t in zip(info.train_counts, test, strict=True)], dtype=np.int64)
+
+
+def assign_pools(
+    labels: np.ndarray,
+    origin: np.ndarray,
+    has_test_part: bool,
+    split: SplitSpec,
+    seed: int,
+    dataset: str,
+) -> np.ndarray:
+    """Assign every image of a dataset to the train, val or test pool, stratified by class.
+
+    Image ``k`` of class ``c`` (``k`` counts the class's images in source
+    order) gets the key ``stable_seed(seed, "pool", dataset, c, k)``; each
+    class's images are ranked by key (ties by ``k``). Without a test file of
+    its own, the first ``round(n_c * split.train)`` ranked images of class
+    ``c`` form its train pool, the next ``round(n_c * split.val)`` its val
+    pool and the rest its test pool. With one, the test file (``origin == 1``)
+    is the test pool and the train file's images of each class are ranked the
+    same way: ``round(n_c * split.val)`` of them are val, the first
+    ``n_c - round(n_c * split.val)`` train. An image's pool depends only on
+    the seed, the dataset name, its class and its position within the class,
+    so adding classes or tasks moves no image to another pool.
+
+    Parameters
+    ----------
+    labels
+        Integer class of every image, (N,).
+    origin
+        0 (train file) or 1 (test file) per image, (N,); all 0 unless ``has_test_part``.
+    has_test_part
+        True if the source has its own test file.
+    split
+        The dataset's split (``split.test`` None exactly when ``has_test_part``).
+    seed
+        The experiment seed.
+    dataset
+        Registry name of the dataset, part of every image's key.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, (N,): the index in :data:`POOLS` of each image's pool.
+
+    Raises
+    ------
+    ValueError
+        If the arrays do not match in shape, labels are negative, origin is not
+        0/1, the dataset without a test file has test-file images, or the split
+        does not fit the dataset.
+    """
+    from taskdist.config import stable_seed  # here: taskdist.config imports this module
+
+    labels, origin = np.asarray(labels), np.asarray(origin)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-d integer array, got {labels.dtype} {labels.shape}")
+    if origin.shape != labels.shape:
+        raise ValueError(f"origin must have the shape of labels {labels.shape}, got {origin.shape}")
+    if len(labels) and labels.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {labels.min()}")
+    if not np.isin(origin, (0, 1)).all():
+        raise ValueError(f"origin must be 0 (train file) or 1 (test file), got values {np.unique(origin).tolist()}")
+    if not has_test_part and origin.any():
+        n_test = int(origin.sum())
+        raise ValueError(f"dataset {dataset!r} has no test file, but origin marks {n_test} images as from one")
+    _check_split(has_test_part, split, dataset)
+
+    pool = np.full(len(labels), POOLS.index("test"), dtype=np.uint8)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)  # the class's images in source order; k = position here
+        keys = np.array([stable_seed(seed, "pool", dataset, int(c), k) for k in range(len(members))], dtype=np.int64)
+        in_train_file = origin[members] == 0
+        position = np.flatnonzero(in_train_file)
+        ranked = members[position[np.lexsort((position, keys[position]))]]
+        n_train, n_val, _ = _pool_counts(len(ranked), 0, split)
+        pool[ranked[:n_train]] = POOLS.index("train")
+        pool[ranked[n_train : n_train + n_val]] = POOLS.index("val")
+    return pool
 
 
 # --------------------------------------------------------------------------- arrays
@@ -196,6 +403,9 @@ class Dataset:
     origin
         uint8, (N,): 0 if the image comes from the source's train file, 1 from its
         test file (embedded datasets have a single file: all 0).
+    pool
+        uint8, (N,): the pool of each image, an index into :data:`POOLS`
+        (0 train, 1 val, 2 test); see :func:`assign_pools`.
     class_names
         Name of each class, indexed by label.
     """
@@ -203,6 +413,7 @@ class Dataset:
     images: np.ndarray
     labels: np.ndarray
     origin: np.ndarray
+    pool: np.ndarray
     class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -210,10 +421,12 @@ class Dataset:
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
         n = len(images)
-        for field, dtype in (("labels", np.int64), ("origin", np.uint8)):
+        for field, dtype in (("labels", np.int64), ("origin", np.uint8), ("pool", np.uint8)):
             array = getattr(self, field)
             if array.dtype != dtype or array.shape != (n,):
                 raise ValueError(f"{field} must be {np.dtype(dtype)} ({n},), got {array.dtype} {array.shape}")
+        if n and self.pool.max() >= len(POOLS):
+            raise ValueError(f"pool values must index {POOLS}, got {self.pool.max()}")
 
 
 def canonicalize(images: np.ndarray, image: ImageSpec) -> np.ndarray:
@@ -384,10 +597,12 @@ def load(
     name: str,
     image: ImageSpec,
     *,
+    split: SplitSpec | None = None,
+    seed: int = 0,
     root: str | os.PathLike | None = None,
     download: bool = False,
 ) -> Dataset:
-    """Load a registered dataset, train and test files together, in canonical form.
+    """Load a registered dataset, train and test files together, in canonical form, with its pools.
 
     Parameters
     ----------
@@ -395,6 +610,11 @@ def load(
         Registry name (see :data:`DATASETS`).
     image
         Canonical size and channel count of the returned images.
+    split
+        How the images are divided into pools (:func:`assign_pools`);
+        :func:`default_split` of the dataset when None.
+    seed
+        Seed of the pool assignment (the experiment seed).
     root
         Directory of the torchvision files; ``data/torchvision`` when None.
         Ignored for embedded datasets.
@@ -409,7 +629,7 @@ def load(
     Raises
     ------
     ValueError
-        If ``name`` is not registered.
+        If ``name`` is not registered or ``split`` does not fit it.
     FileNotFoundError
         If the torchvision files are missing and ``download`` is False.
     RuntimeError
@@ -418,6 +638,8 @@ def load(
     info = dataset_info(name)
     if not isinstance(image, ImageSpec):
         raise TypeError(f"image must be an ImageSpec, got {type(image).__name__}")
+    split = default_split(info) if split is None else split
+    _check_split(info.has_test_part, split, name)
     if info.embedded:
         images, labels = _EMBEDDED[name]()
         origin = np.zeros(len(labels), dtype=np.uint8)
@@ -425,8 +647,9 @@ def load(
     else:
         root = Path(DEFAULT_ROOT if root is None else root)
         images, labels, origin, names = _load_torchvision(name, root, download)
+    pool = assign_pools(labels, origin, info.has_test_part, split, seed, name)
     log.info("canonicalizing %d %s images to %s", len(images), name, image)
-    return Dataset(canonicalize(images, image), labels, origin, names)
+    return Dataset(canonicalize(images, image), labels, origin, pool, names)
 
 
 # --------------------------------------------------------------------------- files
@@ -435,7 +658,7 @@ def load(
 def save_npz(path: str | os.PathLike, ds: Dataset) -> None:
     """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename).
 
-    The archive holds the arrays ``images``, ``labels``, ``origin`` and ``class_names``.
+    The archive holds the arrays ``images``, ``labels``, ``origin``, ``pool`` and ``class_names``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -443,7 +666,7 @@ def save_npz(path: str | os.PathLike, ds: Dataset) -> None:
     try:
         with open(tmp, "wb") as f:
             names = np.array(ds.class_names, dtype=str)
-            np.savez(f, images=ds.images, labels=ds.labels, origin=ds.origin, class_names=names)
+            np.savez(f, images=ds.images, labels=ds.labels, origin=ds.origin, pool=ds.pool, class_names=names)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -459,7 +682,8 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         If ``path`` does not exist.
     ValueError
         If ``path`` is not a complete dataset archive (truncated, keys missing,
-        not an npz); the message names the file and how to recompute it.
+        e.g. ``pool`` in a file written before pools existed, not an npz); the
+        message names the file and how to recompute it.
     """
     path = Path(path)
     if not path.is_file():

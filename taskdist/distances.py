@@ -14,6 +14,9 @@ import pandas as pd
 
 from taskdist import io
 
+VERSION = 2
+"""Version of the FTD matrix and its floor; raised whenever what they hold changes."""
+
 
 @dataclass(frozen=True)
 class Method:

@@ -2,9 +2,10 @@
 
 Every method is first oriented as a distance (lower = closer; scores are
 negated, see :meth:`taskdist.distances.Method.as_distance`). The ground truth
-enters as two distances: ``-gain`` (the gain of fine-tuning from the source
-over training from scratch, negated) and ``1-accuracy`` (the fine-tuned
-error).
+enters, per transfer setting (fine-tuning, linear), as two distances:
+``-gain`` (the gain of transferring from the source over training from
+scratch, negated) and ``1-accuracy`` (the transferred error), each averaged
+over replicates.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from taskdist import io
 from taskdist.distances import METHODS
 from taskdist.mantel import mantel
 from taskdist.selection import random_baseline, selection_metrics, summarize
+from taskdist.transfer import means as transfer_means
+
+VERSION = 2
+"""Version of the Mantel, selection and noise-floor tables; raised whenever they change."""
 
 
 def oriented(name: str, matrix: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
@@ -26,11 +31,23 @@ def oriented(name: str, matrix: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
     return pd.DataFrame(METHODS[name].as_distance(square.to_numpy()), index=tasks, columns=tasks)
 
 
-def ground_truth(transfer: pd.DataFrame, tasks: list[str]) -> dict[str, pd.DataFrame]:
-    """The transfer table as the two ground-truth distances ``-gain`` and ``1-accuracy``."""
-    gain = io.to_square(transfer, "gain", order=tasks)
-    accuracy = io.to_square(transfer, "accuracy", order=tasks)
+TRUTHS = ("-gain", "1-accuracy")
+
+
+def ground_truth(transfer: pd.DataFrame, tasks: list[str], setting: str) -> dict[str, pd.DataFrame]:
+    """The transfer table of one setting, averaged over replicates, as the distances ``-gain`` and ``1-accuracy``."""
+    means = transfer_means(transfer, setting)
+    gain = io.to_square(means, "gain", order=tasks)
+    accuracy = io.to_square(means, "accuracy", order=tasks)
     return {"-gain": -gain, "1-accuracy": 1.0 - accuracy}
+
+
+def settings(transfer: pd.DataFrame) -> list[str]:
+    """The transfer settings present in ``transfer``, in :data:`taskdist.transfer.SETTINGS` order."""
+    from taskdist.transfer import SETTINGS
+
+    present = set(transfer["setting"])
+    return [s for s in SETTINGS if s in present]
 
 
 def mantel_table(
@@ -42,46 +59,65 @@ def mantel_table(
     permutations: int,
     seed: int,
 ) -> pd.DataFrame:
-    """Mantel test of every method against the ground truth, and of every pair of methods.
+    """Mantel test of every method against the ground truth of every setting, and of every pair of methods.
 
-    Returns one row per comparison: ``x, y, method, statistic, p_value,
-    permutations, n`` (``method`` is the correlation, pearson or spearman).
+    Against the ground truth the test is one-sided (``alternative="greater"``):
+    every method is oriented as a distance and the truth as ``-gain`` or
+    ``1-accuracy``, so a positive statistic means "predicts transfer" and the
+    p-value asks whether it does. Method against method is two-sided.
+
+    Returns one row per comparison: ``x, y, setting, method, statistic,
+    p_value, permutations, n, alternative`` (``setting`` is empty for method
+    against method; ``method`` is the correlation, pearson or spearman).
     """
     dist = {name: oriented(name, m, tasks) for name, m in matrices.items()}
-    truth = ground_truth(transfer, tasks)
-    comparisons = [(name, t) for name in dist for t in truth] + list(itertools.combinations(dist, 2))
-    both = {**dist, **truth}
     rows = []
-    for x, y in comparisons:
-        result = mantel(both[x].to_numpy(), both[y].to_numpy(), method=method, permutations=permutations, seed=seed)
-        rows.append({"x": x, "y": y, **result.to_dict()})
-    return pd.DataFrame(rows)[["x", "y", "method", "statistic", "p_value", "permutations", "n", "alternative"]]
+
+    def test(x: str, y: str, a: pd.DataFrame, b: pd.DataFrame, setting: str, alternative: str) -> None:
+        result = mantel(a.to_numpy(), b.to_numpy(), method=method, permutations=permutations, seed=seed,
+                        alternative=alternative)
+        rows.append({"x": x, "y": y, "setting": setting, **result.to_dict()})
+
+    for setting in settings(transfer):
+        truth = ground_truth(transfer, tasks, setting)
+        for name in dist:
+            for t in TRUTHS:
+                test(name, t, dist[name], truth[t], setting, "greater")
+    for x, y in itertools.combinations(dist, 2):
+        test(x, y, dist[x], dist[y], "", "two-sided")
+    columns = ["x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative"]
+    return pd.DataFrame(rows)[columns]
 
 
 def selection_table(matrices: dict[str, pd.DataFrame], transfer: pd.DataFrame, tasks: list[str],
                     *, seed: int) -> pd.DataFrame:
-    """Source selection per method and target against the fine-tuned accuracy, plus a random baseline.
+    """Source selection per setting, method and target against the transferred accuracy, plus a random baseline.
 
-    Columns ``method, target, chosen, best, regret, spearman, weighted_tau``;
-    the method ``random`` is the expectation of choosing sources at random.
+    Within a target the gain and the accuracy rank sources alike (the
+    from-scratch baseline is the same for every source). Columns ``setting,
+    method, target, chosen, best, regret, spearman, weighted_tau``; the
+    method ``random`` is the expectation of choosing sources at random.
     """
-    accuracy = io.to_square(transfer, "accuracy", order=tasks)
     frames = []
-    for name, matrix in matrices.items():
-        per_target = selection_metrics(oriented(name, matrix, tasks), accuracy, predicted_higher_is_better=False)
-        frames.append(per_target.assign(method=name))
-    frames.append(random_baseline(accuracy, seed=seed).assign(method="random"))
+    for setting in settings(transfer):
+        accuracy = io.to_square(transfer_means(transfer, setting), "accuracy", order=tasks)
+        for name, matrix in matrices.items():
+            per_target = selection_metrics(oriented(name, matrix, tasks), accuracy, predicted_higher_is_better=False)
+            frames.append(per_target.assign(method=name, setting=setting))
+        frames.append(random_baseline(accuracy, seed=seed).assign(method="random", setting=setting))
     table = pd.concat(frames, ignore_index=True)
-    return table[["method", "target", "chosen", "best", "regret", "spearman", "weighted_tau"]]
+    return table[["setting", "method", "target", "chosen", "best", "regret", "spearman", "weighted_tau"]]
 
 
-def summary(mantel_rows: pd.DataFrame, selection: pd.DataFrame, truth: str = "-gain") -> pd.DataFrame:
-    """Per method: Mantel statistic and p-value against ``truth``, and the mean selection metrics."""
+def summary(mantel_rows: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and method: Mantel statistic and p-value against ``-gain`` and ``1-accuracy``, mean selection."""
     rows = []
-    for name, per_target in selection.groupby("method", sort=False):
-        row = {"method": name, **summarize(per_target)}
-        hit = mantel_rows[(mantel_rows["x"] == name) & (mantel_rows["y"] == truth)]
-        row["mantel_r"] = float(hit["statistic"].iloc[0]) if len(hit) else np.nan
-        row["mantel_p"] = float(hit["p_value"].iloc[0]) if len(hit) else np.nan
-        rows.append(row)
+    for (setting, name), per_target in selection.groupby(["setting", "method"], sort=False):
+        row = {"setting": setting, "method": name}
+        for truth, suffix in (("-gain", ""), ("1-accuracy", "_error")):
+            hit = mantel_rows[(mantel_rows["x"] == name) & (mantel_rows["y"] == truth)
+                              & (mantel_rows["setting"] == setting)]
+            row[f"mantel_r{suffix}"] = float(hit["statistic"].iloc[0]) if len(hit) else np.nan
+            row[f"mantel_p{suffix}"] = float(hit["p_value"].iloc[0]) if len(hit) else np.nan
+        rows.append({**row, **summarize(per_target)})
     return pd.DataFrame(rows)

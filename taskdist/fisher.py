@@ -63,6 +63,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+VERSION = 2
+"""Version of the per-pair Fisher computation (head refit + FIM); raised whenever its results change."""
+
 ESTIMATORS = ("empirical", "mc", "exact")
 GRANULARITIES = ("parameter", "filter")
 

@@ -91,11 +91,11 @@ def read_matrix(path: str | Path) -> pd.DataFrame:
     return read_parquet(path, MATRIX_COLUMNS)
 
 
-TRANSFER_COLUMNS = ("source", "target", "accuracy", "gain")
+TRANSFER_COLUMNS = ("source", "target", "setting", "replicate", "accuracy", "gain")
 
 
 def read_transfer(path: str | Path) -> pd.DataFrame:
-    """The ground-truth table ``results/transfer.parquet``."""
+    """The ground-truth table ``results/transfer.parquet``: one row per pair, setting and replicate."""
     return read_parquet(path, TRANSFER_COLUMNS)
 
 

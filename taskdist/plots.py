@@ -14,6 +14,9 @@ import pandas as pd  # noqa: E402
 from taskdist.config import SEARCHES  # noqa: E402
 from taskdist.io import atomic_path  # noqa: E402
 
+VERSION = 2
+"""Version of the plots; raised whenever they change."""
+
 COLORS = ("tab:blue", "tab:orange", "tab:green")
 
 

@@ -36,3 +36,26 @@ def prepend_pythonpath(path: str) -> None:
     """Put ``path`` first on the PYTHONPATH that jobs inherit (conda envs, cluster jobs)."""
     current = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([path, current] if current else [path])
+
+
+def stage_version(module: str) -> int:
+    """The ``VERSION`` constant of a taskdist module, read from its source without importing it.
+
+    Every stage's module owns the version of what it computes; the workflow
+    puts it in the params of the rules that run it, so raising it reruns
+    exactly those jobs and what depends on them. Reading the literal keeps
+    planning free of the modules' heavy imports (torch).
+    """
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"no module {module!r}")
+    tree = ast.parse(open(spec.origin, encoding="utf-8").read(), spec.origin)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "VERSION" for t in node.targets):
+            value = ast.literal_eval(node.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+    raise ValueError(f"module {module!r} ({spec.origin}) has no integer VERSION constant")

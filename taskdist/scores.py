@@ -21,6 +21,9 @@ from typing import Literal
 
 import numpy as np
 
+VERSION = 2
+"""Version of the transferability scores and their tables; raised whenever their results change."""
+
 #: Tolerance on the row sums of ``source_probs`` (softmax outputs).
 PROB_ATOL = 1e-4
 #: Default relative cut-off of :func:`numpy.linalg.pinv` in :func:`h_score`.

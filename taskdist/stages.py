@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from taskdist import data, fisher, io, models, tasks, train
+from taskdist import data, fisher, models, tasks, train
+from taskdist.checkpoint import load_network
+from taskdist.checkpoint import make as make_checkpoint
+from taskdist.checkpoint import read as read_checkpoint
 from taskdist.config import (
     FisherSpec,
     FuseSpec,
@@ -22,15 +25,11 @@ from taskdist.config import (
     Task2VecSpec,
     TaskSpec,
     TrainSpec,
-    TransferSpec,
-    from_params,
     stable_seed,
     to_params,
 )
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_KEYS = ("state_dict", "arch", "in_channels", "n_classes", "task", "metrics")
 
 
 def train_task(
@@ -66,7 +65,7 @@ def train_task(
         metrics["val_accuracy"],
         metrics["test_accuracy"],
     )
-    return _checkpoint(model, to_params(task), metrics, history)
+    return make_checkpoint(model, to_params(task), metrics, history)
 
 
 def train_probe(
@@ -94,34 +93,13 @@ def train_probe(
     union = {"id": "+".join(t.id for t in probe_tasks), "dataset": "+".join(t.dataset for t in probe_tasks)}
     last = history[-1]
     metrics = {"train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"]}
-    return _checkpoint(model, union, metrics, history)
+    return make_checkpoint(model, union, metrics, history)
 
 
 def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> list[dict]:
     """:func:`taskdist.train.fit` with the settings of a :class:`TrainSpec`."""
     return train.fit(model, x, y, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                      weight_decay=spec.weight_decay, seed=seed, val=val, name=name)
-
-
-def _checkpoint(model: models.TaskNet, task: dict, metrics: dict, history: list[dict]) -> dict:
-    """What ``results/models/{task}.pt`` holds: weights, architecture, the task and its metrics."""
-    return {
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        "arch": to_params(model.spec),
-        "in_channels": model.in_channels,
-        "n_classes": model.n_classes,
-        "task": task,
-        "metrics": metrics,
-        "history": history,
-    }
-
-
-def load_network(checkpoint: dict, device: torch.device) -> models.TaskNet:
-    net = models.TaskNet(
-        from_params(models.ArchSpec, checkpoint["arch"]), checkpoint["in_channels"], checkpoint["n_classes"]
-    )
-    net.load_state_dict(checkpoint["state_dict"])
-    return net.to(device).eval()
 
 
 def pair_fisher(
@@ -184,105 +162,38 @@ def fisher_table(diag: dict[str, torch.Tensor], granularity: str) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def transfer(
-    checkpoint: dict | None,
-    target: TaskSpec,
-    dataset: data.Dataset,
-    table: pd.DataFrame,
-    arch: models.ArchSpec,
-    spec: TransferSpec,
-    seed: int,
-    device: torch.device,
-) -> dict:
-    """Fine-tune ``N_source`` (``checkpoint``), or a fresh network when ``checkpoint`` is None, on the target.
-
-    Each of ``spec.seeds`` replicates draws ``spec.samples_per_class`` examples
-    per label from the target's train split, gives the network a new head,
-    trains all its weights for ``spec.epochs`` and measures the target's test
-    split. ``seed`` should depend on the target only, so that every source and
-    the from-scratch baseline see the same subsets, heads' seeds and batch
-    orders (a paired comparison).
-    """
-    x_train, y_train = tasks.arrays(dataset, table, "train")
-    x_test, y_test = tasks.arrays(dataset, table, "test")
-    runs = []
-    for replicate in range(spec.seeds):
-        rep_seed = stable_seed(seed, replicate)
-        keep = torch.from_numpy(tasks.budget(y_train.numpy(), spec.samples_per_class, rep_seed))
-        if checkpoint is None:
-            net = models.build(arch, x_train.shape[1], target.n_classes, seed=rep_seed)
-        else:
-            net = load_network(checkpoint, device).with_new_head(target.n_classes, seed=rep_seed)
-        net = net.to(device)
-        train.fit(
-            net,
-            x_train[keep],
-            y_train[keep],
-            epochs=spec.epochs,
-            batch_size=spec.batch_size,
-            lr=spec.lr,
-            seed=rep_seed,
-            name=f"replicate {replicate}",
-        )
-        ev = train.evaluate(net, x_test, y_test)
-        runs.append({"replicate": replicate, "train_examples": len(keep), "accuracy": ev.accuracy, "loss": ev.loss})
-        log.info("replicate %d: %d examples, test accuracy %.4f, loss %.4f", replicate, len(keep), ev.accuracy, ev.loss)
-    acc = np.array([r["accuracy"] for r in runs])
-    loss = np.array([r["loss"] for r in runs])
-    return {
-        "target": target.id,
-        "runs": runs,
-        "accuracy": float(acc.mean()),
-        "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
-        "loss": float(loss.mean()),
-    }
-
-
-def transfer_table(pairs: dict[tuple[str, str], dict], scratch: dict[str, dict]) -> pd.DataFrame:
-    """One row per ordered pair: fine-tuned accuracy, loss, and the gain over training from scratch.
-
-    ``gain`` is the mean over replicates of ``accuracy(source -> target) -
-    accuracy(scratch -> target)`` on the same replicate (paired), with its
-    standard deviation over replicates.
-    """
-    rows = []
-    for (source, target), result in pairs.items():
-        base = scratch[target]
-        gains = np.array([r["accuracy"] - b["accuracy"] for r, b in zip(result["runs"], base["runs"], strict=True)])
-        rows.append(
-            {
-                "source": source,
-                "target": target,
-                "accuracy": result["accuracy"],
-                "accuracy_std": result["accuracy_std"],
-                "loss": result["loss"],
-                "scratch_accuracy": base["accuracy"],
-                "gain": float(gains.mean()),
-                "gain_std": float(gains.std(ddof=1)) if len(gains) > 1 else 0.0,
-                "replicates": len(gains),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 @torch.no_grad()
-def pair_scores(checkpoint: dict, dataset: data.Dataset, table: pd.DataFrame, device: torch.device) -> dict:
-    """Every transferability score of ``N_source`` (``checkpoint``) for the target task of ``table``.
+def target_scores(
+    checkpoints: dict[str, dict], dataset: data.Dataset, samples: dict[str, pd.DataFrame], device: torch.device
+) -> pd.DataFrame:
+    """Every transferability score of every source network for one target, on each of its labelled samples.
 
-    The scores read the source network's softmax outputs and body features on
-    the target's training examples, without any training.
+    ``checkpoints`` maps source ids to checkpoints; ``samples`` maps a sample
+    name (``task``, and ``resample`` for the noise floor) to the target's
+    labelled examples (a task table; its train split is read). The scores read
+    the source's softmax outputs and body features, without any training.
+    Scores cost far less than the start of a job, so one job scores every
+    source for a target.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source, sample, method, value``, one row per source, sample and score.
     """
     from taskdist import scores
 
-    x, y = tasks.arrays(dataset, table, "train")
-    net = load_network(checkpoint, device)
-    feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
-    probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
-    features, probs, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.numpy()
-    return {
-        name: scores.score_matrix_entry(name, probs=probs, features=features, target_labels=labels)
-        for name in scores.SCORES
-    }
+    rows = []
+    for sample, table in samples.items():
+        x, y = tasks.arrays(dataset, table, "train")
+        for source, ckpt in checkpoints.items():
+            net = load_network(ckpt, device)
+            feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
+            probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
+            features, probs_np, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.numpy()
+            for name in scores.SCORES:
+                value = scores.score_matrix_entry(name, probs=probs_np, features=features, target_labels=labels)
+                rows.append({"source": source, "sample": sample, "method": name, "value": float(value)})
+    return pd.DataFrame(rows)
 
 
 def task2vec_probe(spec: Task2VecSpec, in_channels: int, probe_files: list[str]) -> torch.nn.Module:
@@ -290,7 +201,7 @@ def task2vec_probe(spec: Task2VecSpec, in_channels: int, probe_files: list[str])
     from taskdist import task2vec
 
     trained = spec.probe.kind == "trained"
-    checkpoint = io.load_checkpoint(probe_files[0], CHECKPOINT_KEYS) if trained else None
+    checkpoint = read_checkpoint(probe_files[0]) if trained else None
     return task2vec.probe_from_spec(spec.probe, in_channels=in_channels, checkpoint=checkpoint)
 
 

@@ -61,6 +61,9 @@ from taskdist import fisher, tasks, train
 from taskdist.config import stable_seed
 from taskdist.optim import Adam
 
+VERSION = 1
+"""Version of the Task2Vec embeddings and distances; raised whenever their results change."""
+
 log = logging.getLogger(__name__)
 
 ESTIMATORS = ("montecarlo", "variational")
@@ -253,7 +256,7 @@ def probe_from_spec(
     if spec.kind == "trained":
         if checkpoint is None:
             raise ValueError("a trained probe needs the checkpoint of the probe task's network")
-        from taskdist.stages import load_network
+        from taskdist.checkpoint import load_network
 
         net = load_network(checkpoint, torch.device("cpu"))
         if net.in_channels != in_channels:

@@ -2,8 +2,11 @@
 
 A task table has one row per example: ``index`` (row in the dataset's
 canonical arrays), ``label`` (the task's label, 0..n_classes-1) and ``split``
-(``train``, ``val`` or ``test``). It depends only on the task's spec and the
-dataset's labels, so it is deterministic.
+(``train``, ``val`` or ``test``). Splits belong to the dataset: a task's
+train / val / test examples are drawn from the dataset's train / val / test
+pools (:func:`taskdist.data.assign_pools`), so no task is tested on an image
+that any task trains or validates on. A table depends only on the task's spec
+and the dataset's labels and pools, so it is deterministic.
 """
 
 from __future__ import annotations
@@ -14,49 +17,77 @@ import numpy as np
 import pandas as pd
 
 from taskdist.config import TaskSpec
-from taskdist.data import Dataset
+from taskdist.data import POOLS, Dataset
 
 if TYPE_CHECKING:
     import torch
 
-SPLITS = ("train", "val", "test")
+VERSION = 2  # 2: splits drawn from the dataset's pools
+SPLITS = POOLS
 
 
-def materialize(spec: TaskSpec, dataset_labels: np.ndarray) -> pd.DataFrame:
-    """Draw the task's examples and assign them to splits.
+def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.DataFrame:
+    """Draw the task's examples, each split from the dataset's matching pool.
 
     Each new label gets ``spec.samples_per_class`` examples, spread as evenly
-    as possible over the original classes it merges and drawn uniformly
-    without replacement; each label's examples are then split into train /
-    validation / test by ``spec.split`` (stratified). All randomness comes
-    from ``spec.seed``.
+    as possible over the original classes it merges
+    (:meth:`~taskdist.config.TaskSpec.draws_per_class`); each original class's
+    share is divided over train / val / test in the proportions of the
+    dataset's pools (:meth:`~taskdist.config.TaskSpec.split_counts`), and
+    each part is drawn uniformly without replacement from that class's
+    images in the matching pool. All randomness comes from ``spec.seed``.
+
+    Parameters
+    ----------
+    spec
+        The task.
+    labels
+        int, (N,): class of every image of the dataset.
+    pools
+        uint8, (N,): pool of every image, an index into :data:`taskdist.data.POOLS`.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``index`` (int64), ``label`` (int64), ``split`` (str), sorted by index.
+
+    Raises
+    ------
+    ValueError
+        If the arrays do not match, or a class's pool holds fewer images than
+        the task needs from it (the message names task, class, pool and counts).
     """
+    labels, pools = np.asarray(labels), np.asarray(pools)
+    if labels.ndim != 1 or pools.shape != labels.shape:
+        raise ValueError(f"labels and pools must be 1-d of equal length, got shapes {labels.shape}, {pools.shape}")
+    if len(pools) and not (0 <= pools.min() and pools.max() < len(POOLS)):
+        raise ValueError(f"pools must index {POOLS}, got values {np.unique(pools).tolist()}")
+    n_classes = 1 + max(int(labels.max(initial=-1)), *(c for sources in spec.label_map for c in sources))
+    sizes = np.zeros((n_classes, len(POOLS)), dtype=np.int64)  # (classes, pools)
+    np.add.at(sizes, (labels, pools.astype(np.int64)), 1)
+    for c, need in spec.draws_per_class().items():
+        if sizes[c].sum() < need:
+            raise ValueError(
+                f"task {spec.id!r}: class {c} of dataset {spec.dataset!r} has {sizes[c].sum()} images, {need} needed"
+            )
+    counts = spec.split_counts(sizes)
+
     rng = np.random.default_rng(spec.seed)
-    draws = spec.draws_per_class()
-    rows = []
-    for label, sources in enumerate(spec.label_map):
-        picked = []
+    parts = []
+    for new_label, sources in enumerate(spec.label_map):
         for c in sources:
-            pool = np.flatnonzero(dataset_labels == c)
-            if len(pool) < draws[c]:
-                raise ValueError(
-                    f"task {spec.id!r}: class {c} of dataset {spec.dataset!r} has {len(pool)} images, "
-                    f"{draws[c]} needed"
-                )
-            picked.append(rng.choice(pool, size=draws[c], replace=False))
-        members = rng.permutation(np.concatenate(picked))
-        n_train = round(spec.split.train * len(members))
-        n_val = round(spec.split.val * len(members))
-        split = np.array(["test"] * len(members), dtype=object)
-        split[:n_train] = "train"
-        split[n_train : n_train + n_val] = "val"
-        rows.append(pd.DataFrame({"index": members.astype(np.int64), "label": label, "split": split}))
-    table = pd.concat(rows, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
+            members = np.flatnonzero(labels == c)
+            for p, pool_name in enumerate(POOLS):
+                pool = members[pools[members] == p]
+                need = counts[c][p]
+                if len(pool) < need:
+                    raise ValueError(
+                        f"task {spec.id!r}: class {c} of dataset {spec.dataset!r} has {len(pool)} images in its "
+                        f"{pool_name} pool, {need} needed"
+                    )
+                picked = rng.choice(pool, size=need, replace=False).astype(np.int64)
+                parts.append(pd.DataFrame({"index": picked, "label": new_label, "split": pool_name}))
+    table = pd.concat(parts, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
     table["label"] = table["label"].astype(np.int64)
     table["split"] = table["split"].astype(str)
     return table

@@ -1,15 +1,19 @@
-"""Training loops: a task network from scratch, and a fresh head on a frozen body."""
+"""Training loops: a task network from scratch, to convergence with early stopping, and a fresh head."""
 
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from taskdist.optim import Adam
+
+VERSION = 1
+"""Version of task-network training; raised whenever what it computes changes."""
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,81 @@ def fit(
         )
     model.eval()
     return history
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Where :func:`fit_early_stopping` stopped and why.
+
+    ``best_epoch`` is the epoch whose weights were kept (lowest held-out
+    loss; 0 = the initial weights), ``epochs`` the epochs trained, ``reason``
+    ``"patience"`` (no improvement for ``patience`` epochs) or
+    ``"max_epochs"``; ``history`` one dict per epoch.
+    """
+
+    best_epoch: int
+    epochs: int
+    reason: str
+    best_loss: float
+    history: list[dict] = field(repr=False)
+
+
+def fit_early_stopping(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    held_out: tuple[torch.Tensor, torch.Tensor],
+    *,
+    max_epochs: int,
+    patience: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    name: str = "model",
+) -> Stopped:
+    """Train all of ``model`` with Adam until the held-out loss stops improving; keep the best weights.
+
+    After every epoch the cross-entropy on ``held_out`` is measured; training
+    stops after ``patience`` epochs without a new minimum (or after
+    ``max_epochs``) and the weights of the best epoch are restored. Batches
+    are shuffled with a generator seeded by ``seed``, so two models trained
+    with the same seed on the same examples see the same batch order.
+    """
+    if patience < 1 or max_epochs < 1:
+        raise ValueError(f"patience and max_epochs must be >= 1, got {patience} and {max_epochs}")
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"need equally many images and labels, at least one; got {len(images)} and {len(labels)}")
+    device = next(model.parameters()).device
+    opt = Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    best = evaluate(model, *held_out).loss
+    best_epoch, best_state, history, reason = 0, copy.deepcopy(model.state_dict()), [], "max_epochs"
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        order = torch.randperm(len(images), generator=gen)
+        loss_sum = 0.0
+        for start in range(0, len(images), batch_size):
+            idx = order[start : start + batch_size]
+            x, y = images[idx].to(device), labels[idx].to(device)
+            loss = F.cross_entropy(model(x), y)  # model(x): (B, C)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+        held = evaluate(model, *held_out)
+        history.append({"epoch": epoch, "loss": loss_sum / len(images), "held_out_loss": held.loss,
+                        "held_out_accuracy": held.accuracy})
+        if held.loss < best:
+            best, best_epoch, best_state = held.loss, epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= patience:
+            reason = "patience"
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    stopped = Stopped(best_epoch, len(history), reason, best, history)
+    log.info("%s: stopped after %d epochs (%s), kept epoch %d, held-out loss %.4f",
+             name, stopped.epochs, reason, best_epoch, best)
+    return stopped
 
 
 def fit_head(model, images, labels, *, epochs: int, batch_size: int, lr: float, seed: int, name: str = "head"):

@@ -41,12 +41,58 @@ def test_defaults_are_filled_and_specs_are_typed(tmp_path):
     parity = exp.tasks["parity"]
     assert parity.label_map == ((0, 2, 4), (1, 3, 5)) and parity.label_names == ("even", "odd")
     assert parity.draws_per_class() == {0: 7, 2: 7, 4: 6, 1: 7, 3: 7, 5: 6}
-    assert low.seed == 7
+    assert low.split == exp.datasets["digits"].split == config.SplitSpec(0.6, 0.2, 0.2)
+
+
+def test_task_seeds_are_independent_unless_set(tmp_path):
+    exp = _load(tmp_path, _set(tiny_config(), 1, seed=11))
+    assert exp.tasks["low"].seed == stable_seed(7, "task", "low")
+    assert exp.tasks["parity"].seed == stable_seed(7, "task", "parity") != exp.tasks["low"].seed
+    assert exp.tasks["high"].seed == 11
+
+
+def test_dataset_splits_fill_their_defaults_and_reach_the_task_params(tmp_path):
+    cfg = tiny_config()
+    cfg["datasets"] = {"digits": None, "mnist": {"root": "data/torchvision"}, "usps": {"split": {"val": 0.2}}}
+    exp = _load(tmp_path, cfg)
+    assert exp.datasets["digits"].split == config.SplitSpec(0.6, 0.2, 0.2)
+    assert exp.datasets["mnist"].split == config.SplitSpec.of_train_part(0.1)
+    assert exp.datasets["usps"].split.val == 0.2 and exp.datasets["usps"].split.test is None
+    before = to_params(exp.tasks["low"])
+    cfg = tiny_config()
+    cfg["datasets"]["digits"]["split"] = {"train": 0.5, "val": 0.3, "test": 0.2}
+    after = to_params(_load(tmp_path, cfg).tasks["low"])
+    assert after["split"] == {"train": 0.5, "val": 0.3, "test": 0.2} != before["split"]
+
+
+def test_a_task_on_a_dataset_with_its_own_test_file(tmp_path):
+    """The budget check needs only the registry's counts: nothing is loaded or downloaded."""
+    cfg = tiny_config()
+    del cfg["nas"]
+    cfg["datasets"] = {"mnist": {"split": {"val": 0.1}}}
+    cfg["tasks"] = [{"id": t, "dataset": "mnist", "classes": classes} for t, classes in (("a", [0, 1]), ("b", [5, 6]))]
+    cfg["task_defaults"]["samples_per_class"] = 6313  # all of class 5's images, train and test file
+    exp = _load(tmp_path, cfg)
+    sizes = config.pool_sizes(config.dataset_info("mnist"), exp.datasets["mnist"].split)
+    assert exp.tasks["b"].split_counts(sizes)[5] == tuple(sizes[5])
+    cfg["task_defaults"]["samples_per_class"] = 6314
+    with pytest.raises(ConfigError, match=r"tasks\[b\].samples_per_class: 6314 per label needs .* of class 5"):
+        _load(tmp_path, cfg)
+
+
+def test_resample_of_a_config_task(tmp_path):
+    exp = _load(tmp_path, tiny_config())
+    again = config.resample(exp.tasks["low"])
+    assert again.id == "low@resample" and again.seed == stable_seed(exp.tasks["low"].seed, "resample")
+    assert again.label_map == exp.tasks["low"].label_map and again.split == exp.tasks["low"].split
+    with pytest.raises(ConfigError, match=r"tasks\[low@resample\].id: 'low@resample' does not match"):  # reserved form
+        _load(tmp_path, _set(tiny_config(), 0, id="low@resample"))
 
 
 def test_specs_round_trip_through_params():
     exp = config.from_dict(config.validate_schema(tiny_config()))
-    for spec in (exp.tasks["parity"], exp.fisher, exp.network, exp.train, exp.image, exp.nas, exp.tanas):
+    datasets = (exp.datasets["digits"], config.DatasetSpec("usps"))  # a test fraction, and a test file instead
+    for spec in (exp.tasks["parity"], *datasets, exp.fisher, exp.network, exp.train, exp.image, exp.nas, exp.tanas):
         params = to_params(spec)
         assert repr(params) == repr(to_params(from_params(type(spec), params)))
         assert from_params(type(spec), params) == spec
@@ -79,6 +125,11 @@ def _set(cfg, task_index, **changes):
     for key, value in list(changes.items()):
         if value is None:
             del cfg["tasks"][task_index][key]
+    return cfg
+
+
+def _dataset(cfg, name="digits", **changes):
+    cfg["datasets"][name] = {**(cfg["datasets"].get(name) or {}), **changes}
     return cfg
 
 
@@ -118,9 +169,38 @@ BAD = {
     "tanas: tolerance of 1": (lambda c: {**c, "tanas": {"tolerance": 1.0}}, ["tanas.tolerance"]),
     "both classes and labels": (lambda c: _set(c, 0, labels={"a": [0], "b": [1]}), ["tasks[low].classes"]),
     "schema: wrong type": (lambda c: _set(c, 1, samples_per_class="many"), ["tasks[high].samples_per_class"]),
-    "split does not sum to 1": (
-        lambda c: _set(c, 0, split={"train": 0.5, "val": 0.2, "test": 0.2}),
-        ["tasks[low].split", "sum to 1"],
+    "task split": (
+        lambda c: _set(c, 0, split={"train": 0.6, "val": 0.2, "test": 0.2}),
+        ["config key tasks[low].split: splits belong to datasets now; set datasets.digits.split"],
+    ),
+    "task_defaults split": (
+        lambda c: {**c, "task_defaults": {**c["task_defaults"], "split": {"train": 0.6, "val": 0.2, "test": 0.2}}},
+        ["config key task_defaults.split: splits belong to datasets now", "e.g. datasets.digits.split"],
+    ),
+    "dataset split does not sum to 1": (
+        lambda c: _dataset(c, split={"train": 0.5, "val": 0.2, "test": 0.2}),
+        ["datasets.digits.split", "sum to 1", "0.9"],
+    ),
+    "dataset split incomplete": (
+        lambda c: _dataset(c, split={"train": 0.8, "val": 0.2}),
+        ["datasets.digits.split.test", "train, val and test"],
+    ),
+    "dataset split unknown key": (lambda c: _dataset(c, split={"training": 0.8}), ["datasets.digits.split"]),
+    "train fraction for a dataset with a test file": (
+        lambda c: _dataset(c, "mnist", split={"train": 0.9, "val": 0.1}),
+        ["datasets.mnist.split.train", "own test part", "only `val`"],
+    ),
+    "test fraction for a dataset with a test file": (
+        lambda c: _dataset(c, "cifar10", split={"val": 0.1, "test": 0.2}),
+        ["datasets.cifar10.split.test", "own test part"],
+    ),
+    "budget exceeds a pool": (  # 178 images of class 0: pools 89 / 44 / 45, but the task takes 89 / 45 / 44
+        lambda c: _set(_dataset(c, split={"train": 0.5, "val": 0.25, "test": 0.25}), 0, samples_per_class=178),
+        ["tasks[low].samples_per_class", "needs 45 val images of class 0", "val pool of dataset 'digits' holds 44"],
+    ),
+    "budget leaves a split empty": (
+        lambda c: _set(c, 0, samples_per_class=3),
+        ["tasks[low].samples_per_class", "leaves the test split of label '0' empty"],
     ),
 }
 
@@ -137,7 +217,8 @@ def test_bad_config_raises_naming_task_and_key(tmp_path, case):
 @pytest.mark.workflow
 @pytest.mark.parametrize("case", ["unknown dataset", "class not in dataset", "overlapping labels",
                                   "empty label", "duplicate task id", "fewer than two tasks",
-                                  "budget too large", "unknown method", "nas: k above the bases"])
+                                  "budget too large", "unknown method", "nas: k above the bases", "task split",
+                                  "budget exceeds a pool"])
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, case):
     mutate, expected = BAD[case]
     write_config(tmp_path, mutate(tiny_config()))

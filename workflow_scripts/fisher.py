@@ -1,17 +1,22 @@
 """rule fisher: diagonal FIM of the body of N_net on the data of task `data`."""
 
-from taskdist import data, io, stages
+from taskdist import checkpoint, data, io, stages, transfer
 from taskdist.config import FisherSpec, TaskSpec, from_params
 from taskdist.runtime import log_to, torch_device
 
 log_to(snakemake.log[0])
 device = torch_device(snakemake.threads, snakemake.params.device)
 spec = snakemake.params.spec
+table = io.read_parquet(snakemake.input.task, ("index", "label", "split"))
+if spec["labelled"] is not None:  # another task's data: only the labelled target examples a user has
+    labelled = spec["labelled"]
+    table = transfer.labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"],
+                                     labelled["seed"])
 table = stages.pair_fisher(
-    io.load_checkpoint(snakemake.input.model, stages.CHECKPOINT_KEYS),
+    checkpoint.read(snakemake.input.model),
     from_params(TaskSpec, spec["data_task"]),
     data.load_npz(snakemake.input.dataset),
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    table,
     from_params(FisherSpec, spec["fisher"]),
     spec["seed"],
     device,

@@ -1,4 +1,4 @@
-"""rule make_task: draw a task's examples and splits from its dataset."""
+"""rule make_task: draw a task's examples, each split from its dataset's matching pool."""
 
 import logging
 
@@ -8,6 +8,7 @@ from taskdist.runtime import log_to
 
 log_to(snakemake.log[0])
 spec = from_params(TaskSpec, snakemake.params.task)
-table = tasks.materialize(spec, data.load_npz(snakemake.input.dataset).labels)
+dataset = data.load_npz(snakemake.input.dataset)
+table = tasks.materialize(spec, dataset.labels, dataset.pool)
 logging.getLogger("taskdist").info("task %s: %s", spec.id, table.groupby(["split", "label"]).size().to_dict())
 io.write_parquet(table, snakemake.output[0], sort_by=["index"])

@@ -1,11 +1,13 @@
 """rule mantel: every method against the ground truth of transfer, and every pair of methods."""
 
+from pathlib import Path
+
 from taskdist import evaluation, io
 from taskdist.runtime import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-matrices = {name: io.read_matrix(path) for name, path in zip(p.methods, snakemake.input.matrices)}
+matrices = {Path(path).stem: io.read_matrix(path) for path in snakemake.input.matrices}  # {method}.parquet
 table = evaluation.mantel_table(
     matrices,
     io.read_transfer(snakemake.input.transfer),

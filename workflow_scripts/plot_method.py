@@ -1,6 +1,6 @@
 """rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer."""
 
-from taskdist import evaluation, io, plots
+from taskdist import evaluation, io, plots, transfer
 from taskdist.distances import METHODS
 from taskdist.runtime import log_to
 
@@ -15,11 +15,13 @@ distance = evaluation.oriented(method.name, matrix, tasks)
 plots.atlas(distance, title=f"task atlas ({method.name}, MDS)", path=snakemake.output.atlas,
             seed=snakemake.params.seed)
 
-gain = io.to_square(io.read_transfer(snakemake.input.transfer), "gain", order=tasks)
+setting = snakemake.params.setting  # the first transfer setting: fine-tuning when it is computed
+gain = io.to_square(transfer.means(io.read_transfer(snakemake.input.transfer), setting), "gain", order=tasks)
 rows = io.read_parquet(snakemake.input.mantel)
-hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain")].iloc[0]
+hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain") & (rows["setting"] == setting)].iloc[0]
 plots.mantel_scatter(
     distance, gain, path=snakemake.output.mantel,
-    title=f"{method.name}\nMantel {hit['method']} r = {hit['statistic']:.2f} vs -gain (p = {hit['p_value']:.3g})",
-    xlabel=f"{method.name} (as a distance: lower = closer)", ylabel="gain of fine-tuning over scratch",
+    title=f"{method.name}\nMantel {hit['method']} r = {hit['statistic']:.2f} vs -gain ({setting}, "
+    f"one-sided p = {hit['p_value']:.3g})",
+    xlabel=f"{method.name} (as a distance: lower = closer)", ylabel=f"gain of {setting} over scratch",
 )

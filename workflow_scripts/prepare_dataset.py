@@ -1,4 +1,4 @@
-"""rule prepare_dataset: load a dataset source and store its canonical arrays."""
+"""rule prepare_dataset: load a dataset source, assign its images to pools and store its canonical arrays."""
 
 from taskdist import data
 from taskdist.config import DatasetSpec, from_params
@@ -7,4 +7,6 @@ from taskdist.runtime import log_to
 log_to(snakemake.log[0])
 spec = from_params(DatasetSpec, snakemake.params.spec["dataset"])
 image = from_params(data.ImageSpec, snakemake.params.spec["image"])
-data.save_npz(snakemake.output[0], data.load(spec.name, image, root=spec.root, download=spec.download))
+seed = snakemake.params.spec["seed"]  # the experiment seed: pools are the same for every task
+ds = data.load(spec.name, image, split=spec.split, seed=seed, root=spec.root, download=spec.download)
+data.save_npz(snakemake.output[0], ds)

@@ -1,16 +1,21 @@
-"""rule scores: LEEP, LogME, NCE and H-score of N_source for the target task."""
+"""rule scores: LEEP, LogME, NCE and H-score of every source network for one target (and its resample)."""
 
-from taskdist import data, io, stages
+from pathlib import Path
+
+from taskdist import checkpoint, data, io, stages, transfer
 from taskdist.runtime import log_to, torch_device
 
 log_to(snakemake.log[0])
 device = torch_device(snakemake.threads, snakemake.params.device)
-values = stages.pair_scores(
-    io.load_checkpoint(snakemake.input.model, stages.CHECKPOINT_KEYS),
-    data.load_npz(snakemake.input.dataset),
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
-    device,
-)
-io.write_json(
-    {"source": snakemake.wildcards.source, "target": snakemake.wildcards.target, **values}, snakemake.output[0]
-)
+labelled = snakemake.params.spec["labelled"]  # None: the whole train split; else the budget that selects the sample
+samples = {}
+for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample)):
+    table = io.read_parquet(path, ("index", "label", "split"))
+    if labelled is not None:
+        table = transfer.labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"],
+                                         labelled["seeds"][sample])
+    samples[sample] = table
+checkpoints = {Path(path).stem: checkpoint.read(path) for path in snakemake.input.models}
+table = stages.target_scores(checkpoints, data.load_npz(snakemake.input.dataset), samples, device)
+io.write_parquet(table.assign(target=snakemake.wildcards.target), snakemake.output[0],
+                 sort_by=["source", "sample", "method"])

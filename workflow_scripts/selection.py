@@ -1,10 +1,12 @@
 """rule selection: rank sources per target by each method; regret and rank correlations vs the truth."""
 
+from pathlib import Path
+
 from taskdist import evaluation, io
 from taskdist.runtime import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-matrices = {name: io.read_matrix(path) for name, path in zip(p.methods, snakemake.input.matrices)}
+matrices = {Path(path).stem: io.read_matrix(path) for path in snakemake.input.matrices}  # {method}.parquet
 table = evaluation.selection_table(matrices, io.read_transfer(snakemake.input.transfer), p.tasks, seed=p.seed)
 io.write_parquet(table, snakemake.output[0])

@@ -1,6 +1,6 @@
 """rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
 
-from taskdist import data, io, stages
+from taskdist import checkpoint, data, io, stages
 from taskdist.config import TanasSpec, from_params
 from taskdist.runtime import log_to, torch_device
 
@@ -8,8 +8,8 @@ log_to(snakemake.log[0])
 device = torch_device(snakemake.threads, snakemake.params.device)
 spec = snakemake.params.spec
 value = stages.pair_complexity(
-    io.load_checkpoint(snakemake.input.source, stages.CHECKPOINT_KEYS),
-    io.load_checkpoint(snakemake.input.target, stages.CHECKPOINT_KEYS),
+    checkpoint.read(snakemake.input.source),
+    checkpoint.read(snakemake.input.target),
     data.load_npz(snakemake.input.dataset),
     io.read_parquet(snakemake.input.task, ("index", "label", "split")),
     from_params(TanasSpec, spec["spec"]),

@@ -1,6 +1,6 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
-from taskdist import data, io, stages
+from taskdist import data, io, stages, transfer
 from taskdist.config import Task2VecSpec, TaskSpec, from_params
 from taskdist.runtime import log_to, torch_device
 
@@ -9,11 +9,16 @@ device = torch_device(snakemake.threads, snakemake.params.device)
 spec = from_params(Task2VecSpec, snakemake.params.spec["task2vec"])
 dataset = data.load_npz(snakemake.input.dataset)
 probe = stages.task2vec_probe(spec, dataset.images.shape[1], snakemake.input.probe)
+table = io.read_parquet(snakemake.input.task, ("index", "label", "split"))
+labelled = snakemake.params.spec["labelled"]
+if labelled is not None:  # only the labelled examples a user of the task has (distances.target_examples)
+    table = transfer.labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"],
+                                     labelled["seed"])
 table = stages.task2vec_embedding(
     probe,
     from_params(TaskSpec, snakemake.params.spec["task"]),
     dataset,
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    table,
     spec,
     snakemake.params.spec["seed"],
     device,

@@ -1,9 +1,10 @@
-"""rule transfer_matrix: the ground truth of transfer over all ordered pairs."""
+"""rule transfer_matrix: the ground truth over all ordered pairs, every replicate, and its reliability."""
 
-from taskdist import io, stages
+from taskdist import io, reliability, transfer
 from taskdist.runtime import log_to
 
 log_to(snakemake.log[0])
-pairs = {tuple(pair): io.read_json(path) for pair, path in zip(snakemake.params.pairs, snakemake.input.pairs)}
-scratch = {task: io.read_json(path) for task, path in zip(snakemake.params.tasks, snakemake.input.scratch)}
-io.write_matrix(stages.transfer_table(pairs, scratch), snakemake.output[0])
+pairs = [io.read_json(path) for path in snakemake.input.pairs]
+table = transfer.table(pairs, [io.read_json(path) for path in snakemake.input.scratch])
+io.write_parquet(table, snakemake.output.table)
+io.write_parquet(reliability.reliability_table(table, seed=snakemake.params.seed), snakemake.output.reliability)

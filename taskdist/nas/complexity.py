@@ -57,6 +57,9 @@ from torch.nn import functional as F
 from taskdist.config import stable_seed
 from taskdist.optim import Adam
 
+VERSION = 1
+"""Version of the TA-NAS complexity distance; raised whenever its results change."""
+
 log = logging.getLogger(__name__)
 
 

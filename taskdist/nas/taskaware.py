@@ -28,6 +28,9 @@ from taskdist.nas.fuse import Split, fuse, random_search, train_final
 from taskdist.nas.space import Genotype, SearchSpace
 from taskdist.selection import nearest_bases
 
+VERSION = 1
+"""Version of the architecture searches; raised whenever their results change."""
+
 log = logging.getLogger(__name__)
 
 

@@ -1,14 +1,15 @@
-"""rule scratch: train a fresh network on the same small budget of the target (the baseline of the gain)."""
+"""rules transfer, scratch: the ground truth of one ordered pair (or of training the target from scratch)."""
 
-from taskdist import data, io, stages
+from taskdist import checkpoint, data, io, transfer
 from taskdist.config import ArchSpec, TaskSpec, TransferSpec, from_params
 from taskdist.runtime import log_to, torch_device
 
 log_to(snakemake.log[0])
 device = torch_device(snakemake.threads, snakemake.params.device)
 spec = snakemake.params.spec
-result = stages.transfer(
-    None,
+source = snakemake.wildcards.get("source")
+runs = transfer.run(
+    checkpoint.read(snakemake.input.model) if source else None,
     from_params(TaskSpec, spec["target"]),
     data.load_npz(snakemake.input.dataset),
     io.read_parquet(snakemake.input.task, ("index", "label", "split")),
@@ -17,4 +18,4 @@ result = stages.transfer(
     spec["seed"],
     device,
 )
-io.write_json({"source": None, **result}, snakemake.output[0])
+io.write_json({"source": source, "target": snakemake.wildcards.target, "runs": runs}, snakemake.output[0])

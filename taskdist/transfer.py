@@ -1,0 +1,212 @@
+"""The ground truth of transfer: what a source network is worth on a target with a small labelled budget.
+
+For an ordered pair (source, target) and each replicate ``r``, a budget of
+labelled target examples is drawn: ``samples_per_class`` per label from the
+target's train split (to train on) and ``holdout_per_class`` per label from
+its val split (held out, to decide when training has converged). Then, in
+each setting,
+
+- ``finetune``: ``N_source`` gets a new head and all its weights are trained
+  with Adam until the held-out loss has not improved for ``patience`` epochs
+  (at most ``max_epochs``); the best epoch's weights are kept;
+- ``linear``: ``N_source``'s body is frozen and a new linear head is fitted
+  on its features to convergence of the (convex, L2-regularised) problem;
+
+and the target's test accuracy and loss are measured. The baseline trains a
+fresh network from scratch exactly like ``finetune``. Every source and the
+baseline see the same budget, head initialisation and batch order in a
+replicate (the seeds depend on the target and the replicate only), so the
+gain ``accuracy - scratch accuracy`` is paired per replicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from taskdist import tasks
+from taskdist.config import ArchSpec, TaskSpec, TransferSpec, stable_seed
+
+if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
+    import torch
+
+    from taskdist import data, models
+
+log = logging.getLogger(__name__)
+
+VERSION = 2
+"""Version of the ground-truth computation; raised whenever what it computes changes."""
+
+SETTINGS = ("finetune", "linear")
+"""Transfer settings: all weights fine-tuned, or the body frozen and a new linear head."""
+
+COLUMNS = ("source", "target", "setting", "replicate", "accuracy", "loss", "scratch_accuracy", "gain")
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """Seed of one replicate: budget, head initialisation and batch order."""
+    return stable_seed(seed, "replicate", replicate)
+
+
+def budget(
+    table: pd.DataFrame, train_per_class: int, held_per_class: int, seed: int, replicate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``table`` (positions) in one replicate's budget: training examples and held-out examples.
+
+    ``train_per_class`` per label from the train split and ``held_per_class``
+    per label from the val split, drawn with :func:`replicate_seed`.
+
+    Raises
+    ------
+    ValueError
+        If a label has fewer examples in a split than the budget asks for.
+    """
+    rep = replicate_seed(seed, replicate)
+    picked = []
+    for split, per_class in (("train", train_per_class), ("val", held_per_class)):
+        rows = np.flatnonzero(table["split"].to_numpy() == split)
+        labels = table["label"].to_numpy()[rows]
+        counts = np.bincount(labels, minlength=int(table["label"].max()) + 1)
+        if counts.min() < per_class:
+            raise ValueError(
+                f"the transfer budget needs {per_class} {split} examples per label; the task has {counts.tolist()}"
+            )
+        picked.append(rows[tasks.budget(labels, per_class, stable_seed(rep, split))])
+    return picked[0], picked[1]
+
+
+def labelled_sample(table: pd.DataFrame, train_per_class: int, held_per_class: int, seed: int) -> pd.DataFrame:
+    """The target examples a user has labels for: replicate 0's budget (training and held-out), as a train split.
+
+    Distances and scores that read labelled target examples read these
+    (``distances.target_examples: budget``), so source selection is judged
+    with the labels transfer gets.
+    """
+    train_rows, held_rows = budget(table, train_per_class, held_per_class, seed, 0)
+    rows = np.sort(np.concatenate([train_rows, held_rows]))
+    return table.iloc[rows].assign(split="train").reset_index(drop=True)
+
+
+def run(
+    checkpoint: dict | None,
+    target: TaskSpec,
+    dataset: data.Dataset,
+    table: pd.DataFrame,
+    arch: ArchSpec,
+    spec: TransferSpec,
+    seed: int,
+    device: torch.device,
+) -> list[dict]:
+    """Every replicate of every setting for one source (``checkpoint``) or, when None, from scratch.
+
+    Returns one record per setting and replicate: ``setting, replicate,
+    train_examples, held_out_examples, accuracy, loss`` and where training
+    stopped (``epochs, best_epoch, stopped``). ``seed`` must depend on the
+    target only (paired replicates).
+    """
+    from taskdist import models, train
+    from taskdist.checkpoint import load_network
+
+    x, y = tasks.arrays(dataset, table)
+    x_test, y_test = tasks.arrays(dataset, table, "test")
+    settings = ("scratch",) if checkpoint is None else spec.settings
+    runs = []
+    for replicate in range(spec.replicates):
+        train_rows, held_rows = budget(table, spec.samples_per_class, spec.holdout_per_class, seed, replicate)
+        rep = replicate_seed(seed, replicate)
+        x_fit, y_fit = x[train_rows], y[train_rows]
+        held = (x[held_rows], y[held_rows])
+        for setting in settings:
+            if setting == "scratch":
+                net = models.build(arch, x.shape[1], target.n_classes, seed=rep)
+            else:
+                net = load_network(checkpoint, device).with_new_head(target.n_classes, seed=rep)
+            net = net.to(device)
+            name = f"{setting} replicate {replicate}"
+            if setting == "linear":
+                stop = _fit_linear(net, x_fit, y_fit, spec, name)
+            else:
+                ft = spec.finetune
+                stopped = train.fit_early_stopping(
+                    net, x_fit, y_fit, held, max_epochs=ft.max_epochs, patience=ft.patience,
+                    batch_size=ft.batch_size, lr=ft.lr, seed=rep, name=name,
+                )
+                stop = {"epochs": stopped.epochs, "best_epoch": stopped.best_epoch, "stopped": stopped.reason}
+            ev = train.evaluate(net, x_test, y_test)
+            runs.append({"setting": setting, "replicate": replicate, "train_examples": len(train_rows),
+                         "held_out_examples": len(held_rows), "accuracy": ev.accuracy, "loss": ev.loss, **stop})
+            log.info("%s: test accuracy %.4f, loss %.4f", name, ev.accuracy, ev.loss)
+    return runs
+
+
+def _fit_linear(net: models.TaskNet, x: torch.Tensor, y: torch.Tensor, spec: TransferSpec, name: str) -> dict:
+    """Fit ``net.head`` on the frozen body's features to convergence; returns where it stopped."""
+    import torch
+
+    from taskdist.linear import fit_linear_head
+
+    device = next(net.parameters()).device
+    net.eval()
+    with torch.no_grad():
+        feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
+    lin = spec.linear
+    head, info = fit_linear_head(feats, y.to(device), net.n_classes, l2=lin.l2, max_iter=lin.max_iter, tol=lin.tol)
+    net.head.load_state_dict({k: v.to(net.head.weight.dtype) for k, v in head.state_dict().items()})
+    reason = "converged" if info["converged"] else "max_iter"
+    log.info("%s: L-BFGS stopped after %d iterations (%s), gradient norm %.2e",
+             name, info["iterations"], reason, info["grad_norm"])
+    return {"epochs": info["iterations"], "best_epoch": info["iterations"], "stopped": reason}
+
+
+def table(pairs: list[dict], scratch: list[dict]) -> pd.DataFrame:
+    """``results/transfer.parquet``: one row per source, target, setting and replicate.
+
+    ``pairs`` and ``scratch`` are the per-pair and per-target results (each
+    names its ``source``/``target``); ``gain`` is the accuracy minus the
+    from-scratch accuracy of the same replicate (paired).
+
+    Raises
+    ------
+    ValueError
+        If a target has no from-scratch result, results repeat, or a pair's
+        replicates differ from its target's baseline.
+    """
+    base: dict[str, dict[int, dict]] = {}
+    for result in scratch:
+        if result["target"] in base:
+            raise ValueError(f"two from-scratch results for target {result['target']!r}")
+        base[result["target"]] = {r["replicate"]: r for r in result["runs"]}
+    rows, seen = [], set()
+    for result in pairs:
+        source, target = result["source"], result["target"]
+        if (source, target) in seen:
+            raise ValueError(f"two transfer results for the pair {source!r} -> {target!r}")
+        seen.add((source, target))
+        if target not in base:
+            raise ValueError(f"no from-scratch result for target {target!r} (pair {source!r} -> {target!r})")
+        for r in result["runs"]:
+            if r["replicate"] not in base[target]:
+                raise ValueError(f"pair {source!r} -> {target!r}: replicate {r['replicate']} has no baseline")
+            b = base[target][r["replicate"]]
+            rows.append({"source": source, "target": target, "setting": r["setting"], "replicate": r["replicate"],
+                         "accuracy": r["accuracy"], "loss": r["loss"], "scratch_accuracy": b["accuracy"],
+                         "gain": r["accuracy"] - b["accuracy"], "epochs": r["epochs"],
+                         "best_epoch": r["best_epoch"], "stopped": r["stopped"],
+                         "scratch_epochs": b["epochs"], "scratch_stopped": b["stopped"]})
+    return pd.DataFrame(rows).sort_values(["source", "target", "setting", "replicate"], ignore_index=True)
+
+
+def means(transfer: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """Mean and standard deviation over replicates per pair of one setting: ``source, target, accuracy, gain, ...``."""
+    if setting not in set(transfer["setting"]):
+        raise ValueError(f"the transfer table has no setting {setting!r}; it has {sorted(set(transfer['setting']))}")
+    frame = transfer[transfer["setting"] == setting]
+    grouped = frame.groupby(["source", "target"], sort=True)
+    out = grouped[["accuracy", "loss", "scratch_accuracy", "gain"]].mean()
+    out["accuracy_std"] = grouped["accuracy"].std(ddof=1)
+    out["gain_std"] = grouped["gain"].std(ddof=1)
+    out["replicates"] = grouped.size()
+    return out.reset_index()

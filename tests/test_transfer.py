@@ -1,0 +1,181 @@
+"""The ground truth of transfer: budgets, early stopping, paired replicates, the table, its reliability."""
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from taskdist import models, reliability, train, transfer
+from taskdist.config import ArchSpec, FinetuneSpec, LinearSpec, TransferSpec
+from taskdist.data import Dataset
+
+ARCH = ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8)
+
+
+def _table(n_labels=3, per_split=(12, 6, 6)):
+    rows = []
+    index = 0
+    for label in range(n_labels):
+        for split, n in zip(("train", "val", "test"), per_split, strict=True):
+            for _ in range(n):
+                rows.append({"index": index, "label": label, "split": split})
+                index += 1
+    return pd.DataFrame(rows)
+
+
+def _dataset(table, seed=0):
+    """Images whose mean brightness encodes the label (learnable), with noise."""
+    gen = torch.Generator().manual_seed(seed)
+    base = torch.tensor(table["label"].to_numpy(), dtype=torch.float32)[:, None, None, None] * 80 + 40
+    images = (base + 30 * torch.randn(len(table), 1, 8, 8, generator=gen)).clamp(0, 255).to(torch.uint8).numpy()
+    labels = table["label"].to_numpy(dtype=np.int64)
+    pool = table["split"].map({"train": 0, "val": 1, "test": 2}).to_numpy(np.uint8)
+    return Dataset(images=images, labels=labels, origin=np.zeros(len(table), np.uint8), pool=pool,
+                   class_names=("a", "b", "c"))
+
+
+def _spec(**kw):
+    settings = {"samples_per_class": 4, "holdout_per_class": 3, "replicates": 2, "settings": ("finetune", "linear"),
+                "finetune": FinetuneSpec(max_epochs=30, patience=3, batch_size=4, lr=0.01),
+                "linear": LinearSpec(l2=1e-3, max_iter=200, tol=1e-6)}
+    return TransferSpec(**{**settings, **kw})
+
+
+def test_budget_draws_per_label_from_train_and_val_and_is_deterministic():
+    table = _table()
+    fit, held = transfer.budget(table, 4, 3, seed=5, replicate=0)
+    assert (table.iloc[fit]["split"] == "train").all() and (table.iloc[held]["split"] == "val").all()
+    assert table.iloc[fit]["label"].value_counts().tolist() == [4, 4, 4]
+    assert table.iloc[held]["label"].value_counts().tolist() == [3, 3, 3]
+    again = transfer.budget(table, 4, 3, seed=5, replicate=0)
+    assert np.array_equal(fit, again[0]) and np.array_equal(held, again[1])
+    other = transfer.budget(table, 4, 3, seed=5, replicate=1)
+    assert not np.array_equal(fit, other[0])
+
+
+def test_budget_larger_than_a_split_names_the_counts():
+    with pytest.raises(ValueError, match=r"needs 7 val examples per label; the task has \[6, 6, 6\]"):
+        transfer.budget(_table(), 4, 7, seed=0, replicate=0)
+
+
+def test_labelled_sample_is_replicate_zeros_budget_as_a_train_split():
+    table = _table()
+    sample = transfer.labelled_sample(table, 4, 3, seed=5)
+    fit, held = transfer.budget(table, 4, 3, seed=5, replicate=0)
+    assert sorted(sample["index"]) == sorted(table.iloc[np.concatenate([fit, held])]["index"])
+    assert set(sample["split"]) == {"train"}
+
+
+def test_early_stopping_keeps_the_best_epoch_and_says_why(one_thread):
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 1, 8, 8), torch.randint(0, 3, (40,))
+    held = (torch.randn(20, 1, 8, 8), torch.randint(0, 3, (20,)))  # unrelated labels: held-out loss soon rises
+    net = models.build(ARCH, 1, 3, seed=0)
+    stopped = train.fit_early_stopping(net, x, y, held, max_epochs=100, patience=4, batch_size=8, lr=0.05, seed=0)
+    assert stopped.reason == "patience" and stopped.epochs < 100
+    assert stopped.epochs - stopped.best_epoch == 4
+    assert train.evaluate(net, *held).loss == pytest.approx(stopped.best_loss, rel=1e-6)
+    capped = train.fit_early_stopping(models.build(ARCH, 1, 3, seed=0), x, y, (x, y), max_epochs=3, patience=50,
+                                      batch_size=8, lr=0.01, seed=0)
+    assert capped.reason == "max_epochs" and capped.epochs == 3
+
+
+def _checkpoint(seed):
+    from taskdist import checkpoint
+
+    net = models.build(ARCH, 1, 3, seed=seed)
+    return checkpoint.make(net, {"id": f"s{seed}"}, {}, [])
+
+
+def test_run_is_paired_across_sources_and_reproducible(one_thread):
+    table = _table()
+    dataset, spec = _dataset(table), _spec()
+    cpu = torch.device("cpu")
+    a = transfer.run(_checkpoint(1), _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+    again = transfer.run(_checkpoint(1), _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+    scratch = transfer.run(None, _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+    assert a == again
+    assert {(r["setting"], r["replicate"]) for r in a} == set(itertools.product(("finetune", "linear"), range(2)))
+    assert {r["setting"] for r in scratch} == {"scratch"}
+    for r in a + scratch:
+        assert r["train_examples"] == 12 and r["held_out_examples"] == 9
+        assert 0 <= r["accuracy"] <= 1 and r["stopped"] in ("patience", "max_epochs", "converged")
+
+
+def _target():
+    from taskdist.config import SplitSpec, TaskSpec
+
+    fields = {f: None for f in TaskSpec.__dataclass_fields__}
+    fields.update(id="t", dataset="d", label_map=((0,), (1,), (2,)), label_names=("a", "b", "c"),
+                  samples_per_class=24, seed=0)
+    if "split" in fields:
+        fields["split"] = SplitSpec(0.5, 0.25, 0.25)
+    return TaskSpec(**fields)
+
+
+def _result(source, target, accuracies, setting="finetune"):
+    runs = [{"setting": setting, "replicate": r, "accuracy": acc, "loss": 1 - acc, "epochs": 5, "best_epoch": 3,
+             "stopped": "patience"} for r, acc in enumerate(accuracies)]
+    return {"source": source, "target": target, "runs": runs}
+
+
+def test_table_pairs_replicates_and_ignores_input_order():
+    pairs = [_result("a", "b", [0.8, 0.6]), _result("b", "a", [0.5, 0.7])]
+    scratch = [_result(None, "a", [0.4, 0.4], "scratch"), _result(None, "b", [0.5, 0.7], "scratch")]
+    table = transfer.table(pairs, scratch)
+    assert table[list(transfer.COLUMNS[:4])].values.tolist() == [["a", "b", "finetune", 0], ["a", "b", "finetune", 1],
+                                                           ["b", "a", "finetune", 0], ["b", "a", "finetune", 1]]
+    assert table["gain"].round(6).tolist() == [0.3, -0.1, 0.1, 0.3]
+    assert table.equals(transfer.table(pairs[::-1], scratch[::-1]))
+    means = transfer.means(table, "finetune")
+    assert means.set_index(["source", "target"])["gain"].round(6).to_dict() == {("a", "b"): 0.1, ("b", "a"): 0.2}
+
+
+def test_table_errors_name_the_pair():
+    scratch = [_result(None, "b", [0.5], "scratch")]
+    with pytest.raises(ValueError, match="no from-scratch result for target 'a'"):
+        transfer.table([_result("b", "a", [0.5])], scratch)
+    with pytest.raises(ValueError, match="two transfer results for the pair 'a' -> 'b'"):
+        transfer.table([_result("a", "b", [0.5]), _result("a", "b", [0.5])], scratch)
+    with pytest.raises(ValueError, match="replicate 1 has no baseline"):
+        transfer.table([_result("a", "b", [0.5, 0.6])], scratch)
+
+
+def test_spearman_brown_and_half_splits():
+    assert reliability.spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert reliability.spearman_brown(0.0) == 0.0 and math.isnan(reliability.spearman_brown(math.nan))
+    assert len(reliability.half_splits(4)) == 3 and len(reliability.half_splits(6)) == 10
+    assert len(reliability.half_splits(5)) == 10
+    for a, b in reliability.half_splits(6):
+        assert sorted(a + b) == list(range(6))
+
+
+def test_split_half_separates_signal_from_noise():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(200, 1))
+    assert reliability.split_half(np.repeat(signal, 4, axis=1)) == pytest.approx(1.0)
+    assert abs(reliability.split_half(rng.normal(size=(200, 4)))) < 0.2
+    # true-score variance 1, replicate noise variance 4: reliability of the mean of 4 = 1 / (1 + 4/4) = 0.5
+    mixed = signal + rng.normal(scale=2.0, size=(200, 4))
+    assert reliability.split_half(mixed) == pytest.approx(0.5, abs=0.15)
+    assert math.isnan(reliability.split_half(np.ones((5, 1))))
+
+
+def test_reliability_table_per_setting_over_pairs_and_within_targets():
+    rng = np.random.default_rng(1)
+    rows = []
+    tasks = ["a", "b", "c", "d", "e"]
+    truth = {pair: rng.normal() for pair in itertools.permutations(tasks, 2)}
+    for (s, t), value in truth.items():
+        for setting, noise in (("finetune", 0.01), ("linear", 10.0)):
+            for r in range(4):
+                rows.append({"source": s, "target": t, "setting": setting, "replicate": r,
+                             "gain": value + rng.normal(scale=noise)})
+    table = reliability.reliability_table(pd.DataFrame(rows)).set_index("setting")
+    assert table.loc["finetune", "over_pairs"] > 0.99 and table.loc["finetune", "within_targets"] > 0.99
+    assert table.loc["linear", "over_pairs"] < 0.5
+    assert table.loc["finetune", "pairs"] == 20 and table.loc["finetune", "replicates"] == 4
+    assert table.loc["finetune", "targets"] == 5

@@ -1,0 +1,13 @@
+"""rule score_matrix: one transferability score over every ordered pair, and the same with resampled targets."""
+
+import pandas as pd
+
+from taskdist import io
+from taskdist.runtime import log_to
+
+log_to(snakemake.log[0])
+score = snakemake.wildcards.score
+table = pd.concat([io.read_parquet(p, ("source", "target", "sample", "method", "value")) for p in snakemake.input])
+table = table[table["method"] == score]
+for sample, path in (("task", snakemake.output.matrix), ("resample", snakemake.output.floor)):
+    io.write_matrix(table[table["sample"] == sample][["source", "target", "value"]], path)
