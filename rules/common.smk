@@ -11,14 +11,20 @@ from taskdist.runtime import prepend_pythonpath, stage_version
 # Job scripts import taskdist from this checkout, whatever environment they run in.
 prepend_pythonpath(workflow.basedir)
 
+taskdist.config.check_renamed(config)
 validate(config, "../taskdist/schema/config.schema.yaml")
 EXP = taskdist.config.from_dict(config)
 TASKS = list(EXP.tasks)
-PAIRS = [(a, b) for a in TASKS for b in TASKS if a != b]  # the ordered pairs of distinct tasks
+PAIRS = [
+    (a, b) for a in TASKS for b in TASKS if a != b
+]  # the ordered pairs of distinct tasks
 # Instruments of the noise floor: an independent resample of every task (other examples and seeds).
 # They enter no Mantel or selection table.
 RESAMPLE = {t: resample(spec) for t, spec in EXP.tasks.items()}
 SPECS = {**EXP.tasks, **{r.id: r for r in RESAMPLE.values()}}
+# FTD consistency: more networks per task (other seeds, another shape), named {task}@{variant}.
+VARIANTS = EXP.consistency.variants()
+VARIANT_NETS = {f"{t}@{v}": t for t in TASKS for v in VARIANTS}
 # Job params as plain builtins, converted once: planning n tasks asks for them ~2n² times.
 TASK_PARAMS = {tid: to_params(spec) for tid, spec in SPECS.items()}
 NETWORK_PARAMS = to_params(EXP.network)
@@ -45,6 +51,7 @@ VERSIONS = {
         "tanas": "nas.complexity",
         "transfer": "transfer",
         "reliability": "reliability",
+        "floors": "floors",
         "evaluation": "evaluation",
         "nas": "nas.taskaware",
         "plots": "plots",
@@ -53,12 +60,14 @@ VERSIONS = {
 
 
 def alternatives(names):
-    return "|".join(re.escape(n) for n in names)
+    """A wildcard regex matching exactly ``names`` (and nothing when there are none)."""
+    names = list(names)
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
 
 
 wildcard_constraints:
     task=alternatives(SPECS),
-    net=alternatives(SPECS),
+    net=alternatives([*SPECS, *VARIANT_NETS]),
     data=alternatives(SPECS),
     source=alternatives(TASKS),
     target=alternatives(SPECS),
@@ -78,13 +87,15 @@ def transfer_seed(target):
 
 def labelled_params(target):
     """What selects the labelled examples of ``target`` that distances and scores read: the budget of the
-    first transfer replicate, or None for the whole train split (``distances.target_examples``)."""
+    first transfer replicate, or None for the whole train split (``distances.target_examples``).
+    """
     if EXP.target_examples == "train":
         return None
     return {
         "samples_per_class": EXP.transfer.samples_per_class,
         "holdout_per_class": EXP.transfer.holdout_per_class,
         "seed": transfer_seed(target),
+        "version": VERSIONS["transfer"],  # taskdist.transfer draws the budget
     }
 
 
@@ -119,7 +130,7 @@ def get_fisher_dataset(wildcards):
 
 def get_fisher_params(wildcards):
     """A network on its own task's data reads its train split; on another task's, the labelled target examples."""
-    own = wildcards.net == wildcards.data
+    own = VARIANT_NETS.get(wildcards.net, wildcards.net) == wildcards.data
     return {
         "data_task": TASK_PARAMS[wildcards.data],
         "fisher": FISHER_PARAMS,
@@ -138,6 +149,22 @@ def get_ftd_inputs(wildcards):
         "pairs": [fisher_file(a, b) for a in TASKS for b in TASKS],
         "floors": [fisher_file(a, RESAMPLE[a].id) for a in TASKS],
     }
+
+
+def get_variant_params(wildcards):
+    variant = wildcards.variant
+    network = EXP.consistency.network if variant == "shape" else EXP.network
+    return {
+        "task": TASK_PARAMS[wildcards.task],
+        "network": to_params(network),
+        "train": TRAIN_PARAMS,
+        "seed": stable_seed(SPECS[wildcards.task].seed, "network", variant),
+        "version": VERSIONS["train"],
+    }
+
+
+def get_variant_fisher(wildcards):
+    return [fisher_file(net, b) for net in VARIANT_NETS for b in TASKS]
 
 
 def get_target_dataset(wildcards):
@@ -177,7 +204,10 @@ def get_score_params(wildcards):
     if labelled is not None:
         del labelled["seed"]
         resampled = RESAMPLE[wildcards.target].id
-        labelled["seeds"] = {"task": transfer_seed(wildcards.target), "resample": transfer_seed(resampled)}
+        labelled["seeds"] = {
+            "task": transfer_seed(wildcards.target),
+            "resample": transfer_seed(resampled),
+        }
     return {"labelled": labelled, "version": VERSIONS["scores"]}
 
 
@@ -312,6 +342,8 @@ def get_final_outputs():
             f"results/plots/atlas/{method}.png",
             f"results/plots/mantel/{method}.png",
         ]
+    if VARIANTS and "ftd" in EXP.methods:
+        outputs.append("results/consistency.parquet")
     if NAS.enabled:
         outputs += ["results/nas/summary.parquet", "results/plots/nas.png"]
     return outputs

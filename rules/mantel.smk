@@ -63,6 +63,6 @@ rule noise_floors:
         mem_mb=2000,
         runtime=5,
     params:
-        version=VERSIONS["evaluation"],
+        version=VERSIONS["floors"],
     script:
         "../workflow_scripts/noise_floors.py"

@@ -89,5 +89,7 @@ rule nas_summary:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        version=VERSIONS["plots"],
     script:
         "../workflow_scripts/nas_summary.py"

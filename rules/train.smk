@@ -20,3 +20,30 @@ rule train_task:
         device=EXP.device,
     script:
         "../workflow_scripts/train_task.py"
+
+
+rule train_variant:
+    input:
+        dataset=get_task_dataset,
+        task="results/tasks/{task}.parquet",
+    output:
+        "results/models/{task}@{variant}.pt",
+    log:
+        "logs/train_task/{task}@{variant}.log",
+    benchmark:
+        "benchmarks/train_task/{task}@{variant}.tsv"
+    wildcard_constraints:
+        task=alternatives(TASKS),
+        variant=alternatives(VARIANTS),
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if EXP.device == "cuda" else 0,
+    params:
+        spec=get_variant_params,
+        device=EXP.device,
+    script:
+        "../workflow_scripts/train_task.py"

@@ -49,10 +49,10 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
     transfer_path = results / "transfer.parquet"
     columns = ["source", method]
     if transfer_path.exists():
-        from taskdist.transfer import means
+        from taskdist.transfer import SETTINGS, means
 
         transfer = io.read_transfer(transfer_path)
-        for setting in sorted(set(transfer["setting"]), reverse=True):  # finetune, then linear
+        for setting in [s for s in SETTINGS if s in set(transfer["setting"])]:
             per_pair = means(transfer, setting)[["source", "target", "accuracy", "gain"]]
             rows = rows.merge(per_pair.add_prefix(f"{setting}_").rename(
                 columns={f"{setting}_source": "source", f"{setting}_target": "target"}), on=["source", "target"],

@@ -395,6 +395,23 @@ class TanasSpec:
 
 
 @dataclass(frozen=True)
+class ConsistencySpec:
+    """FTD consistency (``consistency:``): more task networks per task, and the agreement of their FTD matrices.
+
+    ``seeds`` networks per task (the workflow's own included) differ in
+    initialisation and batch order; ``network``, when set, adds one network
+    per task of another shape. Each extra network is a *variant* ``seed1``,
+    ``seed2``, ..., ``shape``, trained on the same examples.
+    """
+
+    seeds: int
+    network: ArchSpec | None = None
+
+    def variants(self) -> tuple[str, ...]:
+        return tuple(f"seed{k}" for k in range(1, self.seeds)) + (("shape",) if self.network else ())
+
+
+@dataclass(frozen=True)
 class Experiment:
     seed: int
     device: str
@@ -411,6 +428,7 @@ class Experiment:
     mantel: MantelSpec
     nas: NasSpec
     tanas: TanasSpec
+    consistency: ConsistencySpec
 
     def task_dataset(self, task_id: str) -> DatasetSpec:
         return self.datasets[self.tasks[task_id].dataset]
@@ -464,7 +482,24 @@ def load(path: str | Path) -> Experiment:
         raise ConfigError(f"cannot read config {path}: {e}") from e
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path} must be a mapping, got {type(raw).__name__}")
+    check_renamed(raw)
     return from_dict(validate_schema(raw))
+
+
+RENAMED = {
+    ("transfer", "seeds"): "transfer.replicates",
+    ("transfer", "epochs"): "transfer.finetune.max_epochs (training now stops when held-out loss stops improving)",
+    ("transfer", "batch_size"): "transfer.finetune.batch_size",
+    ("transfer", "lr"): "transfer.finetune.lr",
+}
+"""Keys of earlier versions -> what replaces them; a config that still uses one is rejected with its new name."""
+
+
+def check_renamed(raw: dict) -> None:
+    """Reject keys that an earlier taskdist used, naming the key that replaces each; before the schema."""
+    for (section, key), new in RENAMED.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ConfigError(f"config key {section}.{key} is no longer used; use {new}")
 
 
 def validate_schema(raw: dict) -> dict:
@@ -553,6 +588,12 @@ def from_dict(cfg: dict) -> Experiment:
         mantel=from_params(MantelSpec, cfg["mantel"]),
         nas=_nas(cfg["nas"], tasks, cfg["distances"]["methods"]),
         tanas=from_params(TanasSpec, cfg["tanas"]),
+        consistency=ConsistencySpec(
+            seeds=cfg["consistency"]["seeds"],
+            network=from_params(ArchSpec, {**cfg["network"], **cfg["consistency"]["network"]})
+            if cfg["consistency"].get("network")
+            else None,
+        ),
     )
 
 

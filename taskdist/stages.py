@@ -39,12 +39,18 @@ def train_task(
     arch: models.ArchSpec,
     spec: TrainSpec,
     device: torch.device,
+    seed: int | None = None,
 ) -> dict:
-    """Train ``N_task`` from scratch on the task's train split; returns the checkpoint dict."""
+    """Train ``N_task`` from scratch on the task's train split; returns the checkpoint dict.
+
+    ``seed`` (initialisation and batch order) defaults to the task's; another
+    one trains another network on the same examples (FTD consistency).
+    """
+    seed = task.seed if seed is None else seed
     x_train, y_train = tasks.arrays(dataset, table, "train")
     x_val, y_val = tasks.arrays(dataset, table, "val")
     x_test, y_test = tasks.arrays(dataset, table, "test")
-    model = models.build(arch, dataset.images.shape[1], task.n_classes, seed=task.seed).to(device)
+    model = models.build(arch, dataset.images.shape[1], task.n_classes, seed=seed).to(device)
     log.info(
         "training %s: %d train / %d val / %d test examples, %d classes",
         task.id,
@@ -53,7 +59,7 @@ def train_task(
         len(y_test),
         task.n_classes,
     )
-    history = _fit(model, x_train, y_train, spec, task.seed, (x_val, y_val), task.id)
+    history = _fit(model, x_train, y_train, spec, seed, (x_val, y_val), task.id)
     metrics = {}
     for split, (x, y) in {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}.items():
         ev = train.evaluate(model, x, y)

@@ -229,3 +229,37 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path, case):
         assert fragment in message
     assert not (tmp_path / "results").exists()
     assert not (tmp_path / "resources").exists()
+
+
+def test_transfer_budget_must_fit_every_tasks_splits(tmp_path):
+    cfg = tiny_config()
+    cfg["transfer"]["holdout_per_class"] = 5  # 20 per class, 0.2 of them val: 4
+    with pytest.raises(ConfigError, match=r"transfer.holdout_per_class: 5 val examples per label are needed, but "
+                                          r"label 0 \('0'\) of task 'low' has 4"):
+        _load(tmp_path, cfg)
+    cfg = tiny_config()
+    cfg["transfer"]["samples_per_class"] = 13
+    with pytest.raises(ConfigError, match=r"transfer.samples_per_class: 13 train examples"):
+        _load(tmp_path, cfg)
+
+
+@pytest.mark.parametrize(("key", "new"), [("seeds", "transfer.replicates"), ("epochs", "transfer.finetune.max_epochs"),
+                                          ("lr", "transfer.finetune.lr")])
+def test_old_transfer_keys_are_rejected_with_their_new_name(tmp_path, key, new):
+    cfg = tiny_config()
+    cfg["transfer"][key] = 3
+    with pytest.raises(ConfigError, match=rf"config key transfer.{key} is no longer used; use {new}"):
+        _load(tmp_path, cfg)
+
+
+def test_transfer_settings_and_target_examples(tmp_path):
+    exp = _load(tmp_path, tiny_config())
+    assert exp.transfer.settings == ("finetune", "linear") and exp.target_examples == "budget"
+    cfg = tiny_config()
+    cfg["transfer"]["settings"] = ["linear"]
+    cfg["distances"]["target_examples"] = "train"
+    exp = _load(tmp_path, cfg)
+    assert exp.transfer.settings == ("linear",) and exp.target_examples == "train"
+    cfg["transfer"]["settings"] = ["probe"]
+    with pytest.raises(ConfigError, match="transfer.settings"):
+        _load(tmp_path, cfg)

@@ -39,7 +39,7 @@ OVERRIDES = (
     "--set-threads", "train_task=1",
     "--set-resources", "train_task:cpus_per_task=1", "train_task:mem_mb=2000",
 )  # fmt: skip
-PAIR_RULES = {"fisher", "finetune"}  # group "pairs" in rules/*.smk
+PAIR_RULES = {"fisher", "transfer", "tanas"}  # group "pairs" in rules/*.smk
 SUBMITTED = re.compile(r"^Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", flags=re.M)
 
 

@@ -2,19 +2,27 @@
 
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from wf import finished_outputs, planned_outputs, snakemake, tiny_config, write_config
+from wf import REPO, finished_outputs, planned_outputs, snakemake, tiny_config, write_config
 
 from taskdist import io, selection
+from taskdist.config import RESAMPLE_SUFFIX, SEARCHES, load
+from taskdist.distances import SCORE_METHODS
 
 pytestmark = pytest.mark.workflow
 
-TASKS = [t["id"] for t in tiny_config()["tasks"]]
+EXP = load(REPO / "tests" / "workflow" / "tiny.yaml")
+TASKS = list(EXP.tasks)
+METHODS = list(EXP.methods)
+SETTINGS = list(EXP.transfer.settings)  # finetune, linear
+NAS = tiny_config()["nas"]
+MID = {"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]}  # a task the tests add
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +64,17 @@ def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
     assert not table["layer"].str.startswith("head").any(), "the head must not enter the body's Fisher"
     log = (run_dir / "logs/train_task/low.log").read_text()
     assert "epoch 6/6" in log and "test acc" in log
+    # the resample: the same task drawn again, with its own network (TA-NAS is computed) and Fisher pair
+    resample = io.read_parquet(run_dir / f"results/tasks/{resampled('low')}.parquet")
+    assert not resample.equals(io.read_parquet(run_dir / "results/tasks/low.parquet"))
+    assert io.load_checkpoint(run_dir / f"results/models/{resampled('low')}.pt")["task"]["id"] == resampled("low")
+    assert (run_dir / f"results/fisher/low/{resampled('low')}.parquet").is_file()
+    scores = io.read_parquet(run_dir / "results/scores/low.parquet")
+    assert list(scores.columns) == ["source", "sample", "method", "value", "target"]
+    assert sorted(zip(scores["source"], scores["sample"], scores["method"])) == sorted(
+        itertools.product([t for t in TASKS if t != "low"], ("resample", "task"), SCORE_METHODS)
+    )
+    assert (scores["target"] == "low").all()
 
 
 def test_show_prints_the_matrix_as_a_task_table(run_dir):
@@ -72,54 +91,139 @@ def test_second_run_schedules_nothing(run_dir):
     assert planned_outputs(run_dir) == set()
 
 
-def aggregates(run_dir):
-    """Outputs that combine all tasks: matrices, tables and plots (they rerun whenever a task changes)."""
-    results = run_dir / "results"
-    files = [*results.glob("distances/*"), *results.glob("plots/**/*.png"), *results.glob("*.parquet")]
-    return {str(f.relative_to(run_dir)) for f in files}
+# ---------------------------------------------------------------------------------------------------------------
+# What a dry run plans, derived from the config the way the rules build it (rules/*.smk)
 
 
-def pair_outputs(task, tasks):
-    """Per-pair outputs that involve ``task``: Fisher for every pair, fine-tuning, scores, TA-NAS for a != b."""
-    out = {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks if task in (a, b)}
-    for a, b in itertools.permutations(tasks, 2):
-        if task in (a, b):
-            out |= {f"results/transfer/{a}/{b}.json", f"results/scores/{a}/{b}.json", f"results/tanas/{a}/{b}.json"}
+def resampled(task):
+    """The task's resample: the instrument of the noise floors, in no Mantel or selection table."""
+    return task + RESAMPLE_SUFFIX
+
+
+def own_outputs(task, methods=METHODS):
+    """A task's own jobs: its examples and network, its from-scratch baseline, and its resample's examples (its
+    network only for TA-NAS, the embeddings only for Task2Vec)."""
+    out = {
+        f"results/tasks/{task}.parquet",
+        f"results/tasks/{resampled(task)}.parquet",
+        f"results/models/{task}.pt",
+        f"results/transfer/_scratch/{task}.json",
+    }
+    if "tanas" in methods:
+        out.add(f"results/models/{resampled(task)}.pt")
+    if any(m.startswith("task2vec") for m in methods):
+        out |= {f"results/task2vec/{t}.parquet" for t in (task, resampled(task))}
     return out
 
 
-NAS = tiny_config()["nas"]
+def fisher_outputs(tasks):
+    """Fisher of every network on every task, and of every network on its own task's resample."""
+    return {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks} | {
+        f"results/fisher/{t}/{resampled(t)}.parquet" for t in tasks
+    }
+
+
+def transfer_outputs(tasks):
+    """Every ordered pair's transfer (both settings, every replicate) and every target's from-scratch baseline."""
+    return {f"results/transfer/{a}/{b}.json" for a, b in itertools.permutations(tasks, 2)} | {
+        f"results/transfer/_scratch/{t}.json" for t in tasks
+    }
+
+
+def pair_outputs(task, tasks, methods=METHODS):
+    """Per-pair outputs that involve ``task``: Fisher for every pair and of its network on its resample,
+    transfer for a != b, TA-NAS for a != b and on its resample."""
+    out = {f"results/fisher/{a}/{b}.parquet" for a in tasks for b in tasks if task in (a, b)}
+    out.add(f"results/fisher/{task}/{resampled(task)}.parquet")
+    for a, b in itertools.permutations(tasks, 2):
+        if task in (a, b):
+            out.add(f"results/transfer/{a}/{b}.json")
+            if "tanas" in methods:
+                out.add(f"results/tanas/{a}/{b}.json")
+    if "tanas" in methods:
+        out.add(f"results/tanas/{task}/{resampled(task)}.json")
+    return out
+
+
+def score_outputs(tasks, methods=METHODS):
+    """One score job per target, reading every source's network: all of them rerun when any task changes."""
+    return {f"results/scores/{t}.parquet" for t in tasks} if set(methods) & set(SCORE_METHODS) else set()
+
+
+def matrix_outputs(methods):
+    """Each method's matrix and noise floor (Task2Vec's job writes both variants)."""
+    names = set(methods)
+    if any(m.startswith("task2vec") for m in methods):
+        names |= {"task2vec", "task2vec_asym"}
+    return {f"results/{kind}/{m}.parquet" for kind in ("distances", "floors") for m in names}
+
+
+def evaluation_outputs(methods=METHODS):
+    """What reads every matrix and the ground truth: Mantel tests, source selection, and each method's heatmap,
+    atlas and Mantel scatter (one job per method, reading mantel.parquet)."""
+    out = {"results/mantel.parquet", "results/selection.parquet"}
+    for m in methods:
+        out |= {f"results/plots/{m}.png", f"results/plots/atlas/{m}.png", f"results/plots/mantel/{m}.png"}
+    return out
 
 
 def nas_pending(targets):
     """What a dry run lists after the distance matrix changes: each target's nearest-base checkpoint and, until
     it has run, the task-aware search behind it (a real run skips that search if the chosen bases stay)."""
-    out = {"results/nas/summary.parquet"}
+    out = {"results/nas/summary.parquet", "results/plots/nas.png"}
     for t in targets:
         out |= {f"results/nas/target/{t}/bases.json", f"results/nas/target/{t}/task_aware.json"}
     return out
 
 
-def own_outputs(task):
-    return {f"results/tasks/{task}.parquet", f"results/models/{task}.pt", f"results/transfer/_scratch/{task}.json"}
+def after_matrices(changed, methods=METHODS, targets=EXP.nas.targets):
+    """The matrices (and floors) of the methods ``changed`` and what depends on them: the noise-floor table, the
+    evaluation, and the nearest bases of the NAS targets when the NAS method is among them."""
+    out = matrix_outputs(changed) | {"results/floors.parquet"} | evaluation_outputs(methods)
+    if EXP.nas.method in changed:
+        out |= nas_pending(targets)
+    return out
+
+
+def after_transfer(methods=METHODS):
+    """The ground-truth table with its reliability and what depends on it: its plots and the evaluation."""
+    plots = {f"results/plots/transfer/{s}_{v}.png" for s in SETTINGS for v in ("accuracy", "gain")}
+    return {"results/transfer.parquet", "results/reliability.parquet"} | plots | evaluation_outputs(methods)
+
+
+def added_task_outputs(task, tasks, targets=EXP.nas.targets):
+    """What adding ``task`` to an experiment of ``tasks`` plans (other than its own NAS searches)."""
+    return (
+        own_outputs(task)
+        | pair_outputs(task, tasks)
+        | score_outputs(tasks)
+        | after_matrices(METHODS, targets=targets)
+        | after_transfer()
+    )
 
 
 def test_adding_a_task_schedules_only_its_own_jobs(run_dir, edit_config):
     cfg = tiny_config()
-    cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
+    cfg["tasks"].append(MID)
     edit_config(cfg)
     tasks = TASKS + ["mid"]
     pairs = pair_outputs("mid", tasks)
-    assert len([p for p in pairs if p.startswith("results/fisher/")]) == 2 * len(TASKS) + 1
-    expected = pairs | own_outputs("mid") | aggregates(run_dir) | nas_pending(NAS["targets"])
-    assert planned_outputs(run_dir) == expected
+    # 2n + 1 pairs with the n tasks before, and the new network on its resample
+    assert len([p for p in pairs if p.startswith("results/fisher/")]) == 2 * len(TASKS) + 2
+    assert planned_outputs(run_dir) == added_task_outputs("mid", tasks)
 
 
 def test_changing_one_task_schedules_only_jobs_involving_it(run_dir, edit_config):
     cfg = tiny_config()
-    cfg["tasks"][1]["samples_per_class"] = 15  # task "high"
+    cfg["tasks"][1]["samples_per_class"] = 15  # task "high", and with it its resample
     edit_config(cfg)
-    expected = pair_outputs("high", TASKS) | own_outputs("high") | aggregates(run_dir) | nas_pending(NAS["targets"])
+    expected = (
+        own_outputs("high")
+        | pair_outputs("high", TASKS)
+        | score_outputs(TASKS)
+        | after_matrices(METHODS)
+        | after_transfer()
+    )
     assert planned_outputs(run_dir) == expected | {"results/nas/base/high.json"}  # "high" is a NAS base task
 
 
@@ -128,30 +232,70 @@ def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
     cfg["fisher"]["samples"] = 25
     edit_config(cfg)
     planned = planned_outputs(run_dir)
-    assert {p for p in planned if p.startswith("results/fisher/")} == {
-        f"results/fisher/{a}/{b}.parquet" for a in TASKS for b in TASKS
-    }
-    assert not any(p.startswith(("results/models/", "results/tasks/", "resources/", "results/transfer/"))
+    assert planned == fisher_outputs(TASKS) | after_matrices({"ftd"})
+    assert not any(p.startswith(("results/models/", "results/tasks/", "resources/", "results/transfer"))
                    for p in planned)
 
 
+def raised_version(tmp_path, module):
+    """A copy of the taskdist package with ``VERSION`` in ``module`` raised by one, and the environment that makes
+    the workflow import the copy."""
+    parent = tmp_path / "pythonpath"
+    shutil.copytree(REPO / "taskdist", parent / "taskdist", ignore=shutil.ignore_patterns("__pycache__"))
+    path = parent / "taskdist" / module
+    text, n = re.subn(r"^VERSION = (\d+)", lambda m: f"VERSION = {int(m[1]) + 1}", path.read_text(), count=1,
+                      flags=re.M)
+    assert n == 1, f"no VERSION constant in {path}"
+    path.write_text(text)
+    return {"PYTHONPATH": str(parent)}
+
+
+STAGES = {  # module owning a stage's version -> what raising it plans on a complete run
+    "distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
+    "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer(),  # the transfer jobs
+}
+
+
+@pytest.mark.parametrize("module", sorted(STAGES))
+def test_raising_a_stage_version_plans_exactly_that_stage_and_what_depends_on_it(run_dir, tmp_path, module):
+    env = raised_version(tmp_path, module)
+    assert planned_outputs(run_dir, env=env) == STAGES[module]()
+
+
 def test_run_compares_every_method_with_the_ground_truth(run_dir):
-    methods = tiny_config()["distances"]["methods"]
     transfer = io.read_transfer(run_dir / "results/transfer.parquet")
-    assert sorted(zip(transfer.source, transfer.target)) == sorted(itertools.permutations(TASKS, 2))
-    assert transfer["accuracy"].between(0, 1).all()
+    replicates = range(EXP.transfer.replicates)
+    rows = [(a, b, s, r) for (a, b), s, r in itertools.product(itertools.permutations(TASKS, 2), SETTINGS, replicates)]
+    assert sorted(zip(transfer.source, transfer.target, transfer.setting, transfer.replicate)) == sorted(rows)
+    assert {"loss", "epochs", "best_epoch", "stopped"} <= set(transfer.columns)
+    assert transfer["accuracy"].between(0, 1).all() and transfer["scratch_accuracy"].between(0, 1).all()
     assert np.allclose(transfer["gain"], transfer["accuracy"] - transfer["scratch_accuracy"])
+    assert (transfer["best_epoch"] <= transfer["epochs"]).all()
+    reliability = io.read_parquet(run_dir / "results/reliability.parquet")
+    assert sorted(reliability["setting"]) == sorted(SETTINGS)
+
     mantel = io.read_parquet(run_dir / "results/mantel.parquet")
-    expected = {(m, t) for m in methods for t in ("-gain", "1-accuracy")} | set(itertools.combinations(methods, 2))
-    assert set(zip(mantel.x, mantel.y)) == expected
+    assert list(mantel.columns) == [
+        "x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative",
+    ]
+    truth = [(m, y, s, "greater") for s in SETTINGS for m in METHODS for y in ("-gain", "1-accuracy")]
+    between = [(a, b, "", "two-sided") for a, b in itertools.combinations(METHODS, 2)]  # once, not per setting
+    assert sorted(zip(mantel.x, mantel.y, mantel.setting, mantel.alternative)) == sorted(truth + between)
     assert (mantel["n"] == len(TASKS)).all() and (mantel["permutations"] == 6).all()  # 3! = 6: exact
-    selection = io.read_parquet(run_dir / "results/selection.parquet")
-    assert set(selection["method"]) == set(methods) | {"random"}
-    assert (selection.groupby("method").size() == len(TASKS)).all()
-    assert (selection["regret"] >= 0).all()
-    for method in methods:
+    assert mantel["p_value"].between(0, 1).all()
+
+    chosen = io.read_parquet(run_dir / "results/selection.parquet")
+    expected = itertools.product(SETTINGS, [*METHODS, "random"], TASKS)
+    assert sorted(zip(chosen.setting, chosen.method, chosen.target)) == sorted(expected)
+    assert (chosen["regret"] >= 0).all()
+
+    floors = io.read_parquet(run_dir / "results/floors.parquet")
+    assert sorted(floors["method"]) == sorted(METHODS)
+    for method in METHODS:
         for plot in (f"{method}.png", f"atlas/{method}.png", f"mantel/{method}.png"):
             assert (run_dir / "results/plots" / plot).stat().st_size > 1000
+    for setting, value in itertools.product(SETTINGS, ("accuracy", "gain")):
+        assert (run_dir / f"results/plots/transfer/{setting}_{value}.png").stat().st_size > 1000
 
 
 def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
@@ -160,7 +304,8 @@ def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
          "--results", str(run_dir / "results")],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
-    assert out[1].split() == ["source", "ftd", "accuracy", "gain"]
+    measured = [f"{setting}_{value}" for setting in SETTINGS for value in ("accuracy", "gain")]
+    assert out[1].split() == ["source", "ftd", *measured]  # finetune_accuracy, finetune_gain, linear_...
     ftd = io.to_square(io.read_matrix(run_dir / "results/distances/ftd.parquet"))
     assert [line.split()[0] for line in out[2:]] == list(ftd["low"].drop("low").sort_values().index)
 
@@ -203,12 +348,13 @@ def test_tanas_distance_joins_the_comparison(run_dir):
 
 def test_adding_a_nas_target_plans_only_its_searches(run_dir, edit_config):
     cfg = tiny_config()
-    cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
+    cfg["tasks"].append(MID)
     cfg["nas"]["targets"].append("mid")
     edit_config(cfg)
-    planned = {p for p in planned_outputs(run_dir) if p.startswith("results/nas/")}
-    mid = {f"results/nas/target/mid/{name}.json" for name in ("bases", "task_aware", "full", "random")}
-    assert planned == mid | nas_pending(NAS["targets"])  # no base search, no other target's full or random search
+    targets = [*NAS["targets"], "mid"]
+    searches = {f"results/nas/target/mid/{search}.json" for search in SEARCHES}
+    expected = added_task_outputs("mid", TASKS + ["mid"], targets=targets) | searches
+    assert planned_outputs(run_dir) == expected  # no base search, no other target's full or random search
 
 
 def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_bases_change(run_dir, tmp_path):
@@ -217,7 +363,7 @@ def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_base
     (target,) = NAS["targets"]
     before = io.read_json(workdir / f"results/nas/target/{target}/bases.json")["bases"]
     cfg = tiny_config()
-    cfg["tasks"].append({"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]})
+    cfg["tasks"].append(MID)
     cfg["nas"]["base_tasks"].append("mid")
     write_config(workdir, cfg)
     ran = finished_outputs(snakemake(workdir, "--cores", "2").stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import filecmp
+import os
 import re
 import subprocess
 import sys
@@ -26,18 +27,33 @@ def write_config(workdir: Path, cfg: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run the repository's workflow with ``workdir`` as working directory (its config.yaml)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+# Snakemake puts the Snakefile's directory (this checkout) first on sys.path before it runs the Snakefile, so a
+# PYTHONPATH alone cannot choose the taskdist the workflow plans with. With one given, this launcher imports
+# taskdist first (-P: not from the current directory), and the Snakefile's imports find that package.
+_PREIMPORT = "import runpy, taskdist; runpy.run_module('snakemake', run_name='__main__', alter_sys=True)"
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the repository's workflow with ``workdir`` as working directory (its config.yaml).
+
+    ``env``: variables set for the run on top of this process's environment; a ``PYTHONPATH`` among them
+    decides which ``taskdist`` package the Snakefile imports (e.g. a copy with a stage's version raised).
+    """
+    launch = ["-P", "-c", _PREIMPORT] if env and "PYTHONPATH" in env else ["-m", "snakemake"]
+    cmd = [sys.executable, *launch, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env} if env else None
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def planned_outputs(workdir: Path) -> set[str]:
+def planned_outputs(workdir: Path, env: dict[str, str] | None = None) -> set[str]:
     """The output files a dry run would (re)compute; empty when everything is up to date."""
-    proc = snakemake(workdir, "-n", "--cores", "1")
+    proc = snakemake(workdir, "-n", "--cores", "1", env=env)
     text = proc.stdout + proc.stderr
     outputs: set[str] = set()
     for block in re.findall(r"^\s*output: (.+)$", text, flags=re.M):

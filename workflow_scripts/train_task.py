@@ -1,4 +1,4 @@
-"""rule train_task: train the task network N_task from scratch."""
+"""rules train_task, train_variant: train a task network N_task from scratch (a variant: another seed or shape)."""
 
 from taskdist import data, io, stages
 from taskdist.config import TaskSpec, TrainSpec, from_params
@@ -15,5 +15,6 @@ checkpoint = stages.train_task(
     from_params(ArchSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
     device,
+    seed=spec.get("seed"),
 )
 io.save_checkpoint(checkpoint, snakemake.output[0])

@@ -1,0 +1,82 @@
+"""What each method and the ground truth cost in a finished run, from its Snakemake benchmark files.
+
+Every job of the workflow writes ``benchmarks/{rule}/...tsv`` (wall seconds ``s``
+and ``cpu_time``). This script sums them per method, next to the cost of the
+ground truth of transfer, so the README can say what a distance costs compared
+with measuring transfer itself. Run it in the working directory of a finished
+run:
+
+    python benchmarks/method_costs.py            # reads ./benchmarks
+    python benchmarks/method_costs.py --dir RUN  # another run's directory
+
+Jobs shared by several methods (training the task networks, making the tasks)
+are listed on their own rows; every CPU-second of the run is in exactly one row.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+# rule (first path component under benchmarks/) -> the row it is charged to
+ROWS = {
+    "prepare_dataset": "data and tasks",
+    "make_task": "data and tasks",
+    "train_task": "task networks (incl. resamples for tanas' floor)",
+    "train_variant": "ftd consistency (extra networks)",
+    "fisher": "ftd",
+    "distance_matrix": "ftd",
+    "ftd_consistency": "ftd consistency (extra networks)",
+    "train_probe": "task2vec (+ task2vec_asym)",
+    "task2vec_embed": "task2vec (+ task2vec_asym)",
+    "task2vec_trivial": "task2vec (+ task2vec_asym)",
+    "task2vec_matrix": "task2vec (+ task2vec_asym)",
+    "tanas": "tanas",
+    "tanas_matrix": "tanas",
+    "scores": "leep, logme, nce, h_score (together)",
+    "score_matrix": "leep, logme, nce, h_score (together)",
+    "transfer": "ground truth (transfer + scratch)",
+    "scratch": "ground truth (transfer + scratch)",
+    "transfer_matrix": "ground truth (transfer + scratch)",
+    "mantel": "evaluation (mantel, selection, floors)",
+    "selection": "evaluation (mantel, selection, floors)",
+    "noise_floors": "evaluation (mantel, selection, floors)",
+    "plot_method": "plots",
+    "plot_transfer": "plots",
+    "nas_base": "architecture search",
+    "nas_bases": "architecture search",
+    "nas_target": "architecture search",
+    "nas_summary": "architecture search",
+}
+
+
+def costs(bench_dir: Path) -> pd.DataFrame:
+    """One row per cost group: jobs, wall seconds and CPU seconds summed over their benchmark files."""
+    rows = []
+    for path in sorted(bench_dir.rglob("*.tsv")):
+        rule = path.relative_to(bench_dir).parts[0].removesuffix(".tsv")
+        frame = pd.read_csv(path, sep="\t")
+        rows.append({"group": ROWS.get(rule, f"other ({rule})"), "wall_s": float(frame["s"].iloc[0]),
+                     "cpu_s": float(frame["cpu_time"].iloc[0])})
+    if not rows:
+        raise SystemExit(f"no benchmark files under {bench_dir}: run the workflow first")
+    table = pd.DataFrame(rows).groupby("group").agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"),
+                                                    cpu_s=("cpu_s", "sum"))
+    return table.sort_values("cpu_s", ascending=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=Path("."), help="working directory of a finished run")
+    args = parser.parse_args()
+    table = costs(args.dir / "benchmarks")
+    total = table.sum()
+    print(table.round(1).to_string())
+    print(f"\n{int(total['jobs'])} jobs, {total['cpu_s']:.0f} CPU-s in job processes "
+          f"(wall seconds add up over parallel jobs: {total['wall_s']:.0f})")
+
+
+if __name__ == "__main__":
+    main()
