@@ -41,7 +41,7 @@ fit within a pair job and the one-time cost a fresh job process pays for importi
 
 Usage::
 
-    python benchmarks/ftd_noise.py            # about 4 minutes on one core
+    python benchmarks/ftd_noise.py            # about 3 minutes on one idle core
     python benchmarks/ftd_noise.py --repeats 1 --quick
 """
 

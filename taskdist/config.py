@@ -195,13 +195,22 @@ class HeadSpec:
 
 
 @dataclass(frozen=True)
+class LinearSpec:
+    """A new linear head on frozen features, fitted to convergence (L-BFGS, L2 weight ``l2``)."""
+
+    l2: float
+    max_iter: int
+    tol: float
+
+
+@dataclass(frozen=True)
 class FisherSpec:
     estimator: str
     granularity: str
     mc_samples: int
     samples: int
     batch_size: int
-    head: HeadSpec
+    head: LinearSpec  # the refitted head, converged (taskdist.linear.refit_head)
 
 
 @dataclass(frozen=True)
@@ -212,15 +221,6 @@ class FinetuneSpec:
     patience: int
     batch_size: int
     lr: float
-
-
-@dataclass(frozen=True)
-class LinearSpec:
-    """A new linear head on frozen features, fitted to convergence (L-BFGS, L2 weight ``l2``)."""
-
-    l2: float
-    max_iter: int
-    tol: float
 
 
 @dataclass(frozen=True)
@@ -487,6 +487,9 @@ def load(path: str | Path) -> Experiment:
 
 
 RENAMED = {
+    ("fisher", "head", "epochs"): "fisher.head.max_iter (the head is now fitted to convergence by L-BFGS)",
+    ("fisher", "head", "batch_size"): "nothing: the head is fitted on all examples at once (remove the key)",
+    ("fisher", "head", "lr"): "fisher.head.l2 (the head is now fitted to convergence by L-BFGS)",
     ("transfer", "seeds"): "transfer.replicates",
     ("transfer", "epochs"): "transfer.finetune.max_epochs (training now stops when held-out loss stops improving)",
     ("transfer", "batch_size"): "transfer.finetune.batch_size",
@@ -497,9 +500,12 @@ RENAMED = {
 
 def check_renamed(raw: dict) -> None:
     """Reject keys that an earlier taskdist used, naming the key that replaces each; before the schema."""
-    for (section, key), new in RENAMED.items():
-        if isinstance(raw.get(section), dict) and key in raw[section]:
-            raise ConfigError(f"config key {section}.{key} is no longer used; use {new}")
+    for path, new in RENAMED.items():
+        node = raw
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            raise ConfigError(f"config key {'.'.join(path)} is no longer used; use {new}")
 
 
 def validate_schema(raw: dict) -> dict:
@@ -578,7 +584,7 @@ def from_dict(cfg: dict) -> Experiment:
         tasks=tasks,
         network=from_params(ArchSpec, cfg["network"]),
         train=TrainSpec(**cfg["train"]),
-        fisher=FisherSpec(head=HeadSpec(**fisher.pop("head")), **fisher),
+        fisher=FisherSpec(head=LinearSpec(**fisher.pop("head")), **fisher),
         methods=tuple(cfg["distances"]["methods"]),
         target_examples=cfg["distances"]["target_examples"],
         transfer=_transfer(cfg["transfer"], tasks, datasets),

@@ -7,7 +7,7 @@ A few epochs of a stochastic optimiser from a random initialisation leave that h
 wherever the seed, the batch order and the label order put it; the Fisher of the body then
 inherits that noise. The problem is convex, so it can be solved instead:
 :func:`fit_linear_head` minimises the regularised multinomial log-loss to a gradient
-tolerance with L-BFGS (strong-Wolfe line search) in float64 from a zero initialisation.
+tolerance with L-BFGS in float64 from a zero initialisation.
 Its minimiser does not depend on any seed, and relabelling the classes permutes the rows of
 the solution.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -47,7 +48,7 @@ def fit_linear_head(
     ``sum_c b_c = 0``. It is the objective of scikit-learn's
     ``LogisticRegression(C=1 / (l2 * N))`` (multinomial, ``lbfgs``), divided by ``C N``.
 
-    The solver is :class:`torch.optim.LBFGS` with strong-Wolfe line search, run in float64
+    The solver is scipy's L-BFGS-B (``scipy.optimize.minimize``, its own line search), run in float64
     from ``W = 0, b = 0`` until the largest absolute entry of the gradient of ``L`` is at
     most ``tol``, or ``max_iter`` iterations, or no further decrease is possible. It works
     on centred, scaled features ``z = (x - mu) / s`` (per-feature mean ``mu`` and
@@ -124,36 +125,32 @@ def fit_linear_head(
     s = (x.var(0, correction=0) + l2).sqrt()  # (d,)
     z = (x - mu) / s  # (N, d)
     penalty = l2 / s.square()  # (d,)
-    v = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, device=x.device, requires_grad=True)  # (C, d)
-    c = torch.zeros(n_classes, dtype=torch.float64, device=x.device, requires_grad=True)  # (C,)
+    # scipy's L-BFGS-B on the CPU: torch.optim.LBFGS would import torch._dynamo (1.4 s) in every job process
+    from scipy.optimize import minimize
+
+    zc, yc, pen = z.cpu(), y.cpu(), penalty.cpu()
+    n_weights = n_classes * x.shape[1]
     # grad_W = grad_V diag(s) + grad_c mu^T and grad_b = grad_c: this tolerance on (grad_V, grad_c) bounds grad_W
     inner_tol = tol / (1.0 + s.max().item() + mu.abs().max().item())
 
-    opt = torch.optim.LBFGS(
-        [v, c],
-        lr=1.0,
-        max_iter=max_iter,
-        max_eval=26 * max_iter,  # never binding: at most 25 line-search evaluations per iteration
-        tolerance_grad=inner_tol,
-        tolerance_change=0.0,  # stop on the gradient, max_iter, or a step of exactly zero only
-        history_size=20,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(z @ v.T + c, y) + 0.5 * (penalty * v.square()).sum()
-        loss.backward()
-        return loss
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        params = torch.from_numpy(theta).requires_grad_(True)
+        v, c = params[:n_weights].view(n_classes, -1), params[n_weights:]  # (C, d), (C,)
+        loss = F.cross_entropy(zc @ v.T + c, yc) + 0.5 * (pen * v.square()).sum()
+        (grad,) = torch.autograd.grad(loss, params)
+        return loss.item(), grad.numpy()
 
     with torch.enable_grad():
-        opt.step(closure)
-        weight = (v.detach() / s).requires_grad_(True)  # (C, d)
-        bias = (c.detach() - weight.detach() @ mu).requires_grad_(True)  # (C,)
+        solution = minimize(objective, np.zeros(n_weights + n_classes), jac=True, method="L-BFGS-B",
+                            options={"maxiter": max_iter, "maxcor": 20, "gtol": inner_tol, "ftol": 0.0,
+                                     "maxfun": 26 * max_iter})
+        theta = torch.from_numpy(solution.x).to(x.device)
+        v, c = theta[:n_weights].view(n_classes, -1), theta[n_weights:]
+        weight = (v / s).requires_grad_(True)  # (C, d)
+        bias = (c - weight.detach() @ mu).requires_grad_(True)  # (C,)
         loss = F.cross_entropy(x @ weight.T + bias, y) + 0.5 * l2 * weight.square().sum()  # L in the original form
         grad_w, grad_b = torch.autograd.grad(loss, [weight, bias])
-    state = opt.state[v]
-    iterations, evaluations = int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
+    iterations, evaluations = int(solution.nit), int(solution.nfev)
     grad_norm = max(grad_w.abs().max().item(), grad_b.abs().max().item())
     converged = grad_norm <= tol
     reason = "tolerance" if converged else ("max_iter" if iterations >= max_iter else "stalled")

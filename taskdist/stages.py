@@ -120,22 +120,19 @@ def pair_fisher(
     """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``.
 
     The body of ``N_net`` is frozen, a fresh head is fitted on ``data``'s
-    training labels, then the FIM of the body is estimated over at most
-    ``spec.samples`` of ``data``'s training examples.
+    training labels to convergence (:func:`taskdist.linear.refit_head`: it
+    then depends on the examples only, not on a seed or the label order),
+    then the FIM of the body is estimated over at most ``spec.samples`` of
+    ``data``'s training examples.
     """
+    from taskdist.linear import refit_head
+
     x, y = tasks.arrays(dataset, table, "train")
     net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
     net = net.to(device)
-    train.fit_head(
-        net,
-        x,
-        y,
-        epochs=spec.head.epochs,
-        batch_size=spec.head.batch_size,
-        lr=spec.head.lr,
-        seed=stable_seed(seed, "head-fit"),
-        name="head",
-    )
+    info = refit_head(net, x, y, l2=spec.head.l2, max_iter=spec.head.max_iter, tol=spec.head.tol)
+    log.info("head on %d examples: L-BFGS stopped after %d iterations (%s), gradient %.2e, loss %.4f",
+             len(y), info["iterations"], info["reason"], info["grad_norm"], info["loss"])
     keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
     net.head.requires_grad_(False)
     diag = fisher.fisher_diagonal(

@@ -144,21 +144,13 @@ def run(
 
 def _fit_linear(net: models.TaskNet, x: torch.Tensor, y: torch.Tensor, spec: TransferSpec, name: str) -> dict:
     """Fit ``net.head`` on the frozen body's features to convergence; returns where it stopped."""
-    import torch
+    from taskdist.linear import refit_head
 
-    from taskdist.linear import fit_linear_head
-
-    device = next(net.parameters()).device
-    net.eval()
-    with torch.no_grad():
-        feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
     lin = spec.linear
-    head, info = fit_linear_head(feats, y.to(device), net.n_classes, l2=lin.l2, max_iter=lin.max_iter, tol=lin.tol)
-    net.head.load_state_dict({k: v.to(net.head.weight.dtype) for k, v in head.state_dict().items()})
-    reason = "converged" if info["converged"] else "max_iter"
-    log.info("%s: L-BFGS stopped after %d iterations (%s), gradient norm %.2e",
-             name, info["iterations"], reason, info["grad_norm"])
-    return {"epochs": info["iterations"], "best_epoch": info["iterations"], "stopped": reason}
+    info = refit_head(net, x, y, l2=lin.l2, max_iter=lin.max_iter, tol=lin.tol)
+    log.info("%s: L-BFGS stopped after %d iterations (%s), gradient %.2e", name, info["iterations"], info["reason"],
+             info["grad_norm"])
+    return {"epochs": info["iterations"], "best_epoch": info["iterations"], "stopped": info["reason"]}
 
 
 def table(pairs: list[dict], scratch: list[dict]) -> pd.DataFrame:

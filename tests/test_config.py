@@ -34,7 +34,7 @@ def test_defaults_are_filled_and_specs_are_typed(tmp_path):
     cfg = tiny_config()
     del cfg["fisher"], cfg["train"]
     exp = _load(tmp_path, cfg)
-    assert exp.fisher.estimator == "empirical" and exp.fisher.head.epochs == 10
+    assert exp.fisher.estimator == "exact" and exp.fisher.head.l2 == 0.1
     assert exp.train.epochs == 15
     low = exp.tasks["low"]
     assert low.label_map == ((0,), (1,), (2,)) and low.label_names == ("0", "1", "2")

@@ -102,7 +102,7 @@ def test_run_is_paired_across_sources_and_reproducible(one_thread):
     assert {r["setting"] for r in scratch} == {"scratch"}
     for r in a + scratch:
         assert r["train_examples"] == 12 and r["held_out_examples"] == 9
-        assert 0 <= r["accuracy"] <= 1 and r["stopped"] in ("patience", "max_epochs", "converged")
+        assert 0 <= r["accuracy"] <= 1 and r["stopped"] in ("patience", "max_epochs", "tolerance")
 
 
 def _target():
