@@ -78,8 +78,12 @@ def summary(results: Path) -> str:
         "uncorrected p-values) and source selection:",
         table[columns].round(3).to_string(index=False),
     ]
-    for name, title in (("reliability.parquet", "Split-half reliability of the ground truth (Spearman-Brown):"),
-                        ("floors.parquet", "Noise floor of each method (resampled tasks):")):
+    extras = {
+        "reliability.parquet": "Split-half reliability of the ground truth (Spearman-Brown):",
+        "floors.parquet": "Noise floor of each method (resampled tasks):",
+        "consistency.parquet": "FTD consistency (Mantel tests between networks of other seeds, shapes):",
+    }
+    for name, title in extras.items():
         if (results / name).exists():
             parts += ["", title, io.read_parquet(results / name).round(3).to_string(index=False)]
     return "\n".join(parts)
