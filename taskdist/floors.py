@@ -23,17 +23,28 @@ import math
 import numpy as np
 import pandas as pd
 
-VERSION = 1
+VERSION = 2
 
 COLUMNS = ("method", "kind", "floor", "between", "ratio", "tasks")
 
 
 def distance_floor(matrix: pd.DataFrame, floors: dict[str, float]) -> dict:
-    """Floor, median between-task distance and their ratio for a distance's long matrix and per-task floors."""
+    """Floor, median between-task distance and their ratio for a distance's long matrix and per-task floors.
+
+    Both are measured from the source's own value ``d(a -> a)`` (0 for every
+    distance but the asymmetric Task2Vec, which shifts each source's row by a
+    constant): the floor is ``d(a -> a') - d(a -> a)``, the between-task values
+    ``d(a -> b) - d(a -> a)``.
+    """
     if not floors:
         raise ValueError("no per-task floors given")
-    off = matrix[matrix["source"] != matrix["target"]]["value"].to_numpy(dtype=np.float64)
-    floor = float(np.median(list(floors.values())))
+    own = matrix[matrix["source"] == matrix["target"]].set_index("source")["value"]
+    missing = sorted(set(floors) - set(own.index))
+    if missing:
+        raise ValueError(f"the matrix has no diagonal entry for {missing}")
+    pairs = matrix[matrix["source"] != matrix["target"]]
+    off = (pairs["value"] - own.reindex(pairs["source"]).to_numpy()).to_numpy(dtype=np.float64)
+    floor = float(np.median([value - own[task] for task, value in floors.items()]))
     between = float(np.median(off)) if len(off) else math.nan
     return {"floor": floor, "between": between, "ratio": _ratio(between, floor), "tasks": len(floors)}
 
