@@ -252,8 +252,19 @@ def raised_version(tmp_path, module):
 
 STAGES = {  # module owning a stage's version -> what raising it plans on a complete run
     "distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
-    "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer(),  # the transfer jobs
+    # the transfer jobs, and what reads the labelled budget it draws: Fisher on another task's data, the scores,
+    # Task2Vec embeddings, and their matrices
+    "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
 }
+
+
+def labelled_outputs(methods=METHODS):
+    """What reads a target's labelled budget (taskdist.transfer draws it): Fisher pairs net != data, the score
+    tables, Task2Vec embeddings, and the matrices built from them."""
+    fisher = {p for p in fisher_outputs(TASKS) if p.split("/")[2] != p.split("/")[3].removesuffix(".parquet")}
+    readers = {m for m in methods if m == "ftd" or m in SCORE_METHODS or m.startswith("task2vec")}
+    assert not any(m.startswith("task2vec") for m in methods), "add the embeddings here when the tiny config has them"
+    return fisher | score_outputs(TASKS, methods) | after_matrices(readers, methods)
 
 
 @pytest.mark.parametrize("module", sorted(STAGES))
