@@ -237,6 +237,19 @@ def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
                    for p in planned)
 
 
+def test_ftd_consistency_trains_variant_networks_and_keeps_everything_else(run_dir, edit_config):
+    """consistency: more networks per task (another seed, another shape) on the same examples; their Fisher on every
+    task, and the Mantel tests between the FTD matrices. Nothing that exists is recomputed."""
+    cfg = tiny_config()
+    cfg["consistency"] = {"seeds": 2, "network": {"hidden": 12}}
+    edit_config(cfg)
+    nets = [f"{t}@{v}" for t in TASKS for v in ("seed1", "shape")]
+    expected = {f"results/models/{n}.pt" for n in nets} | {
+        f"results/fisher/{n}/{b}.parquet" for n in nets for b in TASKS
+    }
+    assert planned_outputs(run_dir) == expected | {"results/consistency.parquet"}
+
+
 def raised_version(tmp_path, module):
     """A copy of the taskdist package with ``VERSION`` in ``module`` raised by one, and the environment that makes
     the workflow import the copy."""
