@@ -19,10 +19,11 @@ from taskdist import io
 from taskdist.distances import METHODS
 from taskdist.mantel import mantel
 from taskdist.selection import random_baseline, selection_metrics, summarize
+from taskdist.transfer import SETTINGS
 from taskdist.transfer import means as transfer_means
 
 VERSION = 2
-"""Version of the Mantel, selection and noise-floor tables; raised whenever they change."""
+"""Version of the Mantel and selection tables; raised whenever they change."""
 
 
 def oriented(name: str, matrix: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
@@ -44,8 +45,6 @@ def ground_truth(transfer: pd.DataFrame, tasks: list[str], setting: str) -> dict
 
 def settings(transfer: pd.DataFrame) -> list[str]:
     """The transfer settings present in ``transfer``, in :data:`taskdist.transfer.SETTINGS` order."""
-    from taskdist.transfer import SETTINGS
-
     present = set(transfer["setting"])
     return [s for s in SETTINGS if s in present]
 
