@@ -200,14 +200,10 @@ def get_score_inputs(wildcards):
 
 
 def get_score_params(wildcards):
-    labelled = labelled_params(wildcards.target)
-    if labelled is not None:
-        del labelled["seed"]
-        resampled = RESAMPLE[wildcards.target].id
-        labelled["seeds"] = {
-            "task": transfer_seed(wildcards.target),
-            "resample": transfer_seed(resampled),
-        }
+    labelled = {
+        "task": labelled_params(wildcards.target),
+        "resample": labelled_params(RESAMPLE[wildcards.target].id),
+    }
     return {"labelled": labelled, "version": VERSIONS["scores"]}
 
 

@@ -66,6 +66,6 @@ rule transfer_matrix:
         runtime=5,
     params:
         seed=stable_seed(EXP.seed, "reliability"),
-        version=VERSIONS["reliability"],
+        versions=[VERSIONS["transfer"], VERSIONS["reliability"]],  # the table, its reliability
     script:
         "../workflow_scripts/transfer_matrix.py"

@@ -88,6 +88,19 @@ def mantel_table(
     return pd.DataFrame(rows)[columns]
 
 
+def agreement_table(matrices: dict[str, pd.DataFrame], *, method: str, permutations: int, seed: int) -> pd.DataFrame:
+    """Two-sided Mantel test between every pair of square matrices (e.g. FTD from networks of other seeds).
+
+    Returns one row per pair: ``x, y, statistic, p_value, permutations, n, method, alternative``.
+    """
+    rows = []
+    for x, y in itertools.combinations(matrices, 2):
+        result = mantel(matrices[x].to_numpy(), matrices[y].to_numpy(), method=method, permutations=permutations,
+                        seed=seed)
+        rows.append({"x": x, "y": y, **result.to_dict()})
+    return pd.DataFrame(rows)
+
+
 def selection_table(matrices: dict[str, pd.DataFrame], transfer: pd.DataFrame, tasks: list[str],
                     *, seed: int) -> pd.DataFrame:
     """Source selection per setting, method and target against the transferred accuracy, plus a random baseline.

@@ -186,10 +186,10 @@ def target_scores(
     from taskdist import scores
 
     rows = []
-    for sample, table in samples.items():
-        x, y = tasks.arrays(dataset, table, "train")
-        for source, ckpt in checkpoints.items():
-            net = load_network(ckpt, device)
+    arrays = {sample: tasks.arrays(dataset, table, "train") for sample, table in samples.items()}
+    for source, ckpt in checkpoints.items():
+        net = load_network(ckpt, device)
+        for sample, (x, y) in arrays.items():
             feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
             probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
             features, probs_np, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.numpy()

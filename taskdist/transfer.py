@@ -90,6 +90,18 @@ def labelled_sample(table: pd.DataFrame, train_per_class: int, held_per_class: i
     return table.iloc[rows].assign(split="train").reset_index(drop=True)
 
 
+def labelled_examples(table: pd.DataFrame, labelled: dict | None) -> pd.DataFrame:
+    """The examples of a target that distances and scores read: all of ``table``, or its labelled budget.
+
+    ``labelled`` is None (the whole train split) or the workflow's
+    ``samples_per_class``, ``holdout_per_class`` and ``seed`` of the target's
+    transfer replicates (:func:`labelled_sample`).
+    """
+    if labelled is None:
+        return table
+    return labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"], labelled["seed"])
+
+
 def run(
     checkpoint: dict | None,
     target: TaskSpec,

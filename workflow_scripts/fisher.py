@@ -7,11 +7,9 @@ from taskdist.runtime import log_to, torch_device
 log_to(snakemake.log[0])
 device = torch_device(snakemake.threads, snakemake.params.device)
 spec = snakemake.params.spec
-table = io.read_parquet(snakemake.input.task, ("index", "label", "split"))
-if spec["labelled"] is not None:  # another task's data: only the labelled target examples a user has
-    labelled = spec["labelled"]
-    table = transfer.labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"],
-                                     labelled["seed"])
+# on another task's data, only the labelled target examples a user has
+table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+                                   spec["labelled"])
 table = stages.pair_fisher(
     checkpoint.read(snakemake.input.model),
     from_params(TaskSpec, spec["data_task"]),

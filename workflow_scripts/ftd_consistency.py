@@ -1,12 +1,8 @@
 """rule ftd_consistency: FTD from other task networks of the same tasks, and how well the matrices agree."""
 
-import itertools
 from pathlib import Path
 
-import pandas as pd
-
-from taskdist import distances, io
-from taskdist.mantel import mantel
+from taskdist import distances, evaluation, io
 from taskdist.runtime import log_to
 
 log_to(snakemake.log[0])
@@ -21,9 +17,5 @@ for path in snakemake.input.pairs:  # results/fisher/{task}@{variant}/{data}.par
     fisher.setdefault(variant, {})[(task, data)] = distances.read_fisher_vector(path)
 for variant, pairs in sorted(fisher.items()):
     matrices[f"ftd@{variant}"] = io.to_square(distances.ftd_matrix(pairs, tasks), order=tasks)
-rows = []
-for x, y in itertools.combinations(matrices, 2):
-    result = mantel(matrices[x].to_numpy(), matrices[y].to_numpy(), method=p.spec["method"],
-                    permutations=p.spec["permutations"], seed=p.seed)
-    rows.append({"x": x, "y": y, **result.to_dict()})
-io.write_parquet(pd.DataFrame(rows), snakemake.output[0])
+table = evaluation.agreement_table(matrices, method=p.spec["method"], permutations=p.spec["permutations"], seed=p.seed)
+io.write_parquet(table, snakemake.output[0])

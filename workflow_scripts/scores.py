@@ -7,14 +7,11 @@ from taskdist.runtime import log_to, torch_device
 
 log_to(snakemake.log[0])
 device = torch_device(snakemake.threads, snakemake.params.device)
-labelled = snakemake.params.spec["labelled"]  # None: the whole train split; else the budget that selects the sample
-samples = {}
-for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample)):
-    table = io.read_parquet(path, ("index", "label", "split"))
-    if labelled is not None:
-        table = transfer.labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"],
-                                         labelled["seeds"][sample])
-    samples[sample] = table
+labelled = snakemake.params.spec["labelled"]  # per sample: None (the whole train split) or its budget
+samples = {
+    sample: transfer.labelled_examples(io.read_parquet(path, ("index", "label", "split")), labelled[sample])
+    for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample))
+}
 checkpoints = {Path(path).stem: checkpoint.read(path) for path in snakemake.input.models}
 table = stages.target_scores(checkpoints, data.load_npz(snakemake.input.dataset), samples, device)
 io.write_parquet(table.assign(target=snakemake.wildcards.target), snakemake.output[0],

@@ -9,11 +9,8 @@ device = torch_device(snakemake.threads, snakemake.params.device)
 spec = from_params(Task2VecSpec, snakemake.params.spec["task2vec"])
 dataset = data.load_npz(snakemake.input.dataset)
 probe = stages.task2vec_probe(spec, dataset.images.shape[1], snakemake.input.probe)
-table = io.read_parquet(snakemake.input.task, ("index", "label", "split"))
-labelled = snakemake.params.spec["labelled"]
-if labelled is not None:  # only the labelled examples a user of the task has (distances.target_examples)
-    table = transfer.labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"],
-                                     labelled["seed"])
+table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+                                   snakemake.params.spec["labelled"])
 table = stages.task2vec_embedding(
     probe,
     from_params(TaskSpec, snakemake.params.spec["task"]),
