@@ -1,4 +1,15 @@
-"""Per-job setup shared by the workflow scripts: logging to the rule's log, threads, device."""
+"""What every workflow job shares: logging to the rule's log, threads and device at the start, a fast exit at the end.
+
+A job script reads::
+
+    device = start(snakemake, torch=True)   # or start(snakemake) for a job without torch
+    ...                                       # read inputs, call the stage, write outputs
+    finish()
+
+Every job is its own process, and in a workflow of many short jobs their fixed cost is much of the run:
+``finish`` skips the interpreter's teardown, which with torch loaded takes most of a second
+(``benchmarks/job_startup.py``). A job that raises never reaches it and exits the ordinary way.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +41,21 @@ def torch_device(threads: int, device: str = "cpu") -> torch.device:
     resolved = resolve_device(device)
     logging.getLogger("taskdist").info("device %s, %d threads", resolved, torch.get_num_threads())
     return resolved
+
+
+def start(smk, *, torch: bool = False) -> torch.device | None:
+    """Begin a job: log to its rule's log; with ``torch``, cap threads at its ``threads`` and return its device
+    (``params.device``)."""
+    log_to(smk.log[0] if smk.log else None)
+    return torch_device(smk.threads, smk.params.device) if torch else None
+
+
+def finish() -> None:
+    """End a job whose outputs are written: flush logs and streams, then leave without the interpreter's teardown."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def prepend_pythonpath(path: str) -> None:

@@ -2,10 +2,9 @@
 
 from taskdist import checkpoint, data, io, stages, transfer
 from taskdist.config import FisherSpec, TaskSpec, from_params
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 # on another task's data, only the labelled target examples a user has
 table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
@@ -20,3 +19,4 @@ table = stages.pair_fisher(
     device,
 )
 io.write_parquet(table, snakemake.output[0])
+finish()

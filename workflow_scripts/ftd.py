@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 
 from taskdist import distances, io
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 
 
 def pair_of(path):
@@ -25,3 +25,4 @@ floors = [
     for net, data in map(pair_of, snakemake.input.floors)
 ]
 io.write_matrix(pd.DataFrame(floors), snakemake.output.floor)
+finish()

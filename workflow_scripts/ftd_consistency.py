@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from taskdist import distances, evaluation, io
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 p = snakemake.params
 main = io.read_matrix(snakemake.input.matrix)
 tasks = sorted(set(main["source"]))
@@ -19,3 +19,4 @@ for variant, pairs in sorted(fisher.items()):
     matrices[f"ftd@{variant}"] = io.to_square(distances.ftd_matrix(pairs, tasks), order=tasks)
 table = evaluation.agreement_table(matrices, method=p.spec["method"], permutations=p.spec["permutations"], seed=p.seed)
 io.write_parquet(table, snakemake.output[0])
+finish()

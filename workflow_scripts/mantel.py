@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from taskdist import evaluation, io
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 p = snakemake.params
 matrices = {Path(path).stem: io.read_matrix(path) for path in snakemake.input.matrices}  # {method}.parquet
 table = evaluation.mantel_table(
@@ -17,3 +17,4 @@ table = evaluation.mantel_table(
     seed=p.seed,
 )
 io.write_parquet(table, snakemake.output[0])
+finish()

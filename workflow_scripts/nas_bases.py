@@ -4,9 +4,9 @@ import logging
 
 from taskdist import io, selection
 from taskdist.distances import METHODS
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 target, method = snakemake.wildcards.target, snakemake.params.method
 matrix = io.read_matrix(snakemake.input[0])
 distances = matrix.assign(value=METHODS[method].as_distance(matrix["value"].to_numpy()))  # lower = closer
@@ -17,3 +17,4 @@ io.write_json(
     {"target": target, "method": method, "bases": bases, "distances": dict(zip(rows["source"], rows["value"]))},
     snakemake.output[0],
 )
+finish()

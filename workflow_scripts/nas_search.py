@@ -2,10 +2,9 @@
 
 from taskdist import data, io, stages
 from taskdist.config import FuseSpec, TaskSpec, from_params
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 bases = [io.read_json(path) for path in snakemake.input.get("bases", [])]
 result = stages.nas_search(
@@ -19,3 +18,4 @@ result = stages.nas_search(
     base_cells={b["task"]: b for b in bases} or None,
 )
 io.write_json(result, snakemake.output[0])
+finish()

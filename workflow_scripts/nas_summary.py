@@ -5,11 +5,11 @@ import json
 import pandas as pd
 
 from taskdist import io, plots
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
 VALUES = ("params", "val_accuracy", "test_accuracy", "candidates_trained", "search_seconds", "final_seconds")
 
-log_to(snakemake.log[0])
+start(snakemake)
 rows = []
 for path in snakemake.input:
     result = io.read_json(path)
@@ -25,3 +25,4 @@ for path in snakemake.input:
 table = pd.DataFrame(rows)
 io.write_parquet(table, snakemake.output.table, sort_by=["role", "task", "search"])
 plots.nas_summary(table, path=snakemake.output.plot)
+finish()

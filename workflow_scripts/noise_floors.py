@@ -6,9 +6,9 @@ import pandas as pd
 
 from taskdist import floors, io
 from taskdist.distances import METHODS
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 matrices = {Path(p).stem: io.read_matrix(p) for p in snakemake.input.matrices}
 rows = []
 for path in snakemake.input.floors:
@@ -20,3 +20,4 @@ for path in snakemake.input.floors:
         result = floors.distance_floor(matrices[name], dict(zip(resampled["source"], resampled["value"], strict=True)))
     rows.append({"method": name, "kind": METHODS[name].kind, **result})
 io.write_parquet(pd.DataFrame(rows, columns=list(floors.COLUMNS)), snakemake.output[0])
+finish()

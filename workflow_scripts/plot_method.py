@@ -2,9 +2,9 @@
 
 from taskdist import evaluation, io, plots, transfer
 from taskdist.distances import METHODS
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 method, tasks = METHODS[snakemake.wildcards.method], snakemake.params.tasks
 matrix = io.read_matrix(snakemake.input.matrix)
 
@@ -25,3 +25,4 @@ plots.mantel_scatter(
     f"one-sided p = {hit['p_value']:.3g})",
     xlabel=f"{method.name} (as a distance: lower = closer)", ylabel=f"gain of {setting} over scratch",
 )
+finish()

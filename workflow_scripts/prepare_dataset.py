@@ -2,11 +2,12 @@
 
 from taskdist import data
 from taskdist.config import DatasetSpec, from_params
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 spec = from_params(DatasetSpec, snakemake.params.spec["dataset"])
 image = from_params(data.ImageSpec, snakemake.params.spec["image"])
 seed = snakemake.params.spec["seed"]  # the experiment seed: pools are the same for every task
 ds = data.load(spec.name, image, split=spec.split, seed=seed, root=spec.root, download=spec.download)
 data.save_npz(snakemake.output[0], ds)
+finish()

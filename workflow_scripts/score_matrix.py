@@ -3,11 +3,12 @@
 import pandas as pd
 
 from taskdist import io
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 score = snakemake.wildcards.score
 table = pd.concat([io.read_parquet(p, ("source", "target", "sample", "method", "value")) for p in snakemake.input])
 table = table[table["method"] == score]
 for sample, path in (("task", snakemake.output.matrix), ("resample", snakemake.output.floor)):
     io.write_matrix(table[table["sample"] == sample][["source", "target", "value"]], path)
+finish()

@@ -3,10 +3,9 @@
 from pathlib import Path
 
 from taskdist import checkpoint, data, io, stages, transfer
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 labelled = snakemake.params.spec["labelled"]  # per sample: None (the whole train split) or its budget
 samples = {
     sample: transfer.labelled_examples(io.read_parquet(path, ("index", "label", "split")), labelled[sample])
@@ -16,3 +15,4 @@ checkpoints = {Path(path).stem: checkpoint.read(path) for path in snakemake.inpu
 table = stages.target_scores(checkpoints, data.load_npz(snakemake.input.dataset), samples, device)
 io.write_parquet(table.assign(target=snakemake.wildcards.target), snakemake.output[0],
                  sort_by=["source", "sample", "method"])
+finish()

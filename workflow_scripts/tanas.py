@@ -2,10 +2,9 @@
 
 from taskdist import checkpoint, data, io, stages
 from taskdist.config import TanasSpec, from_params
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 value = stages.pair_complexity(
     checkpoint.read(snakemake.input.source),
@@ -18,3 +17,4 @@ value = stages.pair_complexity(
 )
 pair = {"source": snakemake.wildcards.source, "target": snakemake.wildcards.target}
 io.write_json({**pair, "tanas": value}, snakemake.output[0])
+finish()

@@ -4,9 +4,9 @@ import pandas as pd
 
 from taskdist import io
 from taskdist.config import RESAMPLE_SUFFIX
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 pairs = [io.read_json(p) for p in snakemake.input.pairs]  # each names its source and target
 rows = [{"source": r["source"], "target": r["target"], "value": r["tanas"]} for r in pairs]
 tasks = sorted({r["source"] for r in rows})
@@ -16,3 +16,4 @@ floors = [io.read_json(p) for p in snakemake.input.floors]
 floor_rows = [{"source": r["source"], "target": r["target"].removesuffix(RESAMPLE_SUFFIX), "value": r["tanas"]}
               for r in floors]
 io.write_matrix(pd.DataFrame(floor_rows), snakemake.output.floor)
+finish()

@@ -2,10 +2,9 @@
 
 from taskdist import data, io, stages, transfer
 from taskdist.config import Task2VecSpec, TaskSpec, from_params
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = from_params(Task2VecSpec, snakemake.params.spec["task2vec"])
 dataset = data.load_npz(snakemake.input.dataset)
 probe = stages.task2vec_probe(spec, dataset.images.shape[1], snakemake.input.probe)
@@ -21,3 +20,4 @@ table = stages.task2vec_embedding(
     device,
 )
 io.write_parquet(table, snakemake.output[0])
+finish()

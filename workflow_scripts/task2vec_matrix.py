@@ -6,9 +6,9 @@ import pandas as pd
 
 from taskdist import io, task2vec
 from taskdist.config import RESAMPLE_SUFFIX
-from taskdist.runtime import log_to
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
+start(snakemake)
 
 
 def embeddings(paths):
@@ -32,3 +32,4 @@ for resampled, embedding in embeddings(snakemake.input.floors).items():
         floors[kind].append({"source": task, "target": task, "value": value})
 io.write_matrix(pd.DataFrame(floors["sym"]), snakemake.output.sym_floor)
 io.write_matrix(pd.DataFrame(floors["asym"]), snakemake.output.asym_floor)
+finish()

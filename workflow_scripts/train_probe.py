@@ -2,10 +2,9 @@
 
 from taskdist import data, io, stages
 from taskdist.config import ArchSpec, TaskSpec, TrainSpec, from_params
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 checkpoint = stages.train_probe(
     [from_params(TaskSpec, t) for t in spec["tasks"]],
@@ -17,3 +16,4 @@ checkpoint = stages.train_probe(
     device,
 )
 io.save_checkpoint(checkpoint, snakemake.output[0])
+finish()

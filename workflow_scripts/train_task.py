@@ -3,10 +3,9 @@
 from taskdist import data, io, stages
 from taskdist.config import TaskSpec, TrainSpec, from_params
 from taskdist.models import ArchSpec
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 checkpoint = stages.train_task(
     from_params(TaskSpec, spec["task"]),
@@ -18,3 +17,4 @@ checkpoint = stages.train_task(
     seed=spec.get("seed"),
 )
 io.save_checkpoint(checkpoint, snakemake.output[0])
+finish()

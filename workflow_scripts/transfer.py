@@ -2,10 +2,9 @@
 
 from taskdist import checkpoint, data, io, transfer
 from taskdist.config import ArchSpec, TaskSpec, TransferSpec, from_params
-from taskdist.runtime import log_to, torch_device
+from taskdist.runtime import finish, start
 
-log_to(snakemake.log[0])
-device = torch_device(snakemake.threads, snakemake.params.device)
+device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 source = snakemake.wildcards.get("source")
 runs = transfer.run(
@@ -19,3 +18,4 @@ runs = transfer.run(
     device,
 )
 io.write_json({"source": source, "target": snakemake.wildcards.target, "runs": runs}, snakemake.output[0])
+finish()

@@ -1,0 +1,68 @@
+"""The job frame every workflow script shares (taskdist.runtime): set-up, fast exit, and what a failure leaves."""
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from taskdist.runtime import stage_version
+
+SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "workflow_scripts").glob("*.py"))
+
+
+def run_job(tmp_path: Path, body: str) -> tuple[subprocess.CompletedProcess, str]:
+    """Run ``body`` as a job script would run (a ``snakemake`` object with a log); return the process and its log."""
+    log = tmp_path / "job.log"
+    script = textwrap.dedent(f"""
+        from types import SimpleNamespace
+        from taskdist.runtime import finish, start
+        snakemake = SimpleNamespace(log=[{str(log)!r}], threads=1, params=SimpleNamespace(device="cpu"))
+    """) + textwrap.dedent(body)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return proc, log.read_text() if log.exists() else ""
+
+
+def test_finish_exits_zero_with_logs_and_output_written(tmp_path):
+    out = tmp_path / "out.txt"
+    proc, log = run_job(tmp_path, f"""
+        import logging
+        device = start(snakemake, torch=True)
+        logging.getLogger("taskdist").info("trained on %s", device)
+        open({str(out)!r}, "w").write("done")
+        print("to stdout", end="")
+        finish()
+        raise SystemExit("never reached")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == "done" and proc.stdout == "to stdout"
+    assert "device cpu, 1 threads" in log and "trained on cpu" in log
+
+
+def test_a_failing_job_exits_nonzero_and_keeps_its_traceback(tmp_path):
+    proc, _ = run_job(tmp_path, """
+        start(snakemake)
+        raise ValueError("bad input 'x'")
+        finish()
+    """)
+    assert proc.returncode != 0
+    assert "ValueError: bad input 'x'" in proc.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_job_script_starts_and_finishes_through_the_runtime(script):
+    body = ast.parse(script.read_text()).body
+    calls = [n.value for n in body if isinstance(n, (ast.Expr, ast.Assign)) and isinstance(n.value, ast.Call)]
+    names = [c.func.id for c in calls if isinstance(c.func, ast.Name)]
+    assert names and names[0] == "start", f"{script.name}: the first call should be start(snakemake)"
+    last = body[-1]
+    assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and ast.unparse(last.value) == "finish()", (
+        f"{script.name}: the last statement should be finish()"
+    )
+
+
+def test_stage_version_names_a_module_without_one():
+    with pytest.raises(ValueError, match="no integer VERSION"):
+        stage_version("taskdist.runtime")
