@@ -15,12 +15,13 @@ taskdist.config.check_renamed(config)
 validate(config, "../taskdist/schema/config.schema.yaml")
 EXP = taskdist.config.from_dict(config)
 TASKS = list(EXP.tasks)
-PAIRS = [
-    (a, b) for a in TASKS for b in TASKS if a != b
-]  # the ordered pairs of distinct tasks
 # Instruments of the noise floor: an independent resample of every task (other examples and seeds).
 # They enter no Mantel or selection table.
 RESAMPLE = {t: resample(spec) for t, spec in EXP.tasks.items()}
+# The pairs (source, target) that per-pair jobs compute; aggregates read each file's pair from the file.
+PAIRS = [(a, b) for a in TASKS for b in TASKS if a != b]  # ordered pairs of distinct tasks
+OWN = [(t, t) for t in TASKS]  # a network on its own task (FTD reads it with every pair)
+FLOORS = [(t, RESAMPLE[t].id) for t in TASKS]  # a task's source against its resample: the noise floor
 SPECS = {**EXP.tasks, **{r.id: r for r in RESAMPLE.values()}}
 # FTD consistency: more networks per task (other seeds, another shape), named {task}@{variant}.
 VARIANTS = EXP.consistency.variants()
@@ -57,6 +58,16 @@ VERSIONS = {
         "plots": "plots",
     }.items()
 }
+
+
+def pair_files(pattern, pairs):
+    """``pattern`` (with ``{source}`` and ``{target}``) for each pair of ``pairs``."""
+    return [pattern.format(source=a, target=b) for a, b in pairs]
+
+
+def task_files(pattern, tasks):
+    """``pattern`` (with ``{task}``) for each task id of ``tasks``."""
+    return [pattern.format(task=t) for t in tasks]
 
 
 def alternatives(names):
@@ -140,14 +151,13 @@ def get_fisher_params(wildcards):
     }
 
 
-def fisher_file(net, data):
-    return f"results/fisher/{net}/{data}.parquet"
+FISHER_FILE = "results/fisher/{source}/{target}.parquet"  # N_source on the data of task target
 
 
 def get_ftd_inputs(wildcards):
     return {
-        "pairs": [fisher_file(a, b) for a in TASKS for b in TASKS],
-        "floors": [fisher_file(a, RESAMPLE[a].id) for a in TASKS],
+        "pairs": pair_files(FISHER_FILE, OWN + PAIRS),
+        "floors": pair_files(FISHER_FILE, FLOORS),
     }
 
 
@@ -164,7 +174,7 @@ def get_variant_params(wildcards):
 
 
 def get_variant_fisher(wildcards):
-    return [fisher_file(net, b) for net in VARIANT_NETS for b in TASKS]
+    return pair_files(FISHER_FILE, [(net, b) for net in VARIANT_NETS for b in TASKS])
 
 
 def get_target_dataset(wildcards):
@@ -172,27 +182,28 @@ def get_target_dataset(wildcards):
 
 
 def get_transfer_params(wildcards):
-    return {
+    """Training from scratch (no source) builds a network of the configured shape; transfer loads the source's."""
+    params = {
         "target": TASK_PARAMS[wildcards.target],
-        "network": NETWORK_PARAMS,
         "transfer": TRANSFER_PARAMS,
         "seed": transfer_seed(wildcards.target),
         "version": VERSIONS["transfer"],
     }
+    return params if "source" in wildcards.keys() else {**params, "network": NETWORK_PARAMS}
 
 
 def get_transfer_pairs(wildcards):
-    return [f"results/transfer/{a}/{b}.json" for a, b in PAIRS]
+    return pair_files("results/transfer/{source}/{target}.json", PAIRS)
 
 
 def get_scratch_results(wildcards):
-    return [f"results/transfer/_scratch/{t}.json" for t in TASKS]
+    return task_files("results/transfer/_scratch/{task}.json", TASKS)
 
 
 def get_score_inputs(wildcards):
     target = wildcards.target
     return {
-        "models": [f"results/models/{s}.pt" for s in TASKS if s != target],
+        "models": [f"results/models/{a}.pt" for a, b in PAIRS if b == target],
         "dataset": dataset_file(target),
         "task": f"results/tasks/{target}.parquet",
         "resample": f"results/tasks/{RESAMPLE[target].id}.parquet",
@@ -208,7 +219,7 @@ def get_score_params(wildcards):
 
 
 def get_score_tables(wildcards):
-    return [f"results/scores/{t}.parquet" for t in TASKS]
+    return task_files("results/scores/{task}.parquet", TASKS)
 
 
 def get_method_matrices(wildcards):
@@ -243,9 +254,22 @@ def get_probe_files(wildcards):
     return [PROBE.weights] if PROBE.weights else []
 
 
+# What an embedding reads of the Task2Vec settings (the probe's tasks decide its checkpoint, an input; alpha
+# weighs the asymmetric distance in the matrix job only).
+PROBE_PARAMS = {k: TASK2VEC_PARAMS["probe"][k] for k in ("kind", "arch", "weights")}
+EMBED_PARAMS = {
+    "probe": PROBE_PARAMS,
+    **{k: TASK2VEC_PARAMS[k] for k in ("estimator", "beta", "samples", "head")},
+}
+TRIVIAL_PARAMS = {
+    "probe": PROBE_PARAMS,
+    **{k: TASK2VEC_PARAMS[k] for k in ("estimator", "beta")},
+}
+
+
 def get_task2vec_params(wildcards):
     return {
-        "task2vec": TASK2VEC_PARAMS,
+        "task2vec": EMBED_PARAMS,
         "task": TASK_PARAMS[wildcards.task],
         "labelled": labelled_params(wildcards.task),
         "seed": stable_seed(EXP.seed, "task2vec", wildcards.task),
@@ -254,11 +278,11 @@ def get_task2vec_params(wildcards):
 
 
 def get_task2vec_embeddings(wildcards):
-    return [f"results/task2vec/{t}.parquet" for t in TASKS]
+    return task_files("results/task2vec/{task}.parquet", TASKS)
 
 
 def get_task2vec_floors(wildcards):
-    return [f"results/task2vec/{RESAMPLE[t].id}.parquet" for t in TASKS]
+    return task_files("results/task2vec/{task}.parquet", [r for _, r in FLOORS])
 
 
 def get_tanas_params(wildcards):
@@ -271,8 +295,8 @@ def get_tanas_params(wildcards):
 
 def get_tanas_inputs(wildcards):
     return {
-        "pairs": [f"results/tanas/{a}/{b}.json" for a, b in PAIRS],
-        "floors": [f"results/tanas/{a}/{RESAMPLE[a].id}.json" for a in TASKS],
+        "pairs": pair_files("results/tanas/{source}/{target}.json", PAIRS),
+        "floors": pair_files("results/tanas/{source}/{target}.json", FLOORS),
     }
 
 

@@ -61,7 +61,7 @@ rule task2vec_trivial:
         mem_mb=2000,
         runtime=10,
     params:
-        spec=TASK2VEC_PARAMS,
+        spec=TRIVIAL_PARAMS,
         in_channels=EXP.image.channels,
         version=VERSIONS["task2vec"],
     script:

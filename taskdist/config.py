@@ -1,21 +1,26 @@
 """The experiment configuration as typed, frozen specs.
 
-``config.yaml`` is checked in two steps. The JSON schema
-(``taskdist/schema/config.schema.yaml``) checks its structure and fills in
-defaults; :func:`from_dict` then checks its meaning (datasets exist, class ids
-exist, relabellings are partitions, budgets can be met, methods are known) and
-returns an :class:`Experiment`. Every error is a :class:`ConfigError` that names
-the offending key, e.g. ``tasks[mnist_low].classes``.
+``config.yaml`` is checked in two steps, each the only one of its kind. The
+JSON schema (``taskdist/schema/config.schema.yaml``) owns the structure, the
+ranges and every default (:func:`defaults` gives them to code outside a
+config); :func:`from_dict` owns the meaning (datasets exist, class ids exist,
+relabellings are partitions, budgets can be met, methods are known, the
+Task2Vec probe can be built) and returns an :class:`Experiment` of frozen
+specs, which check nothing themselves. Both run when the workflow is planned,
+before any job. Every error is a :class:`ConfigError` that names the offending
+key, e.g. ``tasks[mnist_low].classes``; a key or value of an earlier version
+names its replacement (:data:`RENAMED`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -59,10 +64,10 @@ class ArchSpec:
         Width of the fully connected feature layer that closes the body.
     """
 
-    widths: tuple[int, ...] = (16, 32)
-    convs_per_stage: int = 1
-    pool: int = 4
-    hidden: int = 64
+    widths: tuple[int, ...]
+    convs_per_stage: int
+    pool: int
+    hidden: int
 
 
 RESAMPLE_SUFFIX = "@resample"
@@ -165,18 +170,14 @@ class DatasetSpec:
     root, download
         Where torchvision reads the files, and whether it may fetch them.
     split
-        How its images are divided into train / val / test pools;
-        :func:`taskdist.data.default_split` of the dataset when None.
+        How its images are divided into train / val / test pools
+        (:func:`taskdist.data.default_split` of the dataset unless configured).
     """
 
     name: str
-    root: str | None = None
-    download: bool = False
-    split: SplitSpec | None = None
-
-    def __post_init__(self) -> None:
-        if self.split is None:
-            object.__setattr__(self, "split", default_split(dataset_info(self.name)))
+    root: str | None
+    download: bool
+    split: SplitSpec
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ class HeadSpec:
 
 @dataclass(frozen=True)
 class LinearSpec:
-    """A new linear head on frozen features, fitted to convergence (L-BFGS, L2 weight ``l2``)."""
+    """A new linear head on frozen features, fitted to convergence (Newton's method, L2 weight ``l2``)."""
 
     l2: float
     max_iter: int
@@ -237,12 +238,14 @@ class TransferSpec:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """The Task2Vec probe: a network trained by the workflow on ``tasks``, or a torchvision model."""
+    """The Task2Vec probe: a network trained by the workflow on ``tasks`` (``kind: trained``), or a torchvision
+    architecture ``arch``, randomly initialised or with the state dict in the file ``weights``
+    (``kind: torchvision``)."""
 
     kind: str
-    tasks: tuple[str, ...] = ()
-    arch: str | None = None
-    weights: str | None = None
+    tasks: tuple[str, ...]
+    arch: str | None
+    weights: str | None
 
 
 @dataclass(frozen=True)
@@ -276,17 +279,9 @@ class NetSpec:
         first cell, which makes a 28x28 search affordable on a CPU; 1 keeps it.
     """
 
-    width: int = 16
-    cells: int = 2
-    stem_stride: int = 2
-
-    def __post_init__(self) -> None:
-        if self.stem_stride not in (1, 2):
-            raise ValueError(f"NetSpec.stem_stride must be 1 or 2, got {self.stem_stride!r}")
-        for name in ("width", "cells"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"NetSpec.{name} must be a positive integer, got {value!r}")
+    width: int
+    cells: int
+    stem_stride: int
 
     def cell_widths(self) -> list[int]:
         return [self.width * 2**k for k in range(self.cells)]
@@ -294,7 +289,7 @@ class NetSpec:
 
 @dataclass(frozen=True)
 class FuseSpec:
-    """Budget and optimisation settings of a search; the defaults fit 2 CPU cores.
+    """Budget and optimisation settings of a search; the schema's defaults fit 2 CPU cores.
 
     Parameters
     ----------
@@ -318,30 +313,17 @@ class FuseSpec:
         Epochs of the winner's training from scratch.
     """
 
-    stages: int = 3
-    rounds: int = 2
-    epochs: int = 1
-    candidates: int = 2
-    nodes: int = 3
-    net: NetSpec = field(default_factory=NetSpec)
-    batch_size: int = 64
-    lr: float = 1e-3
-    alpha_lr: float = 0.05
-    weight_decay: float = 0.0
-    final_epochs: int = 10
-
-    def __post_init__(self) -> None:
-        for name in ("stages", "rounds", "epochs", "candidates", "batch_size", "final_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"FuseSpec.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.nodes, int) or self.nodes < 2:
-            raise ValueError(f"FuseSpec.nodes must be an integer >= 2, got {self.nodes!r}")
-        for name in ("lr", "alpha_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"FuseSpec.{name} must be positive, got {getattr(self, name)!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"FuseSpec.weight_decay must be >= 0, got {self.weight_decay!r}")
+    stages: int
+    rounds: int
+    epochs: int
+    candidates: int
+    nodes: int
+    net: NetSpec
+    batch_size: int
+    lr: float
+    alpha_lr: float
+    weight_decay: float
+    final_epochs: int
 
     @property
     def candidates_trained(self) -> int:
@@ -430,9 +412,6 @@ class Experiment:
     tanas: TanasSpec
     consistency: ConsistencySpec
 
-    def task_dataset(self, task_id: str) -> DatasetSpec:
-        return self.datasets[self.tasks[task_id].dataset]
-
 
 def stable_seed(*parts: object) -> int:
     """A 31-bit seed derived deterministically from ``parts`` (stable across runs and machines)."""
@@ -487,9 +466,9 @@ def load(path: str | Path) -> Experiment:
 
 
 RENAMED = {
-    ("fisher", "head", "epochs"): "fisher.head.max_iter (the head is now fitted to convergence by L-BFGS)",
+    ("fisher", "head", "epochs"): "fisher.head.max_iter (the head is now fitted to convergence)",
     ("fisher", "head", "batch_size"): "nothing: the head is fitted on all examples at once (remove the key)",
-    ("fisher", "head", "lr"): "fisher.head.l2 (the head is now fitted to convergence by L-BFGS)",
+    ("fisher", "head", "lr"): "fisher.head.l2 (the head is now fitted to convergence)",
     ("transfer", "seeds"): "transfer.replicates",
     ("transfer", "epochs"): "transfer.finetune.max_epochs (training now stops when held-out loss stops improving)",
     ("transfer", "batch_size"): "transfer.finetune.batch_size",
@@ -528,6 +507,32 @@ def validate_schema(raw: dict) -> dict:
         where = _json_path(raw, list(error.absolute_path))
         raise ConfigError(f"config key {where}: {error.message}")
     return raw
+
+
+def defaults(*path: str) -> dict:
+    """The schema's defaults of the config section at ``path``: what a config that leaves it out gets.
+
+    For code that builds specs outside a config (benchmarks, tests), so that the
+    schema stays the one place defaults are written, e.g.
+    ``from_params(ArchSpec, defaults("network"))``.
+    """
+    node = yaml.safe_load(SCHEMA_PATH.read_text())
+    for key in path:
+        try:
+            node = node["properties"][key]
+        except KeyError:
+            raise KeyError(f"the config schema has no section {'.'.join(path)!r} (at {key!r})") from None
+    return _filled(node, node.get("default", {}))
+
+
+def _filled(node: dict, value):
+    """``value`` with the defaults of schema ``node`` filled in, recursively."""
+    value = _copy(value)
+    if isinstance(value, dict):
+        for key, sub in node.get("properties", {}).items():
+            if key in value or "default" in sub:
+                value[key] = _filled(sub, value.get(key, sub.get("default")))
+    return value
 
 
 def _copy(value):
@@ -648,18 +653,55 @@ def _nas(raw: dict, tasks: dict[str, TaskSpec], methods: list[str]) -> NasSpec:
 
 
 def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSpec:
-    """The Task2Vec settings; the probe must be usable when a task2vec method is requested."""
-    probe = {"tasks": (), "arch": None, "weights": None, **raw["probe"]}
-    if needed and probe["kind"] == "trained":
-        if not probe["tasks"]:
-            raise ConfigError("config key task2vec.probe.tasks: a trained probe needs at least one task id")
+    """The Task2Vec settings. A probe's settings must agree with its kind; when a task2vec method is requested,
+    the probe must also be buildable: its tasks exist, or its architecture is torchvision's and its weights file
+    is readable."""
+    probe = {"arch": None, "weights": None, **raw["probe"]}
+    key = "config key task2vec.probe"
+    if probe["kind"] == "trained":
+        for name in ("arch", "weights"):
+            if probe[name] is not None:
+                raise ConfigError(
+                    f"{key}.{name}: a trained probe is a task network the workflow trains on probe.tasks; it "
+                    f"takes no {name} (got {probe[name]!r}): remove it, or set probe.kind: torchvision"
+                )
+        if needed and not probe["tasks"]:
+            raise ConfigError(f"{key}.tasks: a trained probe needs at least one task id")
         for tid in probe["tasks"]:
             if tid not in tasks:
-                raise ConfigError(f"config key task2vec.probe.tasks: {tid!r} is not a task id; known: {list(tasks)}")
-    if needed and probe["kind"] == "torchvision" and not probe["arch"]:
-        raise ConfigError("config key task2vec.probe.arch: a torchvision probe needs an architecture, e.g. resnet18")
-    raw = {**raw, "probe": probe}
-    return from_params(Task2VecSpec, raw)
+                raise ConfigError(f"{key}.tasks: {tid!r} is not a task id; known: {list(tasks)}")
+    else:  # torchvision
+        if probe["tasks"]:
+            raise ConfigError(
+                f"{key}.tasks: a torchvision probe is not trained on tasks (got {probe['tasks']}); remove them, "
+                f"or set probe.kind: trained"
+            )
+        if needed:
+            _check_torchvision_probe(probe["arch"], probe["weights"], key)
+    return from_params(Task2VecSpec, {**raw, "probe": probe})
+
+
+def _check_torchvision_probe(arch: str | None, weights: str | None, key: str) -> None:
+    """A torchvision probe names a classification architecture torchvision has, and a readable weights file."""
+    if not arch:
+        raise ConfigError(f"{key}.arch: a torchvision probe needs an architecture, e.g. resnet18")
+    import torchvision.models  # only for a torchvision probe: planning otherwise stays free of torch
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        close = difflib.get_close_matches(arch, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {known}"
+        raise ConfigError(f"{key}.arch: {arch!r} is not a torchvision classification architecture{hint}")
+    if weights is not None:
+        path = Path(weights)
+        try:
+            with path.open("rb") as f:
+                f.read(1)
+        except OSError as e:
+            raise ConfigError(
+                f"{key}.weights: cannot read the weights file {weights!r} ({e.strerror or e}); give the path "
+                f"of a state dict saved with torch.save(model.state_dict(), path), or remove weights"
+            ) from None
 
 
 def _dataset_split(info: DatasetInfo, raw: dict | None) -> SplitSpec:

@@ -6,6 +6,7 @@ from wf import snakemake, tiny_config, write_config
 
 from taskdist import config
 from taskdist.config import ConfigError, from_params, stable_seed, to_params
+from taskdist.data import dataset_info, default_split
 
 REPO_CONFIG = config.SCHEMA_PATH.parents[2] / "config.yaml"
 
@@ -91,15 +92,16 @@ def test_resample_of_a_config_task(tmp_path):
 
 def test_specs_round_trip_through_params():
     exp = config.from_dict(config.validate_schema(tiny_config()))
-    datasets = (exp.datasets["digits"], config.DatasetSpec("usps"))  # a test fraction, and a test file instead
+    usps = config.DatasetSpec("usps", None, False, default_split(dataset_info("usps")))
+    datasets = (exp.datasets["digits"], usps)  # a test fraction, and a test file instead
     for spec in (exp.tasks["parity"], *datasets, exp.fisher, exp.network, exp.train, exp.image, exp.nas, exp.tanas):
         params = to_params(spec)
         assert repr(params) == repr(to_params(from_params(type(spec), params)))
         assert from_params(type(spec), params) == spec
 
 
-def test_search_and_tanas_defaults_of_the_schema_are_those_of_the_library():
-    """The schema's defaults and the Python API's defaults must not drift apart."""
+def test_tanas_defaults_of_the_schema_are_those_of_the_library():
+    """The schema's defaults and complexity_distance's keyword defaults must not drift apart."""
     import inspect
 
     from taskdist.nas.complexity import complexity_distance
@@ -107,7 +109,7 @@ def test_search_and_tanas_defaults_of_the_schema_are_those_of_the_library():
     cfg = tiny_config()
     del cfg["nas"], cfg["tanas"]
     exp = config.from_dict(config.validate_schema(cfg))
-    assert exp.nas.search == config.FuseSpec() and not exp.nas.enabled
+    assert not exp.nas.enabled
     defaults = {k: p.default for k, p in inspect.signature(complexity_distance).parameters.items()}
     for key, value in to_params(exp.tanas).items():
         if key != "samples":
@@ -135,6 +137,13 @@ def _dataset(cfg, name="digits", **changes):
 
 def _nas(cfg, **changes):
     cfg["nas"].update(changes)
+    return cfg
+
+
+def _probe(cfg, **probe):
+    """Task2Vec requested, with the probe ``probe``."""
+    cfg["distances"]["methods"] = [*cfg["distances"]["methods"], "task2vec"]
+    cfg["task2vec"] = {"probe": probe}
     return cfg
 
 
@@ -198,6 +207,32 @@ BAD = {
         lambda c: _set(_dataset(c, split={"train": 0.5, "val": 0.25, "test": 0.25}), 0, samples_per_class=178),
         ["tasks[low].samples_per_class", "needs 45 val images of class 0", "val pool of dataset 'digits' holds 44"],
     ),
+    "trained probe given an arch": (
+        lambda c: _probe(c, kind="trained", tasks=["low"], arch="resnet18"),
+        ["task2vec.probe.arch", "a trained probe", "takes no arch", "probe.kind: torchvision"],
+    ),
+    "trained probe given weights": (
+        lambda c: _probe(c, kind="trained", tasks=["low"], weights="w.pt"),
+        ["task2vec.probe.weights", "takes no weights (got 'w.pt')"],
+    ),
+    "trained probe without tasks": (lambda c: _probe(c, kind="trained"), ["task2vec.probe.tasks", "at least one"]),
+    "trained probe on an unknown task": (
+        lambda c: _probe(c, kind="trained", tasks=["lo"]),
+        ["task2vec.probe.tasks", "'lo' is not a task id"],
+    ),
+    "torchvision probe without arch": (lambda c: _probe(c, kind="torchvision"), ["task2vec.probe.arch", "needs"]),
+    "torchvision probe, unknown arch": (
+        lambda c: _probe(c, kind="torchvision", arch="resnet19"),
+        ["task2vec.probe.arch", "'resnet19' is not a torchvision classification architecture", "resnet18"],
+    ),
+    "torchvision probe, missing weights file": (
+        lambda c: _probe(c, kind="torchvision", arch="resnet18", weights="no/such/weights.pt"),
+        ["task2vec.probe.weights", "cannot read the weights file 'no/such/weights.pt'", "No such file"],
+    ),
+    "torchvision probe given tasks": (
+        lambda c: _probe(c, kind="torchvision", arch="resnet18", tasks=["low"]),
+        ["task2vec.probe.tasks", "not trained on tasks"],
+    ),
     "budget leaves a split empty": (
         lambda c: _set(c, 0, samples_per_class=3),
         ["tasks[low].samples_per_class", "leaves the test split of label '0' empty"],
@@ -214,11 +249,11 @@ def test_bad_config_raises_naming_task_and_key(tmp_path, case):
         assert fragment in str(err.value)
 
 
+# Snakemake plans with the same config.from_dict as config.load (rules/common.smk), so every case above
+# stops it; these show that it stops before any job, for a schema error, a task, a budget and the probe.
 @pytest.mark.workflow
-@pytest.mark.parametrize("case", ["unknown dataset", "class not in dataset", "overlapping labels",
-                                  "empty label", "duplicate task id", "fewer than two tasks",
-                                  "budget too large", "unknown method", "nas: k above the bases", "task split",
-                                  "budget exceeds a pool"])
+@pytest.mark.parametrize("case", ["schema: wrong type", "overlapping labels", "budget exceeds a pool",
+                                  "torchvision probe, missing weights file"])
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, case):
     mutate, expected = BAD[case]
     write_config(tmp_path, mutate(tiny_config()))
@@ -263,3 +298,24 @@ def test_transfer_settings_and_target_examples(tmp_path):
     cfg["transfer"]["settings"] = ["probe"]
     with pytest.raises(ConfigError, match="transfer.settings"):
         _load(tmp_path, cfg)
+
+
+def test_the_schema_names_each_choice_as_the_code_does():
+    """Every enum of the schema is the tuple of names the code that reads it accepts: one name per concept."""
+    from taskdist import fisher, mantel, task2vec, transfer
+
+    schema = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
+    task2vec_schema = schema["task2vec"]["properties"]
+    pairs = {
+        "fisher.estimator": (schema["fisher"]["properties"]["estimator"]["enum"], fisher.ESTIMATORS),
+        "fisher.granularity": (schema["fisher"]["properties"]["granularity"]["enum"], fisher.GRANULARITIES),
+        "task2vec.estimator": (task2vec_schema["estimator"]["enum"], task2vec.ESTIMATORS),
+        "task2vec.probe.kind": (task2vec_schema["probe"]["properties"]["kind"]["enum"], task2vec.PROBE_KINDS),
+        "transfer.settings": (schema["transfer"]["properties"]["settings"]["items"]["enum"], transfer.SETTINGS),
+        "mantel.method": (schema["mantel"]["properties"]["method"]["enum"], mantel.METHODS),
+    }
+    for key, (in_schema, in_code) in pairs.items():
+        assert tuple(in_schema) == tuple(in_code), key
+    # the estimators both Fisher estimates share are spelled alike
+    assert set(task2vec.ESTIMATORS) - {"variational"} <= set(fisher.ESTIMATORS)
+    assert "montecarlo" not in task2vec.ESTIMATORS
