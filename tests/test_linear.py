@@ -101,7 +101,7 @@ def test_matches_sklearn_logistic_regression():
 
 
 def test_refit_head_sets_the_converged_head_in_place():
-    net = build(ArchSpec(widths=(4,), hidden=8), in_channels=1, n_classes=3, seed=0)
+    net = build(ArchSpec(widths=(4,), convs_per_stage=1, pool=4, hidden=8), in_channels=1, n_classes=3, seed=0)
     gen = torch.Generator().manual_seed(6)
     images = torch.randn(30, 1, 12, 12, generator=gen)
     labels = torch.arange(30) % 3
