@@ -1,6 +1,6 @@
 """Speed of the diagonal Fisher pass against a plain forward+backward pass.
 
-Builds the default task network (``ArchSpec()``, 1 channel, 28x28 inputs, 10 classes) on
+Builds the default task network (``DEFAULT_NETWORK``, 1 channel, 28x28 inputs, 10 classes) on
 random data and times, side by side and at the same batch size:
 
 - a plain training-style pass: forward, mean cross-entropy, ``backward()``;
@@ -34,8 +34,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from taskdist.config import defaults, from_params  # noqa: E402
 from taskdist.fisher import ESTIMATORS, _fisher_diagonal, fisher_diagonal  # noqa: E402
 from taskdist.models import ArchSpec, TaskNet, build  # noqa: E402
+
+DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     n_classes = 10
-    model = build(ArchSpec(), in_channels=1, n_classes=n_classes, seed=0).eval()
+    model = build(DEFAULT_NETWORK, in_channels=1, n_classes=n_classes, seed=0).eval()
     images = torch.randn((args.n, 1, 28, 28), generator=gen)  # (N, 1, 28, 28)
     labels = torch.randint(0, n_classes, (args.n,), generator=gen)  # (N,)
     n_params = sum(p.numel() for p in model.parameters())
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     plain_min = min(times["plain forward+backward (mean CE)"])
 
     print(
-        f"# fisher_speed: TaskNet(ArchSpec()) {n_params} params, 1x28x28, {n_classes} classes; "
+        f"# fisher_speed: TaskNet(DEFAULT_NETWORK) {n_params} params, 1x28x28, {n_classes} classes; "
         f"N={args.n}, batch_size={bs}, threads={args.threads}; torch {torch.__version__}"
     )
     print(

@@ -13,7 +13,7 @@ the default config (the parity task: 90 + 30 per digit):
 - ``b``: digits 5-9 (disjoint classes); ``c``: parity of all ten digits; ``all10``: the ten-way
   task (90 + 30 per digit), which contains ``a``'s classes and is the hardest competitor.
 
-The task network ``N_a`` is trained like the default workflow (``ArchSpec()``, 15 Adam
+The task network ``N_a`` is trained like the default workflow (``DEFAULT_NETWORK``, 15 Adam
 epochs, batch 64, lr 0.002). ``F_{a,x}`` is computed as :func:`taskdist.stages.pair_fisher`
 does (body of ``N_a``, head refitted on ``x``'s train labels, Fisher of the body over at
 most ``samples`` train examples of ``x``), with the seeds of a workflow pair job, and
@@ -62,10 +62,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taskdist import data, fisher, models, tasks, train  # noqa: E402
-from taskdist.config import ArchSpec, stable_seed  # noqa: E402
+from taskdist import data, fisher, models, tasks, train, vectors  # noqa: E402
+from taskdist.config import ArchSpec, defaults, from_params, stable_seed  # noqa: E402
 from taskdist.distances import fisher_task_distance  # noqa: E402
 from taskdist.linear import refit_head  # noqa: E402
+
+DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 
 TRAIN_POOL, TEST_POOL = 400, 100  # per digit; mnist5k has 500 per digit
 COLUMNS = ("a#2", "a_perm", "a_resample", "a_relabel", "b", "c", "all10")
@@ -202,6 +204,15 @@ def settings(quick: bool) -> list[Setting]:
 # ------------------------------------------------------------------------------- the pair computation
 
 
+def fit_head(model, images, labels, *, epochs: int, batch_size: int, lr: float, seed: int) -> list[dict]:
+    """Adam on ``model.head`` only, the body frozen: its features are computed once (eval mode)."""
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        feats = torch.cat([model.body(images[s : s + 512].to(device)) for s in range(0, len(images), 512)])
+    return train.fit(model.head, feats, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, name="head")
+
+
 class Pairs:
     """``F_{a,x}`` as :func:`taskdist.stages.pair_fisher` computes it, with memoised head fits and Fisher passes."""
 
@@ -226,8 +237,8 @@ class Pairs:
                     info = refit_head(net, task.x_train, task.y_train, l2=head.l2, max_iter=LBFGS_MAX_ITER,
                                       tol=LBFGS_TOL)
                 else:
-                    train.fit_head(net, task.x_train, task.y_train, epochs=head.epochs, batch_size=64, lr=0.01,
-                                   seed=stable_seed(seed, "head-fit"))
+                    fit_head(net, task.x_train, task.y_train, epochs=head.epochs, batch_size=64, lr=0.01,
+                             seed=stable_seed(seed, "head-fit"))
             self.head_seconds.setdefault(head.label, []).append(time.perf_counter() - start)
             net.head.requires_grad_(False)
             self.heads[key] = (net.eval(), info)
@@ -246,7 +257,7 @@ class Pairs:
         diag = self.diags[key]
         if setting.granularity == "filter":  # exactly what fisher_diagonal(granularity="filter") returns
             diag = {k: v.reshape(v.shape[0] if v.dim() else 1, -1).mean(dim=1) for k, v in diag.items()}
-        return fisher.flatten(diag)
+        return vectors.flat(diag)
 
     def distances(self, setting: Setting, replicate: int) -> dict[str, float]:
         """``d(a -> x)`` for every column, with the pair seeds of one seed family."""
@@ -300,7 +311,7 @@ def head_diagnostics(pairs: Pairs, head: Head, replicates: int) -> dict[str, obj
     out["TV(a, a_perm)"] = np.mean(tvs)
     out["n_eff of 500"] = np.mean(n_eff)
     out["top-10 share"] = np.mean(top10)
-    out["L-BFGS iters"] = f"{min(iters)}-{max(iters)}" if iters else "-"
+    out["solver iters"] = f"{min(iters)}-{max(iters)}" if iters else "-"
     infos = [i for (h, *_), (_, i) in pairs.heads.items() if h == head and i]
     out["converged"] = f"{sum(i['converged'] for i in infos)}/{len(infos)}" if infos else "-"
     return out
@@ -374,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     ds = data.load("mnist5k", data.ImageSpec(28, 1))
     task_set = build_tasks(ds)
     a = task_set["a"]
-    net_a = models.build(ArchSpec(), 1, a.n_classes, seed=0)
+    net_a = models.build(DEFAULT_NETWORK, 1, a.n_classes, seed=0)
     start = time.perf_counter()
     train.fit(net_a, a.x_train, a.y_train, epochs=args.epochs, batch_size=64, lr=0.002, seed=0)
     net_a.eval()
@@ -403,8 +414,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\nhead fits: training loss on a and a_perm (same images, labels reversed); mean TV distance of the two")
     print("heads' class probabilities on a's images (label order undone); effective number of samples")
     print("(sum t)^2 / sum t^2 of the per-sample traces t_i = ||grad_body log p(y_i|x_i)||^2 of F_{a,a} and the share")
-    print(f"of its trace from the 10 largest; L-BFGS iterations (min-max) and heads converged to tol {LBFGS_TOL:g}")
-    keys = ("loss a", "loss a_perm", "TV(a, a_perm)", "n_eff of 500", "top-10 share", "L-BFGS iters", "converged")
+    print(f"of its trace from the 10 largest; solver iterations (min-max) and heads converged to tol {LBFGS_TOL:g}")
+    keys = ("loss a", "loss a_perm", "TV(a, a_perm)", "n_eff of 500", "top-10 share", "solver iters", "converged")
     print(f"{'head':<{width}}" + "".join(f"{k:>14}" for k in keys))
     for head in heads:
         diag = head_diagnostics(pairs, head, args.repeats)

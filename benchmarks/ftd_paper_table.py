@@ -8,7 +8,7 @@ pools as ``benchmarks/ftd_noise.py`` (no test image is a train image of any task
 - ``T2``: 5-way {0, 1, 2, 3, other}: 180 of each of 0-3, 30 of each of 4-9 (900 train);
 - ``T3``: 10-way, 180 per digit (1800 train).
 
-One task network per task, trained like the default workflow (``ArchSpec()``, 15 Adam
+One task network per task, trained like the default workflow (``DEFAULT_NETWORK``, 15 Adam
 epochs, batch 64, lr 0.002). ``d(Ti -> Tj) = FTD(F_{i,i}, F_{i,j})``: ``N_i``'s body,
 a converged head (:func:`taskdist.linear.fit_linear_head`, l2 0.1) fitted on ``Tj``'s train
 labels, the Fisher of the body over 500 train examples of ``Tj``, with three estimators:
@@ -54,10 +54,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ftd_noise import Task, make_task, pools  # noqa: E402
 
-from taskdist import data, fisher, models, tasks, train  # noqa: E402
-from taskdist.config import ArchSpec, stable_seed  # noqa: E402
+from taskdist import data, fisher, models, tasks, train, vectors  # noqa: E402
+from taskdist.config import ArchSpec, defaults, from_params, stable_seed  # noqa: E402
 from taskdist.distances import fisher_task_distance  # noqa: E402
 from taskdist.linear import refit_head  # noqa: E402
+
+DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 
 NAMES = ("T0", "T1", "T2", "T3")
 # Le et al., MNIST, DenseNet-121, row = source, column = target (as printed: d squared)
@@ -114,7 +116,7 @@ def batch_mean_squared_gradient_fisher(
 
 
 def distance_matrices(nets: dict[str, models.TaskNet], task_set: dict[str, Task]) -> dict[str, np.ndarray]:
-    vectors: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (net, data) -> estimator -> F_{net,data}
+    fim: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (net, data) -> estimator -> F_{net,data}
     for source in NAMES:
         for target in NAMES:
             task = task_set[target]
@@ -126,20 +128,19 @@ def distance_matrices(nets: dict[str, models.TaskNet], task_set: dict[str, Task]
             net.head.requires_grad_(False)
             keep = tasks.subsample(len(task.y_train), SAMPLES, stable_seed(seed, "samples"))
             x, y = task.x_train[keep], task.y_train[keep]
-            vectors[source, target] = {
-                "per-sample": fisher.flatten(fisher.fisher_diagonal(net, x, y, seed=stable_seed(seed, "fisher"))),
-                "batch-mean": fisher.flatten(batch_mean_squared_gradient_fisher(net, x, y, seed=seed)),
-                "exact": fisher.flatten(fisher.fisher_diagonal(net, x, y, estimator="exact")),
+            fim[source, target] = {
+                "per-sample": vectors.flat(fisher.fisher_diagonal(net, x, y, seed=stable_seed(seed, "fisher"))),
+                "batch-mean": vectors.flat(batch_mean_squared_gradient_fisher(net, x, y, seed=seed)),
+                "exact": vectors.flat(fisher.fisher_diagonal(net, x, y, estimator="exact")),
             }
     out = {variant: np.zeros((4, 4)) for variant in ("per-sample", "batch-mean", "exact", "two networks")}
     for i, source in enumerate(NAMES):
         for j, target in enumerate(NAMES):
             for variant in ("per-sample", "batch-mean", "exact"):
-                out[variant][i, j] = fisher_task_distance(vectors[source, source][variant],
-                                                          vectors[source, target][variant])
+                out[variant][i, j] = fisher_task_distance(fim[source, source][variant], fim[source, target][variant])
             # the reference script's pairing: N_source and N_target, both on the target's data
-            out["two networks"][i, j] = fisher_task_distance(vectors[source, target]["batch-mean"],
-                                                             vectors[target, target]["batch-mean"])
+            out["two networks"][i, j] = fisher_task_distance(fim[source, target]["batch-mean"],
+                                                             fim[target, target]["batch-mean"])
     return out
 
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     nets = {}
     for k, name in enumerate(NAMES):
         task = task_set[name]
-        net = models.build(ArchSpec(), 1, task.n_classes, seed=k)
+        net = models.build(DEFAULT_NETWORK, 1, task.n_classes, seed=k)
         train.fit(net, task.x_train, task.y_train, epochs=args.epochs, batch_size=64, lr=0.002, seed=k)
         nets[name] = net.eval()
         acc = train.evaluate(net, task.x_test, task.y_test).accuracy
