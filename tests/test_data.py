@@ -14,7 +14,7 @@ import pytest
 import scipy.io
 import torchvision.datasets as tvd
 
-from taskdist import data
+from taskdist import data, sources
 from taskdist.data import (
     DATASETS,
     POOLS,
@@ -466,4 +466,4 @@ def test_load_rejects_a_split_that_does_not_fit():
 
 @functools.cache
 def _embedded_labels(name: str) -> np.ndarray:
-    return data._EMBEDDED[name]()[1]
+    return sources.EMBEDDED[name]()[1]

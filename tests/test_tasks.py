@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskdist import config, data, tasks
+from taskdist import config, data, sources, tasks
 from taskdist.config import SplitSpec, TaskSpec, resample, stable_seed
 from taskdist.data import POOLS, Dataset
 
@@ -135,7 +135,7 @@ CONFIGS = [REPO / "config.yaml", *sorted((REPO / "tests" / "workflow").glob("*.y
 
 @functools.cache
 def _embedded_labels(name: str) -> np.ndarray:
-    return data._EMBEDDED[name]()[1]  # labels of the real data; the images are not needed
+    return sources.EMBEDDED[name]()[1]  # labels of the real data; the images are not needed
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
