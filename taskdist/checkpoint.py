@@ -9,6 +9,7 @@ into an :class:`~taskdist.io.ArtifactError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -38,6 +39,11 @@ def write(checkpoint: dict, path: str | Path) -> None:
 
 def read(path: str | Path) -> dict:
     return io.load_checkpoint(path, KEYS)
+
+
+def read_all(paths: Iterable[str | Path]) -> dict[str, dict]:
+    """The checkpoints at ``paths`` by the id of the task each network was trained on; a task twice is an error."""
+    return io.by_name(((ckpt["task"]["id"], path, ckpt) for path in paths for ckpt in [read(path)]), "checkpoint")
 
 
 def load_network(checkpoint: dict, device: torch.device) -> models.TaskNet:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskdist import io
+from taskdist import io, matrices
 
 
 def show(path: Path, value: str, digits: int) -> str:
@@ -29,7 +29,7 @@ def show(path: Path, value: str, digits: int) -> str:
         return "\n".join(lines)
     df = io.read_parquet(path)
     if {"source", "target", value} <= set(df.columns):
-        square = io.to_square(df, value=value)
+        square = matrices.to_square(df, value=value)
         square.index.name, square.columns.name = None, "source \\ target"
         return square.round(digits).to_string()
     with pd.option_context("display.max_rows", 40, "display.width", 120):
@@ -41,7 +41,7 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    df = io.read_matrix(results / "distances" / f"{method}.parquet")
+    df = matrices.read_method(results / "distances" / f"{method}.parquet", method)
     if target not in set(df["target"]):
         raise ValueError(f"target {target!r} is not in {method}'s matrix; tasks: {sorted(set(df['target']))}")
     rows = df[(df["target"] == target) & (df["source"] != target)].rename(columns={"value": method})
@@ -51,7 +51,7 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
     if transfer_path.exists():
         from taskdist.transfer import SETTINGS, means
 
-        transfer = io.read_transfer(transfer_path)
+        transfer = matrices.read_transfer(transfer_path)
         for setting in [s for s in SETTINGS if s in set(transfer["setting"])]:
             per_pair = means(transfer, setting)[["source", "target", "accuracy", "gain"]]
             rows = rows.merge(per_pair.add_prefix(f"{setting}_").rename(

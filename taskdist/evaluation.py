@@ -15,20 +15,23 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from taskdist import io
 from taskdist.distances import METHODS
 from taskdist.mantel import mantel
+from taskdist.matrices import to_square
 from taskdist.selection import random_baseline, selection_metrics, summarize
 from taskdist.transfer import SETTINGS
 from taskdist.transfer import means as transfer_means
 
-VERSION = 2
-"""Version of the Mantel and selection tables; raised whenever they change."""
+VERSION = 3
+"""Version of the Mantel and selection tables; raised whenever they change.
+
+3: methods in the order of :data:`taskdist.distances.METHODS`, whatever the order of the inputs (the
+default config's order: its tables are unchanged)."""
 
 
 def oriented(name: str, matrix: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
     """Square task x task frame of method ``name`` oriented as a distance (lower = closer)."""
-    square = io.to_square(matrix, order=tasks)
+    square = to_square(matrix, order=tasks)
     return pd.DataFrame(METHODS[name].as_distance(square.to_numpy()), index=tasks, columns=tasks)
 
 
@@ -38,8 +41,8 @@ TRUTHS = ("-gain", "1-accuracy")
 def ground_truth(transfer: pd.DataFrame, tasks: list[str], setting: str) -> dict[str, pd.DataFrame]:
     """The transfer table of one setting, averaged over replicates, as the distances ``-gain`` and ``1-accuracy``."""
     means = transfer_means(transfer, setting)
-    gain = io.to_square(means, "gain", order=tasks)
-    accuracy = io.to_square(means, "accuracy", order=tasks)
+    gain = to_square(means, "gain", order=tasks)
+    accuracy = to_square(means, "accuracy", order=tasks)
     return {"-gain": -gain, "1-accuracy": 1.0 - accuracy}
 
 
@@ -112,7 +115,7 @@ def selection_table(matrices: dict[str, pd.DataFrame], transfer: pd.DataFrame, t
     """
     frames = []
     for setting in settings(transfer):
-        accuracy = io.to_square(transfer_means(transfer, setting), "accuracy", order=tasks)
+        accuracy = to_square(transfer_means(transfer, setting), "accuracy", order=tasks)
         for name, matrix in matrices.items():
             per_target = selection_metrics(oriented(name, matrix, tasks), accuracy, predicted_higher_is_better=False)
             frames.append(per_target.assign(method=name, setting=setting))

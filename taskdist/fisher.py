@@ -25,8 +25,8 @@ vector-Jacobian products ``(J_i^T v)^2`` over a small set of logit-space vectors
   ``v_c = sqrt(p_ic) (e_c - p_i)``, because ``sum_c p_c (e_c - p)(e_c - p)^T = diag(p) - p p^T
   = S S^T`` (the Fisher of softmax cross-entropy equals its generalised Gauss-Newton).
 
-Two engines evaluate the squared per-sample vector-Jacobian products, vectorised over the
-batch (no Python loop over samples):
+Two engines (:mod:`taskdist.persample`) evaluate the squared per-sample vector-Jacobian
+products, vectorised over the batch (no Python loop over samples):
 
 - ``hooks`` (fast path), used when every trainable parameter is the ``weight`` or ``bias``
   of an ``nn.Linear`` or ``nn.Conv2d`` (zeros padding, ``groups=1``) that is called once
@@ -56,26 +56,25 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-VERSION = 2
-"""Version of the per-pair Fisher computation (head refit + FIM); raised whenever its results change."""
+from taskdist.persample import FuncEngine, HookEngine, Unsupported
+
+VERSION = 3
+"""Version of the per-pair Fisher computation (head refit + FIM); raised whenever its results change.
+
+3: the per-pair table carries its format and names (:mod:`taskdist.vectors`); the head is fitted by
+Newton's method (:mod:`taskdist.linear`: the same minimiser, to the gradient tolerance)."""
 
 ESTIMATORS = ("empirical", "mc", "exact")
 GRANULARITIES = ("parameter", "filter")
 
-__all__ = ["ESTIMATORS", "GRANULARITIES", "fisher_diagonal", "flatten"]
+__all__ = ["ESTIMATORS", "GRANULARITIES", "fisher_diagonal"]
 
 _ENGINES = ("auto", "hooks", "func")
-
-
-class _Unsupported(Exception):
-    """The model cannot be handled by the hooks engine; use the torch.func engine."""
 
 
 def fisher_diagonal(
@@ -189,7 +188,7 @@ def fisher_diagonal(
     Examples
     --------
     >>> fim = fisher_diagonal(net, x, y, estimator="exact", granularity="filter")
-    >>> vec = flatten(fim)
+    >>> vec = taskdist.vectors.flat(fim)  # one float64 vector, parameters in sorted order
     """
     return _fisher_diagonal(
         model,
@@ -203,29 +202,6 @@ def fisher_diagonal(
         device=device,
         engine="auto",
     )
-
-
-def flatten(fisher: dict[str, torch.Tensor]) -> np.ndarray:
-    """Concatenate a Fisher diagonal into one float64 vector, in sorted key order.
-
-    Parameters
-    ----------
-    fisher
-        Parameter name to tensor, as returned by :func:`fisher_diagonal`.
-
-    Returns
-    -------
-    numpy.ndarray
-        1-D float64 array: the raveled tensors of ``fisher`` in ``sorted(fisher)`` order
-        (empty if ``fisher`` is empty).
-    """
-    if not isinstance(fisher, dict):
-        raise TypeError(f"fisher must be a dict of str to torch.Tensor, got {type(fisher).__name__}")
-    for key, value in fisher.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"fisher[{key!r}] must be a torch.Tensor, got {type(value).__name__}")
-    parts = [fisher[k].detach().to("cpu", torch.float64).reshape(-1).numpy() for k in sorted(fisher)]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,14 +235,14 @@ def _fisher_diagonal(
         run = functools.partial(_run, work, images, labels, estimator, batch_size, seed, mc_samples, device)
         with torch.enable_grad():
             if engine == "func":
-                sums = run(_FuncEngine)
+                sums = run(FuncEngine)
             else:
                 try:
-                    sums = run(_HookEngine)
-                except _Unsupported:
+                    sums = run(HookEngine)
+                except Unsupported:
                     if engine == "hooks":
                         raise
-                    sums = run(_FuncEngine)
+                    sums = run(FuncEngine)
     finally:
         for m, mode in modes.items():
             m.train(mode)
@@ -343,7 +319,7 @@ def _run(
     seed: int,
     mc_samples: int,
     device: torch.device,
-    engine_cls: type[_HookEngine | _FuncEngine],
+    engine_cls: type[HookEngine | FuncEngine],
 ) -> dict[str, torch.Tensor]:
     """Sum over all samples of the squared per-sample VJPs (float64, on CPU)."""
     n = images.shape[0]
@@ -411,7 +387,9 @@ def _logit_vectors(
     if estimator == "empirical":
         vec = F.one_hot(y, n_classes).double() - p  # (B, C)
         vec = vec.unsqueeze(0)  # (1, B, C)
-    elif estimator == "mc" and u is not None:
+    elif estimator == "mc":
+        if u is None:
+            raise ValueError("estimator 'mc' needs the uniforms of its label draws (u), got none")
         cdf = torch.cumsum(p, dim=-1)  # (B, C)
         draws = torch.searchsorted(cdf, u.contiguous(), right=True).clamp_(max=n_classes - 1)  # (B, k)
         k = draws.shape[1]
@@ -421,200 +399,8 @@ def _logit_vectors(
         else:  # sum_j g(y_j)^2 = sum_c n_c g(c)^2: at most C vectors whatever k
             freq = F.one_hot(draws, n_classes).sum(dim=1).double() / k  # (B, C)
             vec = _class_vectors(p, freq)  # (C, B, C)
-    else:
+    elif estimator == "exact":
         vec = _class_vectors(p, p)  # (C, B, C)
+    else:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     return vec.to(logits.dtype)
-
-
-# ---------------------------------------------------------------------------------------
-# engines
-
-
-class _HookEngine:
-    """Per-sample squared gradients of Linear / Conv2d layers from activations and output grads."""
-
-    def __init__(self, model: nn.Module):
-        self.model = model
-        name_of = {id(p): n for n, p in model.named_parameters()}
-        trainable = {id(p) for p in model.parameters() if p.requires_grad}
-        covered: set[int] = set()
-        self.layers: list[tuple[nn.Module, str | None, str | None]] = []  # (module, weight name, bias name)
-        for module in model.modules():
-            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
-            if not own:
-                continue
-            if not _hookable(module):
-                raise _Unsupported(f"trainable parameters in unsupported {type(module).__name__}")
-            ids = [id(p) for p in own]
-            if covered.intersection(ids):
-                raise _Unsupported("a trainable parameter is shared between modules")
-            covered.update(ids)
-            w = name_of[id(module.weight)] if module.weight.requires_grad else None
-            b = module.bias
-            b_name = name_of[id(b)] if b is not None and b.requires_grad else None
-            self.layers.append((module, w, b_name))
-        if covered != trainable:
-            raise _Unsupported("trainable parameters outside Linear/Conv2d modules")
-        self.records: dict[nn.Module, list[tuple[torch.Tensor, torch.Tensor, int]]] = {}
-        self.handles = [m.register_forward_hook(self._hook) for m, _, _ in self.layers]
-
-    def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        if len(inputs) != 1 or not isinstance(output, torch.Tensor):
-            raise _Unsupported(f"{type(module).__name__} not called with one positional input")
-        self.records.setdefault(module, []).append((inputs[0].detach(), output, output._version))
-
-    def close(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.records.clear()
-
-    def squared_grads(
-        self, x: torch.Tensor, vectors: Callable[[torch.Tensor], torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        self.records.clear()
-        logits = self.model(x)  # (B, C)
-        vecs = vectors(logits)  # (M, B, C)
-        layers = []
-        for module, w, b in self.layers:
-            rec = self.records.get(module, [])
-            if len(rec) > 1:
-                raise _Unsupported(f"{type(module).__name__} called {len(rec)} times in one forward")
-            if rec and rec[0][1]._version != rec[0][2]:
-                raise _Unsupported(f"output of {type(module).__name__} modified in place")
-            if rec and rec[0][1].requires_grad:
-                layers.append((module, w, b, rec[0][0], rec[0][1]))
-        self.records.clear()
-        out: dict[str, torch.Tensor] = {}
-        if not layers or not logits.requires_grad:
-            return out
-        outputs = [layer[4] for layer in layers]
-        squares = [_LayerSquares(module, act, w, b) for module, w, b, act, _ in layers]
-        for j in range(vecs.shape[0]):
-            deltas = torch.autograd.grad(
-                logits, outputs, grad_outputs=vecs[j], retain_graph=j < vecs.shape[0] - 1, allow_unused=True
-            )
-            for layer, delta in zip(squares, deltas, strict=True):
-                if delta is not None:
-                    layer.add(delta)
-        for layer in squares:
-            out.update(layer.result())
-        return out
-
-
-def _hookable(module: nn.Module) -> bool:
-    own = dict(module.named_parameters(recurse=False))
-    if type(module) is nn.Linear:
-        return set(own) <= {"weight", "bias"}
-    if type(module) is nn.Conv2d:
-        return (
-            set(own) <= {"weight", "bias"}
-            and module.groups == 1
-            and module.padding_mode == "zeros"
-            and not isinstance(module.padding, str)
-        )
-    return False
-
-
-def _im2col(act: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """Patches of a Conv2d input, ``(B, P, in*kh*kw)`` with ``P = H_out*W_out``.
-
-    Same values as ``F.unfold(...).transpose(1, 2)`` (weight order ``in, kh, kw``), built as
-    a strided view and one copy, which is several times faster than ``F.unfold`` on CPU.
-    """
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = conv.kernel_size, conv.dilation, conv.padding, conv.stride
-    padded = F.pad(act, (pw, pw, ph, ph))  # (B, in, H + 2ph, W + 2pw)
-    view = padded.unfold(2, dh * (kh - 1) + 1, sh).unfold(
-        3, dw * (kw - 1) + 1, sw
-    )  # (B, in, Ho, Wo, span_h, span_w)
-    view = view[..., ::dh, ::dw]  # (B, in, Ho, Wo, kh, kw)
-    batch, _, h_out, w_out = view.shape[:4]
-    cols = view.permute(0, 1, 4, 5, 2, 3).reshape(batch, -1, h_out * w_out)  # (B, in*kh*kw, P)
-    return cols.transpose(1, 2)  # (B, P, in*kh*kw)
-
-
-class _LayerSquares:
-    """Batch sum of the squared per-sample gradients of one Linear / Conv2d layer.
-
-    ``add`` takes the per-sample gradient ``delta`` of the layer output for one logit-space
-    vector; the squared per-sample weight and bias gradients are summed over the batch and
-    over the vectors. The unfolded input of a convolution is computed once per batch.
-    """
-
-    def __init__(self, module: nn.Module, act: torch.Tensor, w: str | None, b: str | None):
-        self.module, self.w, self.b = module, w, b
-        self.batch = act.shape[0]
-        self.conv = isinstance(module, nn.Conv2d)
-        self.w_sum: torch.Tensor | None = None
-        self.b_sum: torch.Tensor | None = None
-        self.delta_sq: torch.Tensor | None = None
-        if self.conv:
-            self.cols: torch.Tensor | None = None
-            if w is not None:
-                self.cols = _im2col(act, module)  # (B, P, in*kh*kw)
-        else:
-            self.act = act if act.dim() == 2 else act.reshape(self.batch, -1, act.shape[-1])  # (B, [T,] in)
-
-    def add(self, delta: torch.Tensor) -> None:
-        if self.conv:
-            delta = delta.reshape(self.batch, delta.shape[1], -1)  # (B, out, P)
-            if self.cols is not None:
-                w_sq = torch.bmm(delta, self.cols).square().sum(0)  # (out, in*kh*kw)
-                self.w_sum = w_sq if self.w_sum is None else self.w_sum + w_sq
-            b_sq = delta.sum(2).square().sum(0)  # (out,)
-        elif self.act.dim() == 2:
-            d_sq = delta.square()  # (B, out)
-            self.delta_sq = d_sq if self.delta_sq is None else self.delta_sq + d_sq
-            return
-        else:
-            delta = delta.reshape(self.batch, -1, delta.shape[-1])  # (B, T, out)
-            if self.w is not None:
-                w_sq = torch.bmm(delta.transpose(1, 2), self.act).square().sum(0)  # (out, in)
-                self.w_sum = w_sq if self.w_sum is None else self.w_sum + w_sq
-            b_sq = delta.sum(1).square().sum(0)  # (out,)
-        self.b_sum = b_sq if self.b_sum is None else self.b_sum + b_sq
-
-    def result(self) -> dict[str, torch.Tensor]:
-        if self.delta_sq is not None:  # Linear on (B, in): sum_i delta_i^2 (a_i^2)^T
-            self.w_sum = self.delta_sq.T @ self.act.square()  # (out, in)
-            self.b_sum = self.delta_sq.sum(0)  # (out,)
-        out: dict[str, torch.Tensor] = {}
-        if self.w is not None and self.w_sum is not None:
-            out[self.w] = self.w_sum.reshape(self.module.weight.shape)
-        if self.b is not None and self.b_sum is not None:
-            out[self.b] = self.b_sum
-        return out
-
-
-class _FuncEngine:
-    """Per-sample squared VJPs of any module with ``torch.func`` (vmap over samples)."""
-
-    def __init__(self, model: nn.Module):
-        self.model = model
-        named = dict(model.named_parameters())
-        self.params = {n: p.detach() for n, p in named.items() if p.requires_grad}
-        self.frozen = {n: p.detach() for n, p in named.items() if not p.requires_grad}
-        self.frozen.update(dict(model.named_buffers()))
-
-    def close(self) -> None:
-        pass
-
-    def squared_grads(
-        self, x: torch.Tensor, vectors: Callable[[torch.Tensor], torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            logits = self.model(x)  # (B, C)
-        vecs = vectors(logits)  # (M, B, C)
-        model, frozen = self.model, self.frozen
-
-        def one_sample(xi: torch.Tensor, vi: torch.Tensor) -> dict[str, torch.Tensor]:
-            # xi (...), vi (M, C)
-            def logits_of(params: dict[str, torch.Tensor]) -> torch.Tensor:
-                logits = torch.func.functional_call(model, (params, frozen), (xi.unsqueeze(0),))  # (1, C)
-                return logits.squeeze(0)  # (C,)
-
-            _, vjp_fn = torch.func.vjp(logits_of, self.params)
-            (grads,) = torch.func.vmap(vjp_fn)(vi)  # name -> (M, *shape)
-            return {n: g.square().sum(0) for n, g in grads.items()}
-
-        per_sample = torch.func.vmap(one_sample)(x, vecs.transpose(0, 1))  # name -> (B, *shape)
-        return {n: g.sum(0) for n, g in per_sample.items()}

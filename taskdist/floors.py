@@ -23,7 +23,8 @@ import math
 import numpy as np
 import pandas as pd
 
-VERSION = 2
+VERSION = 3
+"""Version of the floors table; 3: methods in the order of :data:`taskdist.distances.METHODS`."""
 
 COLUMNS = ("method", "kind", "floor", "between", "ratio", "tasks")
 

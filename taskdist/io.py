@@ -1,11 +1,22 @@
-"""Reading and writing artifacts: atomic, deterministic, with clear errors.
+"""The mechanics of artifacts: atomic, deterministic writes, named files, clear errors.
+
+This module knows how to write and read a file safely; what a file holds is
+owned elsewhere, one module per format (the architecture in the README):
+:mod:`taskdist.checkpoint` (networks), :mod:`taskdist.vectors` (per-layer
+Fisher diagonals and Task2Vec embeddings), :mod:`taskdist.matrices` (long
+task x task matrices, the ground-truth and score tables) and
+:mod:`taskdist.records` (the JSON result of one pair or one search).
 
 Writers go through a temporary file in the target directory and
 :func:`os.replace`, so a killed job never leaves a half-written artifact under
 the final name. Parquet is written with rows in a fixed order and no
-timestamps, so an unchanged result is byte-identical. Readers turn a missing,
-truncated or foreign file into an :class:`ArtifactError` that names the file
-and says how to recompute it.
+timestamps, so an unchanged result is byte-identical. A Parquet artifact of a
+format module carries, in its schema's key-value metadata, its
+:class:`Format` (name and version) and its *names*: what it is about, e.g.
+``{"net": "a", "data": "b"}`` for a Fisher table; :func:`read_names` reads
+them without reading the rows. Readers turn a missing, truncated, foreign or
+outdated file into an :class:`ArtifactError` that names the file and says how
+to recompute it.
 """
 
 from __future__ import annotations
@@ -13,24 +24,54 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-MATRIX_COLUMNS = ("source", "target", "value")
+METADATA_KEY = b"taskdist"
+"""Key of the schema metadata entry holding ``{"format", "version", "names"}`` as JSON."""
+
+V = TypeVar("V")
 
 
 class ArtifactError(RuntimeError):
     """An artifact could not be read; the message names it and the fix."""
 
 
-def _recompute_hint(path: Path) -> str:
+@dataclass(frozen=True)
+class Format:
+    """A file format owned by one module: its name and the version of its layout.
+
+    The version is stored in every file and checked by the reader; raise it
+    when the layout changes (and raise the ``VERSION`` of the stages writing
+    it, so that the workflow rewrites their files).
+    """
+
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+def recompute_hint(path: str | Path) -> str:
+    """How to get a good copy of the artifact at ``path``."""
     return f"delete it and rerun snakemake to recompute it (or `snakemake --forcerun {path}`)"
+
+
+def check_format(path: str | Path, found: Format | None, expected: Format) -> None:
+    """Raise :class:`ArtifactError` unless the file at ``path`` declares the format ``expected``."""
+    if found == expected:
+        return
+    what = "declares no taskdist format (written by an older taskdist, or not by taskdist)" if found is None \
+        else f"is a {found} file"
+    raise ArtifactError(f"artifact {path} {what}; expected a {expected} file: {recompute_hint(path)}")
 
 
 @contextmanager
@@ -57,53 +98,91 @@ def _read(path: str | Path, what: str, reader: Callable[[Path], Any]) -> Any:
     except Exception as e:  # noqa: BLE001 - every reader failure means the same to the user
         raise ArtifactError(
             f"{what} {path} is unreadable ({type(e).__name__}: {e}); it is truncated or not a "
-            f"taskdist artifact: {_recompute_hint(path)}"
+            f"taskdist artifact: {recompute_hint(path)}"
         ) from e
 
 
-def write_parquet(df: pd.DataFrame, path: str | Path, sort_by: list[str] | None = None) -> None:
-    """Write ``df`` (rows sorted by ``sort_by``, index dropped) atomically and deterministically."""
+# ------------------------------------------------------------------------------------------------ Parquet
+
+
+def _check_names(names: dict[str, str] | None) -> dict[str, str]:
+    names = dict(names or {})
+    for key, value in names.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key or not value:
+            raise ValueError(f"artifact names must be non-empty strings, got {key!r}: {value!r}")
+    return dict(sorted(names.items()))
+
+
+def write_parquet(
+    df: pd.DataFrame,
+    path: str | Path,
+    sort_by: list[str] | None = None,
+    names: dict[str, str] | None = None,
+    format: Format | None = None,
+) -> None:
+    """Write ``df`` (rows sorted by ``sort_by``, index dropped) atomically and deterministically.
+
+    ``format`` and ``names`` (what the file is about, e.g. ``{"method": "ftd"}``)
+    go into the schema's key-value metadata, beside pandas' own (no timestamps:
+    the file depends on the values only).
+    """
     if sort_by:
         df = df.sort_values(sort_by, kind="stable")
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    metadata = None
+    if format is not None or names:
+        if format is None:
+            raise ValueError("names describe a file of a format: pass the format too")
+        entry = {"format": format.name, "version": format.version, "names": _check_names(names)}
+        metadata = {METADATA_KEY: json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def read_parquet(path: str | Path, columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a Parquet artifact and check that it has ``columns``."""
-    df = _read(path, "Parquet artifact", lambda p: pq.read_table(p).to_pandas())
+def _metadata(schema: pa.Schema) -> tuple[Format | None, dict[str, str]]:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        return None, {}
+    entry = json.loads(raw)
+    return Format(entry["format"], entry["version"]), dict(entry["names"])
+
+
+def read_names(path: str | Path, format: Format | None = None) -> dict[str, str]:
+    """What the Parquet artifact at ``path`` is about (its names), read from the schema alone.
+
+    With ``format``, the file must declare it (:func:`check_format`).
+    """
+    found, names = _read(path, "Parquet artifact", lambda p: _metadata(pq.read_schema(p)))
+    if format is not None:
+        check_format(path, found, format)
+    return names
+
+
+def read_parquet_names(
+    path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a Parquet artifact and its names; check its ``columns`` and, with ``format``, its format."""
+    table = _read(path, "Parquet artifact", pq.read_table)
+    found, names = _metadata(table.schema)
+    if format is not None:
+        check_format(path, found, format)
+    df = table.to_pandas()
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ArtifactError(
             f"Parquet artifact {path} lacks columns {missing} (has {list(df.columns)}); "
-            f"it was not written by this taskdist: {_recompute_hint(Path(path))}"
+            f"it was not written by this taskdist: {recompute_hint(path)}"
         )
-    return df
+    return df, names
 
 
-def write_matrix(df: pd.DataFrame, path: str | Path) -> None:
-    """Write a long-format task x task matrix (``source, target, value`` + extras)."""
-    write_parquet(df, path, sort_by=["source", "target"])
+def read_parquet(path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None) -> pd.DataFrame:
+    """Read a Parquet artifact and check that it has ``columns`` (and, with ``format``, that format)."""
+    return read_parquet_names(path, columns, format)[0]
 
 
-def read_matrix(path: str | Path) -> pd.DataFrame:
-    return read_parquet(path, MATRIX_COLUMNS)
-
-
-TRANSFER_COLUMNS = ("source", "target", "setting", "replicate", "accuracy", "gain")
-
-
-def read_transfer(path: str | Path) -> pd.DataFrame:
-    """The ground-truth table ``results/transfer.parquet``: one row per pair, setting and replicate."""
-    return read_parquet(path, TRANSFER_COLUMNS)
-
-
-def to_square(df: pd.DataFrame, value: str = "value", order: list[str] | None = None) -> pd.DataFrame:
-    """Long ``source, target, value`` -> square frame (rows = source, columns = target)."""
-    square = df.pivot(index="source", columns="target", values=value)
-    order = order or sorted(set(square.index) | set(square.columns))
-    return square.reindex(index=order, columns=order)
+# ------------------------------------------------------------------------------------------------ checkpoints
 
 
 def save_checkpoint(obj: dict, path: str | Path) -> None:
@@ -121,9 +200,12 @@ def load_checkpoint(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
     missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
     if missing:
         raise ArtifactError(
-            f"checkpoint {path} lacks {missing}; it was not written by this taskdist: {_recompute_hint(Path(path))}"
+            f"checkpoint {path} lacks {missing}; it was not written by this taskdist: {recompute_hint(path)}"
         )
     return obj
+
+
+# ------------------------------------------------------------------------------------------------ JSON
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -133,3 +215,30 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 def read_json(path: str | Path) -> Any:
     return _read(path, "JSON artifact", lambda p: json.loads(p.read_text()))
+
+
+# ------------------------------------------------------------------------------------------------ sets of files
+
+
+def by_name(entries: Iterable[tuple[Hashable, str | Path, V]], what: str) -> dict[Hashable, V]:
+    """``{name: value}`` from ``(name, path, value)`` triples; a name given by two files is an error.
+
+    Aggregates identify each input by the names inside it, never by its
+    position in a list: a repeated name means two files claim the same thing.
+    """
+    out: dict[Hashable, V] = {}
+    paths: dict[Hashable, str | Path] = {}
+    for name, path, value in entries:
+        if name in paths:
+            raise ArtifactError(f"two {what} files are about {name!r}: {paths[name]} and {path}")
+        out[name], paths[name] = value, path
+    return out
+
+
+def require(found: Iterable[Hashable], expected: Iterable[Hashable], what: str) -> None:
+    """Raise :class:`ArtifactError` unless ``found`` is exactly ``expected``: naming what is missing or extra."""
+    found, expected = set(found), set(expected)
+    missing, extra = sorted(expected - found, key=str), sorted(found - expected, key=str)
+    if missing or extra:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
+        raise ArtifactError(f"the {what} files do not cover the expected set: {'; '.join(parts)}")

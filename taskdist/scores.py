@@ -21,8 +21,10 @@ from typing import Literal
 
 import numpy as np
 
-VERSION = 2
-"""Version of the transferability scores and their tables; raised whenever their results change."""
+VERSION = 3
+"""Version of the transferability scores and their tables; raised whenever their results change.
+
+3: score tables and matrices carry their format and names (:mod:`taskdist.matrices`)."""
 
 #: Tolerance on the row sums of ``source_probs`` (softmax outputs).
 PROB_ATOL = 1e-4

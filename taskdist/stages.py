@@ -21,13 +21,14 @@ from taskdist.checkpoint import read as read_checkpoint
 from taskdist.config import (
     FisherSpec,
     FuseSpec,
+    HeadSpec,
     TanasSpec,
-    Task2VecSpec,
     TaskSpec,
     TrainSpec,
     stable_seed,
     to_params,
 )
+from taskdist.probes import ProbeSpec
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,8 @@ def pair_fisher(
     spec: FisherSpec,
     seed: int,
     device: torch.device,
-) -> pd.DataFrame:
-    """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``.
+) -> dict[str, np.ndarray]:
+    """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``, per layer (:mod:`taskdist.vectors`).
 
     The body of ``N_net`` is frozen, a fresh head is fitted on ``data``'s
     training labels to convergence (:func:`taskdist.linear.refit_head`: it
@@ -146,23 +147,14 @@ def pair_fisher(
         mc_samples=spec.mc_samples,
         device=device,
     )
-    return fisher_table({k.removeprefix("body."): v for k, v in diag.items()}, spec.granularity)
+    return {name.removeprefix("body."): _per_layer(values, spec.granularity) for name, values in diag.items()}
 
 
-def fisher_table(diag: dict[str, torch.Tensor], granularity: str) -> pd.DataFrame:
-    """``{layer: tensor}`` -> long frame ``layer, filter, [param,] value``."""
-    frames = []
-    for layer in sorted(diag):
-        values = diag[layer].detach().cpu().double()
-        n_filters = values.shape[0]
-        flat = values.reshape(n_filters, -1).numpy()  # (filters, entries per filter)
-        filt, param = np.indices(flat.shape)
-        frame = {"layer": layer, "filter": filt.ravel().astype(np.int32)}
-        if granularity == "parameter":
-            frame["param"] = param.ravel().astype(np.int32)
-        frame["value"] = flat.ravel()
-        frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True)
+def _per_layer(values: torch.Tensor, granularity: str) -> np.ndarray:
+    """One parameter's Fisher diagonal as :mod:`taskdist.vectors` values: ``(filters,)`` at filter granularity,
+    ``(filters, entries per filter)`` at parameter granularity."""
+    grid = values.detach().cpu().double().reshape(values.shape[0], -1).numpy()  # (filters, entries per filter)
+    return grid if granularity == "parameter" else grid[:, 0]
 
 
 @torch.no_grad()
@@ -199,13 +191,12 @@ def target_scores(
     return pd.DataFrame(rows)
 
 
-def task2vec_probe(spec: Task2VecSpec, in_channels: int, probe_files: list[str]) -> torch.nn.Module:
+def task2vec_probe(spec: ProbeSpec, in_channels: int, probe_files: list[str]) -> torch.nn.Module:
     """The probe: the workflow's trained probe checkpoint, or a torchvision model (with its weights file)."""
-    from taskdist import task2vec
+    from taskdist import probes
 
-    trained = spec.probe.kind == "trained"
-    checkpoint = read_checkpoint(probe_files[0]) if trained else None
-    return task2vec.probe_from_spec(spec.probe, in_channels=in_channels, checkpoint=checkpoint)
+    checkpoint = read_checkpoint(probe_files[0]) if spec.kind == "trained" else None
+    return probes.probe_from_spec(spec, in_channels=in_channels, checkpoint=checkpoint)
 
 
 def task2vec_embedding(
@@ -213,29 +204,32 @@ def task2vec_embedding(
     task: TaskSpec,
     dataset: data.Dataset,
     table: pd.DataFrame,
-    spec: Task2VecSpec,
+    *,
+    estimator: str,
+    head: HeadSpec,
+    samples: int,
+    beta: float,
     seed: int,
     device: torch.device,
-) -> pd.DataFrame:
-    """The Task2Vec embedding of ``task`` (its train split) as the table ``layer, filter, value``."""
+) -> dict[str, np.ndarray]:
+    """The Task2Vec embedding of ``task`` (its train split): per layer, one value per filter."""
     from taskdist import task2vec
 
     x, y = tasks.arrays(dataset, table, "train")
-    embedding = task2vec.embed(
+    return task2vec.embed(
         probe,
         x,
         y,
         task.n_classes,
-        estimator=spec.estimator,
-        head_epochs=spec.head.epochs,
-        head_lr=spec.head.lr,
-        batch_size=spec.head.batch_size,
-        samples=spec.samples,
-        beta=spec.beta,
+        estimator=estimator,
+        head_epochs=head.epochs,
+        head_lr=head.lr,
+        batch_size=head.batch_size,
+        samples=samples,
+        beta=beta,
         seed=seed,
         device=device,
     )
-    return task2vec.embedding_table(embedding)
 
 
 def pair_complexity(
@@ -278,11 +272,11 @@ def nas_search(
     ``base_cells`` (``task_aware`` only) maps the chosen base tasks to their
     search results (``results/nas/base/{task}.json``); their winning cells span
     the space. The search seed is ``stable_seed(seed, search)`` and every
-    search of a task trains its winner with ``stable_seed(seed, "final")``, as
-    :func:`taskdist.nas.taskaware.compare_searches` does, so a base task's
-    search equals the ``full`` search it would get as a target. Returns the
-    JSON of ``results/nas/...``: task, search, bases, space, genotype,
-    parameters, accuracies, budget, times and the search history.
+    search of a task trains its winner with ``stable_seed(seed, "final")``, so
+    a base task's search equals the ``full`` search it would get as a target.
+    Returns what its record holds (:mod:`taskdist.records`, kind ``search``):
+    task, search, bases, space, genotype, parameters, accuracies, budget,
+    times and the search history.
     """
     from taskdist.nas.space import Genotype, SearchSpace
     from taskdist.nas.taskaware import run_search

@@ -170,19 +170,3 @@ def fit_early_stopping(
     log.info("%s: stopped after %d epochs (%s), kept epoch %d, held-out loss %.4f",
              name, stopped.epochs, reason, best_epoch, best)
     return stopped
-
-
-def fit_head(model, images, labels, *, epochs: int, batch_size: int, lr: float, seed: int, name: str = "head"):
-    """Train only ``model.head`` with the body frozen.
-
-    The body's features are computed once (eval mode), so each epoch costs a
-    linear layer only.
-    """
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        feats = torch.cat([model.body(images[s : s + 512].to(device)) for s in range(0, len(images), 512)])
-    history = fit(
-        model.head, feats, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, name=name
-    )
-    return history

@@ -37,8 +37,11 @@ if TYPE_CHECKING:  # torch is imported where a network is trained: the tables he
 
 log = logging.getLogger(__name__)
 
-VERSION = 2
-"""Version of the ground-truth computation; raised whenever what it computes changes."""
+VERSION = 3
+"""Version of the ground-truth computation; raised whenever what it computes changes.
+
+3: pair records and the table carry their format and names (:mod:`taskdist.records`, :mod:`taskdist.matrices`);
+the linear setting's head is fitted by Newton's method (the same minimiser, to the gradient tolerance)."""
 
 SETTINGS = ("finetune", "linear")
 """Transfer settings: all weights fine-tuned, or the body frozen and a new linear head."""

@@ -7,15 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from taskdist.fisher import (
-    ESTIMATORS,
-    GRANULARITIES,
-    _fisher_diagonal,
-    _Unsupported,
-    fisher_diagonal,
-    flatten,
-)
+from taskdist.fisher import ESTIMATORS, GRANULARITIES, _fisher_diagonal, _logit_vectors, fisher_diagonal
 from taskdist.models import ArchSpec, TaskNet, build
+from taskdist.persample import Unsupported
+from taskdist.vectors import flat as flatten
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -228,7 +223,7 @@ def test_other_architectures(data, model_cls: type[nn.Module], hookable: bool, e
         got = _fisher_diagonal(net, images, labels, engine="hooks", **kwargs)
         assert_fisher_close(got, brute_force(net, images, labels, estimator, seed=1, mc_samples=2))
     else:
-        with pytest.raises(_Unsupported):
+        with pytest.raises(Unsupported):
             _fisher_diagonal(net, images, labels, engine="hooks", **kwargs)
 
 
@@ -345,11 +340,20 @@ def test_flatten_sorted_float64() -> None:
     vec = flatten(fim)
     assert vec.dtype == np.float64
     np.testing.assert_array_equal(vec, [1.0, 2.0, 3.0, 4.0])
-    assert flatten({}).shape == (0,)
-    with pytest.raises(TypeError, match="dict"):
+    with pytest.raises(ValueError, match="non-empty mapping"):
         flatten([torch.zeros(2)])
-    with pytest.raises(TypeError, match="'a'"):
-        flatten({"a": np.zeros(2)})
+    with pytest.raises(ValueError, match="non-negative"):
+        flatten({"a": np.array([1.0, -1.0])})
+
+
+def test_mc_without_its_draws_is_an_error_not_the_exact_estimator() -> None:
+    logits, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="'mc' needs the uniforms of its label draws"):
+        _logit_vectors(logits, y=y, estimator="mc", u=None, labels=None)
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        _logit_vectors(logits, y=y, estimator="fisher", u=None, labels=None)
+    exact = _logit_vectors(logits, y=y, estimator="exact", u=None, labels=None)
+    assert exact.shape == (3, 4, 3)
 
 
 # ---------------------------------------------------------------------------------------

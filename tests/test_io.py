@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from taskdist import io
+from taskdist import io, matrices
 from taskdist.cli import main
 
 
@@ -13,20 +13,9 @@ def _matrix():
     return pd.DataFrame({"source": ["b", "a", "a", "b"], "target": ["a", "b", "a", "b"], "value": [0.3, 0.2, 0, 0]})
 
 
-def test_matrix_round_trip_sorted_and_byte_identical(tmp_path):
-    io.write_matrix(_matrix(), tmp_path / "m1.parquet")
-    io.write_matrix(_matrix().sample(frac=1, random_state=1), tmp_path / "m2.parquet")
-    assert (tmp_path / "m1.parquet").read_bytes() == (tmp_path / "m2.parquet").read_bytes()
-    df = io.read_matrix(tmp_path / "m1.parquet")
-    assert list(zip(df.source, df.target)) == [("a", "a"), ("a", "b"), ("b", "a"), ("b", "b")]
-    square = io.to_square(df, order=["b", "a"])
-    assert square.loc["b", "a"] == 0.3 and list(square.index) == ["b", "a"]
-    assert not list(tmp_path.glob(".*.tmp")), "temporary files must not survive"
-
-
 def test_failed_write_leaves_the_previous_artifact(tmp_path):
     path = tmp_path / "m.parquet"
-    io.write_matrix(_matrix(), path)
+    matrices.write(_matrix(), path, method="ftd")
     before = path.read_bytes()
     with pytest.raises(pa.ArrowInvalid):
         io.write_parquet(pd.DataFrame({"x": [object()]}), path)
@@ -38,8 +27,8 @@ def test_failed_write_leaves_the_previous_artifact(tmp_path):
 def test_truncated_artifact_error_names_the_file_and_the_fix(tmp_path, kind):
     if kind == "parquet":
         path = tmp_path / "ftd.parquet"
-        io.write_matrix(_matrix(), path)
-        read = io.read_matrix
+        matrices.write(_matrix(), path, method="ftd")
+        read = matrices.read
     else:
         path = tmp_path / "net.pt"
         io.save_checkpoint({"state_dict": {"w": torch.ones(100)}}, path)
@@ -54,16 +43,16 @@ def test_foreign_and_missing_artifacts(tmp_path):
     path = tmp_path / "other.parquet"
     io.write_parquet(pd.DataFrame({"a": [1]}), path)
     with pytest.raises(io.ArtifactError, match="lacks columns"):
-        io.read_matrix(path)
+        io.read_parquet(path, matrices.COLUMNS)
     with pytest.raises(io.ArtifactError, match="does not exist"):
-        io.read_matrix(tmp_path / "nope.parquet")
+        matrices.read(tmp_path / "nope.parquet")
     io.save_checkpoint({"x": 1}, tmp_path / "c.pt")
     with pytest.raises(io.ArtifactError, match="lacks"):
         io.load_checkpoint(tmp_path / "c.pt", ("state_dict",))
 
 
 def test_cli_show_and_its_error(tmp_path, capsys):
-    io.write_matrix(_matrix(), tmp_path / "m.parquet")
+    matrices.write(_matrix(), tmp_path / "m.parquet", method="ftd")
     assert main(["show", str(tmp_path / "m.parquet")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["source", "\\", "target", "a", "b"]

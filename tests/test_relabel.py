@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from taskdist import data, distances, stages, task2vec, tasks
+from taskdist import data, distances, stages, task2vec, tasks, vectors
 from taskdist.config import ArchSpec, FisherSpec, LinearSpec, SplitSpec, TaskSpec, TrainSpec, stable_seed
 
 CPU = torch.device("cpu")
@@ -49,9 +49,9 @@ def test_the_relabelled_copy_is_nearest_under_ftd(digits, networks):
                       head=LinearSpec(l2=0.1, max_iter=1000, tol=1e-6))
 
     def vector(net, data_task):
-        table = stages.pair_fisher(networks[net], specs[data_task], dataset, tables[data_task], spec, seed=1,
-                                   device=CPU)
-        return table["value"].to_numpy()
+        fisher = stages.pair_fisher(networks[net], specs[data_task], dataset, tables[data_task], spec, seed=1,
+                                    device=CPU)
+        return vectors.flat(fisher)
 
     for source in networks:
         own = vector(source, source)
@@ -72,7 +72,7 @@ def test_the_relabelled_copy_is_nearest_under_task2vec(digits, networks):
     for tid in TASKS:
         x, y = tasks.arrays(dataset, tables[tid], "train")
         embeddings[tid] = task2vec.embed(net, x, y, specs[tid].n_classes, estimator="montecarlo", seed=3)
-    sym, _ = task2vec.distance_matrices(embeddings, None)
+    sym, _ = distances.task2vec_matrices(embeddings, None)
     row = sym[(sym["source"] == "low") & (sym["target"] != "low")].set_index("target")["value"]
     assert row.idxmin() == "low_relabelled", row.to_dict()
     assert np.isfinite(row).all()

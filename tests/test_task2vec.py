@@ -1,4 +1,5 @@
-"""Tests of taskdist.task2vec: embedding invariances, the variational estimator, probes, distances."""
+"""Tests of Task2Vec: embedding invariances, the variational estimator (taskdist.task2vec), probes
+(taskdist.probes), distances (taskdist.distances)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
-from taskdist import io
+from taskdist import distances, matrices, probes, vectors
 from taskdist import task2vec as t2v
 from taskdist.data import ImageSpec, load
 from taskdist.models import ArchSpec, build
@@ -50,7 +51,7 @@ def low_high(digits):
 
 
 def vec(embedding: dict[str, np.ndarray]) -> np.ndarray:
-    return t2v.embedding_vector(embedding)
+    return vectors.flat(embedding)
 
 
 # ---------------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ def test_relabelled_task_montecarlo(probe, low_high):
     a = vec(t2v.embed(probe, xa, ya, 5, **kw))
     relabelled = vec(t2v.embed(probe, xa, PERM[ya], 5, **kw))
     other = vec(t2v.embed(probe, xb, yb, 5, **kw))
-    d_same, d_other = t2v.symmetric_distance(a, relabelled), t2v.symmetric_distance(a, other)
+    d_same, d_other = distances.symmetric_distance(a, relabelled), distances.symmetric_distance(a, other)
     assert d_same < 0.02
     assert d_other > 5 * d_same
 
@@ -87,9 +88,9 @@ def test_relabelled_task_variational(probe, low_high):
     assert list(a) == list(relabelled)
     for layer in a:
         np.testing.assert_allclose(relabelled[layer], a[layer], rtol=1e-3)
-    d_same = t2v.symmetric_distance(vec(a), vec(relabelled))
+    d_same = distances.symmetric_distance(vec(a), vec(relabelled))
     assert d_same < 1e-5
-    assert t2v.symmetric_distance(vec(a), vec(other)) > max(100 * d_same, 1e-3)
+    assert distances.symmetric_distance(vec(a), vec(other)) > max(100 * d_same, 1e-3)
 
 
 # ---------------------------------------------------------------------------------------
@@ -207,8 +208,8 @@ def resnet18_file(tmp_path_factory):
 
 def test_torchvision_probe_rgb_and_gray(resnet18_file):
     ref, path = resnet18_file
-    rgb = t2v.torchvision_probe("resnet18", path, in_channels=3, n_classes=7)
-    gray = t2v.torchvision_probe("resnet18", str(path), in_channels=1, n_classes=7)
+    rgb = probes.torchvision_probe("resnet18", path, in_channels=3, n_classes=7)
+    gray = probes.torchvision_probe("resnet18", str(path), in_channels=1, n_classes=7)
 
     assert isinstance(rgb.body.fc, nn.Identity) and isinstance(rgb.head, nn.Linear)
     assert (rgb.head.in_features, rgb.head.out_features) == (512, 7)
@@ -235,30 +236,30 @@ def _trunk(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def test_torchvision_probe_errors(resnet18_file, tmp_path):
     _, path = resnet18_file
     with pytest.raises(ValueError, match="unknown torchvision.*resnet19.*did you mean"):
-        t2v.torchvision_probe("resnet19", None, 3, 10)
+        probes.torchvision_probe("resnet19", None, 3, 10)
     with pytest.raises(ValueError, match="in_channels must be 1 or 3"):
-        t2v.torchvision_probe("resnet18", path, 2, 10)
+        probes.torchvision_probe("resnet18", path, 2, 10)
     with pytest.raises(FileNotFoundError):
-        t2v.torchvision_probe("resnet18", tmp_path / "missing.pt", 3, 10)
+        probes.torchvision_probe("resnet18", tmp_path / "missing.pt", 3, 10)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read weights file"):
-        t2v.torchvision_probe("resnet18", garbage, 3, 10)
+        probes.torchvision_probe("resnet18", garbage, 3, 10)
     partial = tmp_path / "partial.pt"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, partial)
     with pytest.raises(ValueError, match="does not match torchvision architecture 'resnet18'"):
-        t2v.torchvision_probe("resnet18", partial, 3, 10)
+        probes.torchvision_probe("resnet18", partial, 3, 10)
     with pytest.raises(ValueError, match="does not match"):  # a resnet18 file is not a resnet34
-        t2v.torchvision_probe("resnet34", path, 3, 10)
+        probes.torchvision_probe("resnet34", path, 3, 10)
     not_a_dict = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), not_a_dict)
     with pytest.raises(ValueError, match="must hold a state dict"):
-        t2v.torchvision_probe("resnet18", not_a_dict, 3, 10)
+        probes.torchvision_probe("resnet18", not_a_dict, 3, 10)
 
 
 def test_embed_torchvision_probe_both_estimators():
     """Generic over the body's layers: every Conv2d of a ResNet-18 (fc replaced) gets one value per filter."""
-    probe = t2v.torchvision_probe("resnet18", None, in_channels=1, n_classes=3, seed=0)
+    probe = probes.torchvision_probe("resnet18", None, in_channels=1, n_classes=3, seed=0)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(12, 1, 32, 32, generator=gen)
     y = torch.arange(12) % 3
@@ -278,120 +279,84 @@ def test_embed_torchvision_probe_both_estimators():
 
 def test_symmetric_distance_hand_checked():
     # u = fa/(fa+fb) = (1/2, 0, 1), v = (1/2, 1, 0): cos = (1/4) / (5/4) = 1/5
-    assert t2v.symmetric_distance([1.0, 0.0, 2.0], [1.0, 1.0, 0.0]) == pytest.approx(0.8)
+    assert distances.symmetric_distance([1.0, 0.0, 2.0], [1.0, 1.0, 0.0]) == pytest.approx(0.8)
     # u = (1/4, 3/4), v = (3/4, 1/4): cos = (3/16 + 3/16) / (10/16) = 3/5
-    assert t2v.symmetric_distance([1.0, 3.0], [3.0, 1.0]) == pytest.approx(0.4)
+    assert distances.symmetric_distance([1.0, 3.0], [3.0, 1.0]) == pytest.approx(0.4)
     # disjoint supports: u = (1, 0), v = (0, 1)
-    assert t2v.symmetric_distance([2.0, 0.0], [0.0, 5.0]) == pytest.approx(1.0)
+    assert distances.symmetric_distance([2.0, 0.0], [0.0, 5.0]) == pytest.approx(1.0)
     # a filter empty in both tasks is left out (0/0 guard)
-    assert t2v.symmetric_distance([1.0, 0.0, 3.0], [3.0, 0.0, 1.0]) == pytest.approx(0.4)
-    assert t2v.symmetric_distance([0.0, 0.0], [0.0, 0.0]) == 0.0
-    assert t2v.symmetric_distance([0.0, 0.0], [0.0, 1.0]) == 1.0
+    assert distances.symmetric_distance([1.0, 0.0, 3.0], [3.0, 0.0, 1.0]) == pytest.approx(0.4)
+    assert distances.symmetric_distance([0.0, 0.0], [0.0, 0.0]) == 0.0
+    assert distances.symmetric_distance([0.0, 0.0], [0.0, 1.0]) == 1.0
 
 
 def test_symmetric_distance_properties():
     rng = np.random.default_rng(0)
     for _ in range(50):
         fa, fb = rng.exponential(size=(2, 30)) * rng.integers(0, 2, size=(2, 30))
-        d = t2v.symmetric_distance(fa, fb)
+        d = distances.symmetric_distance(fa, fb)
         assert 0.0 <= d <= 1.0
-        assert d == pytest.approx(t2v.symmetric_distance(fb, fa), abs=1e-12)
-        assert t2v.symmetric_distance(fa, fa) == pytest.approx(0.0, abs=1e-12)
-        assert t2v.symmetric_distance(fa, 3.0 * fa) == pytest.approx(0.0, abs=1e-12)  # blind to a global scale
+        assert d == pytest.approx(distances.symmetric_distance(fb, fa), abs=1e-12)
+        assert distances.symmetric_distance(fa, fa) == pytest.approx(0.0, abs=1e-12)
+        assert distances.symmetric_distance(fa, 3.0 * fa) == pytest.approx(0.0, abs=1e-12)  # blind to a global scale
 
 
 def test_asymmetric_distance_hand_checked():
     fa, fb, t0 = [1.0, 0.0, 2.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]
     # d_sym(a, t0): u = (1/2, 0, 2/3), v = (1/2, 1, 1/3): cos = (17/36) / (5/6 * 7/6) = 17/35
-    assert t2v.symmetric_distance(fa, t0) == pytest.approx(18 / 35)
-    assert t2v.asymmetric_distance(fa, fb, t0, alpha=0.15) == pytest.approx(0.8 - 0.15 * 18 / 35)
-    assert t2v.asymmetric_distance(fa, fb, t0, alpha=0.0) == pytest.approx(0.8)
+    assert distances.symmetric_distance(fa, t0) == pytest.approx(18 / 35)
+    assert distances.asymmetric_distance(fa, fb, t0, alpha=0.15) == pytest.approx(0.8 - 0.15 * 18 / 35)
+    assert distances.asymmetric_distance(fa, fb, t0, alpha=0.0) == pytest.approx(0.8)
     # asymmetric: the trivial term is the source's
-    assert t2v.asymmetric_distance(fb, fa, t0) == pytest.approx(0.8 - 0.15 * t2v.symmetric_distance(fb, t0))
-    assert t2v.asymmetric_distance(fb, fa, t0) != pytest.approx(t2v.asymmetric_distance(fa, fb, t0))
+    assert distances.asymmetric_distance(fb, fa, t0) == pytest.approx(0.8 - 0.15 * distances.symmetric_distance(fb, t0))
+    assert distances.asymmetric_distance(fb, fa, t0) != pytest.approx(distances.asymmetric_distance(fa, fb, t0))
 
 
 def test_distance_matrices():
     emb = {"a": np.array([1.0, 0.0, 2.0]), "b": np.array([1.0, 1.0, 0.0]), "c": np.array([0.5, 2.0, 1.0])}
     t0 = np.ones(3)
-    sym, asym = t2v.distance_matrices(emb, t0, alpha=0.2)
+    sym, asym = distances.task2vec_matrices(emb, t0, alpha=0.2)
     assert list(sym.columns) == ["source", "target", "value"] == list(asym.columns)
     assert list(zip(sym.source, sym.target)) == [(s, t) for s in "abc" for t in "abc"]
-    square = io.to_square(sym)
+    square = matrices.to_square(sym)
     np.testing.assert_array_equal(np.diag(square.to_numpy()), 0.0)
     np.testing.assert_allclose(square.to_numpy(), square.to_numpy().T)
     for row in asym.itertuples():
-        expected = t2v.asymmetric_distance(emb[row.source], emb[row.target], t0, alpha=0.2)
+        expected = distances.asymmetric_distance(emb[row.source], emb[row.target], t0, alpha=0.2)
         assert row.value == pytest.approx(expected)
     assert asym.set_index(["source", "target"]).loc[("a", "a"), "value"] == pytest.approx(
-        -0.2 * t2v.symmetric_distance(emb["a"], t0)
+        -0.2 * distances.symmetric_distance(emb["a"], t0)
     )
-    sym_only, none = t2v.distance_matrices(emb, None, alpha=0.15)
+    sym_only, none = distances.task2vec_matrices(emb, None, alpha=0.15)
     assert none is None
     pd.testing.assert_frame_equal(sym_only, sym)
     # per-layer dicts are flattened in sorted layer order
     as_dicts = {k: {"z": v[:1], "a": v[1:]} for k, v in emb.items()}
-    sym_d, _ = t2v.distance_matrices(as_dicts, None, alpha=0.15)
+    sym_d, _ = distances.task2vec_matrices(as_dicts, None, alpha=0.15)
     np.testing.assert_allclose(sym_d.value, sym.value)
 
 
 def test_distance_errors():
     with pytest.raises(ValueError, match="same shape"):
-        t2v.symmetric_distance([1.0, 2.0], [1.0, 2.0, 3.0])
+        distances.symmetric_distance([1.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="non-negative"):
-        t2v.symmetric_distance([1.0, -2.0], [1.0, 2.0])
+        distances.symmetric_distance([1.0, -2.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="non-negative"):
-        t2v.symmetric_distance([1.0, np.nan], [1.0, 2.0])
+        distances.symmetric_distance([1.0, np.nan], [1.0, 2.0])
     with pytest.raises(ValueError, match="non-empty 1-D"):
-        t2v.symmetric_distance([], [])
+        distances.symmetric_distance([], [])
     with pytest.raises(ValueError, match="alpha"):
-        t2v.asymmetric_distance([1.0], [1.0], [1.0], alpha=-0.1)
+        distances.asymmetric_distance([1.0], [1.0], [1.0], alpha=-0.1)
     with pytest.raises(ValueError, match="same shape"):
-        t2v.asymmetric_distance([1.0, 1.0], [1.0, 2.0], [1.0], alpha=0.1)
+        distances.asymmetric_distance([1.0, 1.0], [1.0, 2.0], [1.0], alpha=0.1)
     with pytest.raises(ValueError, match="alpha"):
-        t2v.distance_matrices({"a": np.ones(2)}, np.ones(2), alpha=-1.0)
+        distances.task2vec_matrices({"a": np.ones(2)}, np.ones(2), alpha=-1.0)
     with pytest.raises(ValueError, match="'b' has 3 values"):
-        t2v.distance_matrices({"a": np.ones(2), "b": np.ones(3)}, None, alpha=0.1)
+        distances.task2vec_matrices({"a": np.ones(2), "b": np.ones(3)}, None, alpha=0.1)
     with pytest.raises(ValueError, match="trivial embedding has 3 values"):
-        t2v.distance_matrices({"a": np.ones(2)}, np.ones(3), alpha=0.1)
+        distances.task2vec_matrices({"a": np.ones(2)}, np.ones(3), alpha=0.1)
     with pytest.raises(ValueError, match="other layers"):
-        t2v.distance_matrices({"a": {"x": np.ones(2)}, "b": {"y": np.ones(2)}}, None, alpha=0.1)
-
-
-# ---------------------------------------------------------------------------------------
-# tables
-
-
-def test_embedding_table_round_trip(tmp_path):
-    emb = {"layer1.0.conv1": np.array([0.5, 1.5, 2.0]), "fc": np.array([3.0]), "conv1": np.array([1e-9, 0.0])}
-    table = t2v.embedding_table(emb)
-    assert list(table.columns) == ["layer", "filter", "value"]
-    assert list(table.layer) == ["conv1", "conv1", "fc", "layer1.0.conv1", "layer1.0.conv1", "layer1.0.conv1"]
-    assert list(table["filter"]) == [0, 1, 0, 0, 1, 2]
-    path = tmp_path / "task.parquet"
-    io.write_parquet(table, path)
-    back = t2v.embedding_from_table(io.read_parquet(path))
-    assert list(back) == sorted(emb)
-    for k in emb:
-        np.testing.assert_array_equal(back[k], emb[k])
-        assert back[k].dtype == np.float64
-    np.testing.assert_array_equal(t2v.embedding_vector(back), [1e-9, 0.0, 3.0, 0.5, 1.5, 2.0])
-    shuffled = table.sample(frac=1.0, random_state=0)
-    np.testing.assert_array_equal(t2v.embedding_vector(t2v.embedding_from_table(shuffled)),
-                                  t2v.embedding_vector(emb))
-
-
-def test_embedding_table_errors():
-    with pytest.raises(ValueError, match="lacks column"):
-        t2v.embedding_from_table(pd.DataFrame({"layer": ["a"], "value": [1.0]}))
-    with pytest.raises(ValueError, match="empty"):
-        t2v.embedding_from_table(pd.DataFrame({"layer": [], "filter": [], "value": []}))
-    with pytest.raises(ValueError, match="filters 0..1 once each"):
-        t2v.embedding_from_table(pd.DataFrame({"layer": ["a", "a"], "filter": [0, 0], "value": [1.0, 2.0]}))
-    with pytest.raises(ValueError, match="non-negative"):
-        t2v.embedding_table({"a": np.array([1.0, -1.0])})
-    with pytest.raises(ValueError, match="non-empty mapping"):
-        t2v.embedding_vector({})
+        distances.task2vec_matrices({"a": {"x": np.ones(2)}, "b": {"y": np.ones(2)}}, None, alpha=0.1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -437,20 +402,20 @@ def test_embed_leaves_probe_untouched_and_accepts_arrays(probe, digits):
 
 
 def test_probe_spec():
-    assert t2v.ProbeSpec("trained").kind == "trained"
-    assert t2v.ProbeSpec("torchvision", "resnet34", "weights/resnet34.pt").arch == "resnet34"
+    assert probes.ProbeSpec("trained").kind == "trained"
+    assert probes.ProbeSpec("torchvision", "resnet34", "weights/resnet34.pt").arch == "resnet34"
     with pytest.raises(ValueError, match="probe kind"):
-        t2v.ProbeSpec("imagenet")
+        probes.ProbeSpec("imagenet")
     with pytest.raises(ValueError, match="needs an architecture"):
-        t2v.ProbeSpec("torchvision")
+        probes.ProbeSpec("torchvision")
     with pytest.raises(ValueError, match="must be None"):
-        t2v.ProbeSpec("trained", arch="resnet18")
-    probe = t2v.probe_from_spec(t2v.ProbeSpec("torchvision", "resnet18"), in_channels=1)
+        probes.ProbeSpec("trained", arch="resnet18")
+    probe = probes.probe_from_spec(probes.ProbeSpec("torchvision", "resnet18"), in_channels=1)
     assert probe.body.conv1.in_channels == 1
     with pytest.raises(ValueError, match="needs the checkpoint"):
-        t2v.probe_from_spec(t2v.ProbeSpec("trained"), in_channels=1)
+        probes.probe_from_spec(probes.ProbeSpec("trained"), in_channels=1)
     with pytest.raises(TypeError, match="must be a ProbeSpec"):
-        t2v.probe_from_spec({"kind": "trained"}, in_channels=1)
+        probes.probe_from_spec({"kind": "trained"}, in_channels=1)
 
 
 def test_probe_from_a_trained_checkpoint(probe):
@@ -461,11 +426,11 @@ def test_probe_from_a_trained_checkpoint(probe):
 
     checkpoint = {"state_dict": probe.state_dict(), "arch": to_params(probe.spec), "in_channels": 1, "n_classes": 10}
     spec = SimpleNamespace(kind="trained", tasks=("digits_all",), arch=None, weights=None)
-    net = t2v.probe_from_spec(spec, in_channels=1, checkpoint=checkpoint)
+    net = probes.probe_from_spec(spec, in_channels=1, checkpoint=checkpoint)
     for name, tensor in probe.state_dict().items():
         torch.testing.assert_close(net.state_dict()[name], tensor)
     with pytest.raises(ValueError, match="takes 1 channels, the images have 3"):
-        t2v.probe_from_spec(spec, in_channels=3, checkpoint=checkpoint)
+        probes.probe_from_spec(spec, in_channels=3, checkpoint=checkpoint)
 
 
 def test_distance_is_finite_on_real_embeddings(probe, low_high):
@@ -473,6 +438,6 @@ def test_distance_is_finite_on_real_embeddings(probe, low_high):
     (xa, ya), (xb, yb) = low_high
     kw = dict(estimator="montecarlo", head_epochs=2, samples=128)
     emb = {"low": t2v.embed(probe, xa, ya, 5, **kw), "high": t2v.embed(probe, xb, yb, 5, **kw)}
-    sym, asym = t2v.distance_matrices(emb, t2v.trivial_embedding(probe, estimator="montecarlo"), alpha=0.15)
+    sym, asym = distances.task2vec_matrices(emb, t2v.trivial_embedding(probe, estimator="montecarlo"), alpha=0.15)
     assert np.all(np.isfinite(asym.value)) and math.isfinite(sym.value.sum())
     assert sym.value.max() <= 1.0 and asym.value.min() >= -0.15

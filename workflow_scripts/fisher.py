@@ -1,6 +1,6 @@
 """rule fisher: diagonal FIM of the body of N_net on the data of task `data`."""
 
-from taskdist import checkpoint, data, io, stages, transfer
+from taskdist import checkpoint, data, io, stages, transfer, vectors
 from taskdist.config import FisherSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -9,7 +9,7 @@ spec = snakemake.params.spec
 # on another task's data, only the labelled target examples a user has
 table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
                                    spec["labelled"])
-table = stages.pair_fisher(
+fisher = stages.pair_fisher(
     checkpoint.read(snakemake.input.model),
     from_params(TaskSpec, spec["data_task"]),
     data.load_npz(snakemake.input.dataset),
@@ -18,5 +18,5 @@ table = stages.pair_fisher(
     spec["seed"],
     device,
 )
-io.write_parquet(table, snakemake.output[0])
+vectors.write(fisher, snakemake.output[0], net=snakemake.wildcards.net, data=snakemake.wildcards.data)
 finish()

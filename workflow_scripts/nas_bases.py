@@ -2,19 +2,17 @@
 
 import logging
 
-from taskdist import io, selection
+from taskdist import matrices, records, selection
 from taskdist.distances import METHODS
 from taskdist.runtime import finish, start
 
 start(snakemake)
 target, method = snakemake.wildcards.target, snakemake.params.method
-matrix = io.read_matrix(snakemake.input[0])
+matrix = matrices.read_method(snakemake.input[0], method)
 distances = matrix.assign(value=METHODS[method].as_distance(matrix["value"].to_numpy()))  # lower = closer
 bases = selection.nearest_bases(distances, target, snakemake.params.bases, snakemake.params.k)
 rows = distances[(distances["target"] == target) & distances["source"].isin(snakemake.params.bases)]
 logging.getLogger("taskdist").info("nearest bases of %s by %s: %s", target, method, bases)
-io.write_json(
-    {"target": target, "method": method, "bases": bases, "distances": dict(zip(rows["source"], rows["value"]))},
-    snakemake.output[0],
-)
+values = {"method": method, "bases": bases, "distances": dict(zip(rows["source"], rows["value"], strict=True))}
+records.write(values, snakemake.output[0], "bases", target=target)
 finish()

@@ -1,21 +1,23 @@
 """rules nas_base, nas_target: one architecture search on a task, its winner trained from scratch and tested."""
 
-from taskdist import data, io, stages
+from taskdist import aggregates, data, io, records, stages
 from taskdist.config import FuseSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
-bases = [io.read_json(path) for path in snakemake.input.get("bases", [])]
+task, search = from_params(TaskSpec, spec["task"]), snakemake.params.search
+role = {"nas_base": "base", "nas_target": "target"}[snakemake.rule]
 result = stages.nas_search(
-    snakemake.params.search,
-    from_params(TaskSpec, spec["task"]),
+    search,
+    task,
     data.load_npz(snakemake.input.dataset),
     io.read_parquet(snakemake.input.task, ("index", "label", "split")),
     from_params(FuseSpec, spec["search"]),
     spec["seed"],
     device,
-    base_cells={b["task"]: b for b in bases} or None,
+    base_cells=aggregates.base_cells(snakemake.input.get("bases", [])) or None,  # each record names its task
 )
-io.write_json(result, snakemake.output[0])
+names = {"task": result.pop("task"), "search": result.pop("search"), "role": role}
+records.write(result, snakemake.output[0], "search", **names)
 finish()

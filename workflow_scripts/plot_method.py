@@ -1,22 +1,23 @@
 """rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer."""
 
-from taskdist import evaluation, io, plots, transfer
+from taskdist import evaluation, io, matrices, plots, transfer
 from taskdist.distances import METHODS
 from taskdist.runtime import finish, start
 
 start(snakemake)
 method, tasks = METHODS[snakemake.wildcards.method], snakemake.params.tasks
-matrix = io.read_matrix(snakemake.input.matrix)
+matrix = matrices.read_method(snakemake.input.matrix, method.name)
 
 kind = "higher = better transfer expected" if method.kind == "score" else "d(source -> target)"
-plots.heatmap(io.to_square(matrix, order=tasks), title=f"{method.name}: {kind}", path=snakemake.output.heatmap)
+plots.heatmap(matrices.to_square(matrix, order=tasks), title=f"{method.name}: {kind}", path=snakemake.output.heatmap)
 
 distance = evaluation.oriented(method.name, matrix, tasks)
 plots.atlas(distance, title=f"task atlas ({method.name}, MDS)", path=snakemake.output.atlas,
             seed=snakemake.params.seed)
 
 setting = snakemake.params.setting  # the first transfer setting: fine-tuning when it is computed
-gain = io.to_square(transfer.means(io.read_transfer(snakemake.input.transfer), setting), "gain", order=tasks)
+means = transfer.means(matrices.read_transfer(snakemake.input.transfer), setting)
+gain = matrices.to_square(means, "gain", order=tasks)
 rows = io.read_parquet(snakemake.input.mantel)
 hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain") & (rows["setting"] == setting)].iloc[0]
 plots.mantel_scatter(

@@ -1,12 +1,12 @@
 """rule plot_transfer: heatmap of the transferred accuracy or the gain over training from scratch, per setting."""
 
-from taskdist import io, plots, transfer
+from taskdist import matrices, plots, transfer
 from taskdist.runtime import finish, start
 
 start(snakemake)
 setting, value = snakemake.wildcards.setting, snakemake.wildcards.value
-means = transfer.means(io.read_transfer(snakemake.input[0]), setting)
-matrix = io.to_square(means, value=value, order=snakemake.params.tasks)
+means = transfer.means(matrices.read_transfer(snakemake.input[0]), setting)
+matrix = matrices.to_square(means, value=value, order=snakemake.params.tasks)
 what = {"finetune": "fine-tuned", "linear": "linear transfer (body frozen)"}[setting]
 title = {"accuracy": f"{what}: target accuracy", "gain": f"{what}: gain over training from scratch"}[value]
 plots.heatmap(matrix, title=title, path=snakemake.output[0])

@@ -1,14 +1,11 @@
 """rule score_matrix: one transferability score over every ordered pair, and the same with resampled targets."""
 
-import pandas as pd
-
-from taskdist import io
+from taskdist import aggregates, matrices
 from taskdist.runtime import finish, start
 
 start(snakemake)
 score = snakemake.wildcards.score
-table = pd.concat([io.read_parquet(p, ("source", "target", "sample", "method", "value")) for p in snakemake.input])
-table = table[table["method"] == score]
-for sample, path in (("task", snakemake.output.matrix), ("resample", snakemake.output.floor)):
-    io.write_matrix(table[table["sample"] == sample][["source", "target", "value"]], path)
+matrix, floor = aggregates.scores(snakemake.input, score)  # each table names its target
+matrices.write(matrix, snakemake.output.matrix, method=score)
+matrices.write(floor, snakemake.output.floor, method=score, kind="floor")
 finish()

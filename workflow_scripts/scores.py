@@ -1,8 +1,6 @@
 """rule scores: LEEP, LogME, NCE and H-score of every source network for one target (and its resample)."""
 
-from pathlib import Path
-
-from taskdist import checkpoint, data, io, stages, transfer
+from taskdist import checkpoint, data, io, matrices, stages, transfer
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
@@ -11,8 +9,7 @@ samples = {
     sample: transfer.labelled_examples(io.read_parquet(path, ("index", "label", "split")), labelled[sample])
     for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample))
 }
-checkpoints = {Path(path).stem: checkpoint.read(path) for path in snakemake.input.models}
+checkpoints = checkpoint.read_all(snakemake.input.models)  # by the task each network was trained on
 table = stages.target_scores(checkpoints, data.load_npz(snakemake.input.dataset), samples, device)
-io.write_parquet(table.assign(target=snakemake.wildcards.target), snakemake.output[0],
-                 sort_by=["source", "sample", "method"])
+matrices.write_scores(table, snakemake.output[0], target=snakemake.wildcards.target)
 finish()

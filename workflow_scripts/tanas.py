@@ -1,6 +1,6 @@
 """rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
 
-from taskdist import checkpoint, data, io, stages
+from taskdist import checkpoint, data, io, records, stages
 from taskdist.config import TanasSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -15,6 +15,6 @@ value = stages.pair_complexity(
     spec["seed"],
     device,
 )
-pair = {"source": snakemake.wildcards.source, "target": snakemake.wildcards.target}
-io.write_json({**pair, "tanas": value}, snakemake.output[0])
+records.write({"tanas": value}, snakemake.output[0], "tanas", source=snakemake.wildcards.source,
+              target=snakemake.wildcards.target)
 finish()

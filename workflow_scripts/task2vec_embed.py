@@ -1,23 +1,30 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
-from taskdist import data, io, stages, transfer
-from taskdist.config import Task2VecSpec, TaskSpec, from_params
+from taskdist import data, io, stages, transfer, vectors
+from taskdist.config import HeadSpec, TaskSpec, from_params
+from taskdist.probes import ProbeSpec
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
-spec = from_params(Task2VecSpec, snakemake.params.spec["task2vec"])
+spec = snakemake.params.spec
+t2v = spec["task2vec"]  # probe, estimator, head, samples, beta: what an embedding reads
+task = from_params(TaskSpec, spec["task"])
 dataset = data.load_npz(snakemake.input.dataset)
-probe = stages.task2vec_probe(spec, dataset.images.shape[1], snakemake.input.probe)
+probe_spec = ProbeSpec(**{k: t2v["probe"][k] for k in ("kind", "arch", "weights")})
+probe = stages.task2vec_probe(probe_spec, dataset.images.shape[1], snakemake.input.probe)
 table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
-                                   snakemake.params.spec["labelled"])
-table = stages.task2vec_embedding(
+                                   spec["labelled"])
+embedding = stages.task2vec_embedding(
     probe,
-    from_params(TaskSpec, snakemake.params.spec["task"]),
+    task,
     dataset,
     table,
-    spec,
-    snakemake.params.spec["seed"],
-    device,
+    estimator=t2v["estimator"],
+    head=from_params(HeadSpec, t2v["head"]),
+    samples=t2v["samples"],
+    beta=t2v["beta"],
+    seed=spec["seed"],
+    device=device,
 )
-io.write_parquet(table, snakemake.output[0])
+vectors.write(embedding, snakemake.output[0], task=task.id)
 finish()

@@ -1,6 +1,6 @@
 """rules transfer, scratch: the ground truth of one ordered pair (or of training the target from scratch)."""
 
-from taskdist import checkpoint, data, io, transfer
+from taskdist import checkpoint, data, io, records, transfer
 from taskdist.config import ArchSpec, TaskSpec, TransferSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -17,5 +17,9 @@ runs = transfer.run(
     spec["seed"],
     device,
 )
-io.write_json({"source": source, "target": snakemake.wildcards.target, "runs": runs}, snakemake.output[0])
+target = snakemake.wildcards.target
+if source:
+    records.write({"runs": runs}, snakemake.output[0], "transfer", source=source, target=target)
+else:
+    records.write({"runs": runs}, snakemake.output[0], "scratch", target=target)
 finish()

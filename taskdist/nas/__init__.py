@@ -14,10 +14,10 @@ from taskdist.nas.fuse import Mixture, SearchResult, fuse, random_search, train_
 from taskdist.nas.network import Network, build, param_count
 from taskdist.nas.ops import OP_NAMES, OPS
 from taskdist.nas.space import Genotype, SearchSpace
-from taskdist.nas.taskaware import SEARCHES, compare_searches, nearest_bases, run_search, task_aware_space
+from taskdist.nas.taskaware import SEARCHES, nearest_bases, run_search, task_aware_space
 
 __all__ = [
     "OPS", "OP_NAMES", "SEARCHES", "FuseSpec", "Genotype", "Mixture", "NetSpec", "Network", "SearchResult",
-    "SearchSpace", "build", "compare_searches", "complexity_distance", "features", "fuse", "nearest_bases",
+    "SearchSpace", "build", "complexity_distance", "features", "fuse", "nearest_bases",
     "param_count", "random_search", "run_search", "task_aware_space", "train_final",
 ]  # fmt: skip

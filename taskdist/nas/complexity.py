@@ -57,8 +57,10 @@ from torch.nn import functional as F
 from taskdist.config import stable_seed
 from taskdist.optim import Adam
 
-VERSION = 1
-"""Version of the TA-NAS complexity distance; raised whenever its results change."""
+VERSION = 2
+"""Version of the TA-NAS complexity distance; raised whenever its results change.
+
+2: pair records and matrices carry their format and names (:mod:`taskdist.records`, :mod:`taskdist.matrices`)."""
 
 log = logging.getLogger(__name__)
 

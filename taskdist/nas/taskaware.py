@@ -10,12 +10,10 @@ Per target task:
    the task-aware space), ``full`` (FUSE in the full space), ``random``
    (random search in the full space with FUSE's budget of trained
    candidates); each winner trained from scratch and tested once at the end.
-   :func:`compare_searches` runs all three in one process.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Collection, Mapping
@@ -23,13 +21,15 @@ from collections.abc import Collection, Mapping
 import pandas as pd
 import torch
 
-from taskdist.config import SEARCHES, FuseSpec, stable_seed
+from taskdist.config import SEARCHES, FuseSpec
 from taskdist.nas.fuse import Split, fuse, random_search, train_final
 from taskdist.nas.space import Genotype, SearchSpace
 from taskdist.selection import nearest_bases
 
-VERSION = 1
-"""Version of the architecture searches; raised whenever their results change."""
+VERSION = 2
+"""Version of the architecture searches; raised whenever their results change.
+
+2: search and bases records carry their format and names, role included (:mod:`taskdist.records`)."""
 
 log = logging.getLogger(__name__)
 
@@ -94,43 +94,3 @@ def run_search(
     result = {"search": name, "space": space.to_dict(), **final, "candidates_trained": found.candidates_trained,
               "search_seconds": found.seconds, "final_seconds": time.perf_counter() - start}
     return result, found.history
-
-
-def compare_searches(
-    train_split: Split,
-    val_split: Split,
-    test_split: Split,
-    *,
-    base_cells: Mapping[str, Genotype],
-    distances: pd.DataFrame,
-    target: str,
-    k: int,
-    spec: FuseSpec,
-    seed: int,
-    n_classes: int | None = None,
-    exclude: Collection[str] = (),
-    device: torch.device | str = "cpu",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The three searches of :data:`SEARCHES` for ``target`` in one process (:func:`run_search` each).
-
-    The workflow runs the same searches as separate jobs with the same seeds
-    (``stable_seed(seed, name)`` per search, ``stable_seed(seed, "final")`` for
-    every winner's training).
-
-    Returns
-    -------
-    summary
-        One row per search: :func:`run_search`'s result plus ``bases``.
-    history
-        The searches' histories stacked, with a ``search`` column.
-    """
-    space, chosen = task_aware_space(base_cells, distances, target, k, exclude=exclude)
-    spaces = {"task_aware": space, "full": SearchSpace.full(), "random": SearchSpace.full()}
-    rows, histories = [], []
-    for name, sp in spaces.items():
-        row, history = run_search(name, sp, train_split, val_split, test_split, spec=spec,
-                                  seed=stable_seed(seed, name), final_seed=stable_seed(seed, "final"),
-                                  n_classes=n_classes, device=device)
-        rows.append({**row, "bases": ",".join(chosen), "space": json.dumps(row["space"])})
-        histories.append(history.assign(search=name))
-    return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)

@@ -1,0 +1,248 @@
+"""The Task2Vec probe: a network shared by all tasks, from the workflow's training or from torchvision.
+
+:func:`probe_from_spec` turns a :class:`ProbeSpec` into the probe network:
+``kind="trained"``, the workflow's :class:`~taskdist.models.TaskNet` trained
+on the probe tasks (its checkpoint, :mod:`taskdist.checkpoint`);
+``kind="torchvision"``, a torchvision classification architecture split
+into ``body`` and a new linear ``head`` (:func:`torchvision_probe`), its
+weights read from a file (nothing downloads). :func:`taskdist.task2vec.embed`
+takes either.
+"""
+
+from __future__ import annotations
+
+import difflib
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from taskdist.checks import check_int
+
+PROBE_KINDS = ("trained", "torchvision")
+
+__all__ = ["PROBE_KINDS", "ProbeSpec", "TorchvisionProbe", "probe_from_spec", "torchvision_probe"]
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """How the probe network is obtained.
+
+    Parameters
+    ----------
+    kind
+        ``"trained"``: a :class:`~taskdist.models.TaskNet` trained by the workflow on a probe
+        task (its checkpoint is passed to :func:`probe_from_spec`); ``"torchvision"``: a
+        torchvision classification architecture (:func:`torchvision_probe`).
+    arch
+        torchvision architecture name, e.g. ``"resnet18"``; required for ``kind="torchvision"``,
+        must be None for ``kind="trained"``.
+    weights
+        Path of a state-dict file for ``kind="torchvision"`` (nothing is downloaded); None
+        leaves the architecture randomly initialised. Must be None for ``kind="trained"``.
+    """
+
+    kind: str
+    arch: str | None = None
+    weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROBE_KINDS:
+            raise ValueError(f"probe kind must be one of {PROBE_KINDS}, got {self.kind!r}")
+        if self.kind == "torchvision" and not self.arch:
+            raise ValueError("a torchvision probe needs an architecture name, e.g. arch='resnet18'")
+        if self.kind == "trained" and (self.arch is not None or self.weights is not None):
+            raise ValueError(
+                f"a trained probe is the workflow's TaskNet: arch and weights must be None, "
+                f"got arch={self.arch!r}, weights={self.weights!r}"
+            )
+
+
+class TorchvisionProbe(nn.Module):
+    """A torchvision classifier split into ``body`` (features) and ``head`` (a new linear classifier).
+
+    ``body`` is the torchvision model with its final ``nn.Linear`` replaced by ``nn.Identity``,
+    so ``body(x)`` has shape ``(B, head.in_features)``.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Linear, arch: str):
+        super().__init__()
+        self.arch = arch
+        self.body = body
+        self.head = head
+
+    @property
+    def n_classes(self) -> int:
+        return self.head.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))  # (B, n_classes)
+
+
+def torchvision_probe(
+    arch: str, weights: str | Path | None, in_channels: int, n_classes: int, *, seed: int = 0
+) -> TorchvisionProbe:
+    """A torchvision classification model as a probe with an explicit ``body`` / ``head`` split.
+
+    The model is built without weights (nothing downloads), then, if ``weights`` is given, the
+    state dict in that file is loaded into the *original* model, classifier included (so the
+    file must match the architecture exactly). Then:
+
+    - the final ``nn.Linear`` (``fc`` of a ResNet, ``classifier[-1]`` of a VGG or MobileNet,
+      ``heads.head`` of a ViT, ...) is replaced by ``nn.Identity`` in the body and by a new
+      ``nn.Linear(in_features, n_classes)`` head;
+    - for ``in_channels == 1`` the first convolution taking 3 channels is replaced by one taking
+      1 channel whose filters are the RGB filters summed over the channel axis,
+      ``W'[o, 0] = sum_c W[o, c]``: a gray image ``g`` then gives exactly the response the RGB
+      model gives to ``(g, g, g)``.
+
+    Parameters
+    ----------
+    arch
+        Name from ``torchvision.models.list_models(module=torchvision.models)``, e.g.
+        ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"vgg11"``, ``"mobilenet_v3_small"``.
+    weights
+        Path of a state dict saved with ``torch.save(model.state_dict(), path)``, read with
+        ``torch.load(weights_only=True)``; None keeps the random initialisation.
+    in_channels
+        1 (gray) or 3 (RGB) input channels.
+    n_classes
+        Outputs of the new head, ``>= 1``.
+    seed
+        Seed of the random initialisation (of the whole model when ``weights`` is None, of the
+        new head otherwise); the global RNG is left untouched.
+
+    Returns
+    -------
+    TorchvisionProbe
+        In eval mode, on CPU.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``arch``, an architecture without a final ``nn.Linear`` (e.g. SqueezeNet),
+        ``in_channels`` not 1 or 3, ``n_classes < 1``, or a weights file that cannot be read as
+        a state dict or does not match the architecture.
+    FileNotFoundError
+        If ``weights`` does not exist.
+    """
+    import torchvision.models
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        close = difflib.get_close_matches(str(arch), known, n=3)
+        hint = f"; did you mean {close}?" if close else ""
+        raise ValueError(f"unknown torchvision classification architecture {arch!r}{hint} (known: {known})")
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
+    check_int("n_classes", n_classes, minimum=1)
+
+    state = _read_state_dict(weights, arch) if weights is not None else None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = torchvision.models.get_model(arch, weights=None)
+        fc_name, fc = _final_linear(model, arch)
+        rows = state.get(f"{fc_name}.weight") if state is not None else None
+        if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[0] != fc.out_features:
+            # a file trained with another number of classes: build the matching classifier first
+            model = torchvision.models.get_model(arch, weights=None, num_classes=rows.shape[0])
+            fc_name, fc = _final_linear(model, arch)
+        if state is not None:
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise ValueError(f"weights file {weights} does not match torchvision architecture {arch!r}: {e}") from e
+        head = nn.Linear(fc.in_features, n_classes)
+    _set_submodule(model, fc_name, nn.Identity())
+    if in_channels == 1:
+        _to_gray(model, arch)
+    return TorchvisionProbe(model, head, arch).eval()
+
+
+def probe_from_spec(
+    spec: ProbeSpec, *, in_channels: int, checkpoint: dict | None = None, n_classes: int = 2
+) -> nn.Module:
+    """The probe network described by ``spec``.
+
+    Parameters
+    ----------
+    spec
+        How to obtain the probe: a :class:`ProbeSpec`, or any object with the attributes
+        ``kind``, ``arch`` and ``weights`` (e.g. the config's probe spec, which also lists the
+        probe tasks), checked as a :class:`ProbeSpec`.
+    in_channels
+        Channels of the experiment's images (torchvision probes are adapted to 1 channel).
+    checkpoint
+        For ``kind="trained"``: the checkpoint dict of the probe task's network
+        (``results/models/{task}.pt``, see :func:`taskdist.stages.train_task`).
+    n_classes
+        Outputs of the probe's head; irrelevant to :func:`taskdist.task2vec.embed`, which replaces it.
+    """
+    if not isinstance(spec, ProbeSpec):
+        if not all(hasattr(spec, a) for a in ("kind", "arch", "weights")):
+            raise TypeError(f"spec must be a ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
+        spec = ProbeSpec(spec.kind, spec.arch, spec.weights)
+    if spec.kind == "trained":
+        if checkpoint is None:
+            raise ValueError("a trained probe needs the checkpoint of the probe task's network")
+        from taskdist.checkpoint import load_network
+
+        net = load_network(checkpoint, torch.device("cpu"))
+        if net.in_channels != in_channels:
+            raise ValueError(f"the probe network takes {net.in_channels} channels, the images have {in_channels}")
+        return net
+    if checkpoint is not None:
+        raise ValueError("a torchvision probe takes its weights from spec.weights, not from a checkpoint")
+    return torchvision_probe(spec.arch, spec.weights, in_channels, n_classes)
+
+
+def _read_state_dict(weights: str | Path, arch: str) -> dict[str, torch.Tensor]:
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file for torchvision probe {arch!r} not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        raise ValueError(f"cannot read weights file {path} as a torch state dict: {e}") from e
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(
+            f"weights file {path} must hold a state dict (a mapping of names to tensors, as saved by "
+            f"torch.save(model.state_dict(), path)), got {type(state).__name__}"
+        )
+    return dict(state)
+
+
+def _final_linear(model: nn.Module, arch: str) -> tuple[str, nn.Linear]:
+    """The classifier of a torchvision model: its last registered ``nn.Linear``."""
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"torchvision architecture {arch!r} has no final nn.Linear classifier to replace")
+    return linears[-1]
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
+
+
+def _to_gray(model: nn.Module, arch: str) -> None:
+    """Replace the first 3-channel ``nn.Conv2d`` by a 1-channel one with the RGB filters summed."""
+    first = next(
+        ((name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3), None
+    )
+    if first is None:
+        raise ValueError(f"torchvision architecture {arch!r} has no 3-channel Conv2d to adapt to gray input")
+    name, conv = first
+    if conv.groups != 1:
+        raise ValueError(f"cannot adapt the grouped first convolution {name!r} of {arch!r} to 1 channel")
+    gray = nn.Conv2d(
+        1, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+        dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode,
+    )
+    with torch.no_grad():
+        gray.weight.copy_(conv.weight.sum(dim=1, keepdim=True))  # (out, 1, kh, kw)
+        if conv.bias is not None:
+            gray.bias.copy_(conv.bias)
+    _set_submodule(model, name, gray)
