@@ -109,7 +109,7 @@ def batch_mean_squared_gradient_fisher(
         idx = order[start : start + batch_size]
         loss = F.cross_entropy(model(images[idx]), labels[idx])  # batch mean
         grads = torch.autograd.grad(loss, list(params.values()))
-        for (name, _), grad in zip(params.items(), grads):
+        for (name, _), grad in zip(params.items(), grads, strict=True):
             sums[name] += grad.double().square()
         n_batches += 1
     return {n: (s / n_batches).float() for n, s in sums.items()}
@@ -151,7 +151,7 @@ def off_diagonal(matrix: np.ndarray) -> np.ndarray:
 def show(title: str, matrix: np.ndarray) -> None:
     print(f"\n{title}")
     print("      " + "".join(f"{n:>8}" for n in NAMES))
-    for name, row in zip(NAMES, matrix):
+    for name, row in zip(NAMES, matrix, strict=True):
         print(f"{name:>6}" + "".join(f"{v:>8.3f}" for v in row))
 
 

@@ -32,7 +32,7 @@ def heatmap(square: pd.DataFrame, *, title: str, path: str | Path) -> None:
     ax.set_title(title)
     values = square.to_numpy(dtype=float)
     threshold = (np.nanmax(values) + np.nanmin(values)) / 2
-    for i, j in zip(*np.nonzero(np.isfinite(values))):
+    for i, j in zip(*np.nonzero(np.isfinite(values)), strict=True):
         ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
                 color="black" if values[i, j] > threshold else "white")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -61,7 +61,7 @@ def atlas(square: pd.DataFrame, *, title: str, path: str | Path, seed: int) -> N
     xy = MDS(n_components=2, dissimilarity="precomputed", random_state=seed, n_init=4).fit_transform(d)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.scatter(xy[:, 0], xy[:, 1], s=40, color="tab:blue")
-    for (x, y), name in zip(xy, square.index):
+    for (x, y), name in zip(xy, square.index, strict=True):
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_title(title)
     ax.set_xticks([])
@@ -90,11 +90,11 @@ def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
     names = list(dict.fromkeys(targets["task"]))
     fig, axes = plt.subplots(1, len(names), figsize=(1.0 + 3.4 * len(names), 3.8), squeeze=False, sharey=True)
     low = float(targets["test_accuracy"].min())
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         rows = targets[targets["task"] == name].set_index("search").reindex(list(SEARCHES)).dropna(how="all")
         colors = [COLORS[list(SEARCHES).index(search)] for search in rows.index]
         bars = ax.bar(rows.index, rows["test_accuracy"], color=colors)
-        for bar, (_, row) in zip(bars, rows.iterrows()):
+        for bar, (_, row) in zip(bars, rows.iterrows(), strict=True):
             label = (f"{row['params'] / 1e3:.0f}k params\n{row['candidates_trained']:.0f} candidates\n"
                      f"{row['search_seconds']:.0f} s")
             ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",

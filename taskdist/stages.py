@@ -289,7 +289,7 @@ def nas_search(
         space = SearchSpace.full()
     splits = [tuple(tasks.arrays(dataset, table, split)) for split in ("train", "val", "test")]
     log.info("%s search on %s: space %s, %d train / %d val examples", search, task.id,
-             dict(zip(space.ops, space.weights)), len(splits[0][1]), len(splits[1][1]))
+             dict(zip(space.ops, space.weights, strict=True)), len(splits[0][1]), len(splits[1][1]))
     result, history = run_search(search, space, *splits, spec=spec, seed=stable_seed(seed, search),
                                  final_seed=stable_seed(seed, "final"), n_classes=task.n_classes, device=device)
     result["genotype"] = json.loads(result["genotype"])

@@ -37,7 +37,7 @@ def test_matrix_uses_the_source_networks_fisher_and_is_asymmetric():
         ("b", "b"): np.array([1.0, 1.0]), ("b", "a"): np.array([1.0, 1.0]),
     }
     df = ftd_matrix(fisher, ["a", "b"])
-    value = dict(zip(zip(df.source, df.target), df.value))
+    value = dict(zip(zip(df.source, df.target, strict=True), df.value, strict=True))
     assert value[("a", "a")] == 0 and value[("b", "b")] == 0
     assert value[("a", "b")] == pytest.approx(np.sqrt((1 - np.sqrt(0.5)) ** 2 + 0.5) / np.sqrt(2))
     assert value[("b", "a")] == 0.0  # N_b sees no difference between the two tasks

@@ -120,7 +120,7 @@ def test_network_builds_for_any_input_and_counts_its_parameters(shape, spec):
 def test_network_weights_depend_only_on_the_seed():
     g = SearchSpace.full().sample(np.random.default_rng(0), 3)
     a, b = build(g, NetSpec(4), 1, 2, seed=7), build(g, NetSpec(4), 1, 2, seed=7)
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 # ---------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def leep_by_loops(theta, y):
 
 def nce_by_loops(z, y):
     n = len(z)
-    joint = Counter(zip(z, y))
+    joint = Counter(zip(z, y, strict=True))
     p_z = Counter(z)
     return sum(c / n * math.log(c / p_z[zz]) for (zz, _), c in joint.items())
 
@@ -39,12 +39,12 @@ def h_score_2d_by_loops(f, y):
     n = len(f)
     mean = [sum(row[j] for row in f) / n for j in range(2)]
     groups = {}
-    for row, label in zip(f, y):
+    for row, label in zip(f, y, strict=True):
         groups.setdefault(label, []).append(row)
     class_mean = {c: [sum(r[j] for r in rows) / len(rows) for j in range(2)] for c, rows in groups.items()}
     cf = [[0.0, 0.0], [0.0, 0.0]]
     cg = [[0.0, 0.0], [0.0, 0.0]]
-    for row, label in zip(f, y):
+    for row, label in zip(f, y, strict=True):
         g = class_mean[label]
         for a in range(2):
             for b in range(2):

@@ -317,7 +317,7 @@ def test_distance_matrices():
     t0 = np.ones(3)
     sym, asym = distances.task2vec_matrices(emb, t0, alpha=0.2)
     assert list(sym.columns) == ["source", "target", "value"] == list(asym.columns)
-    assert list(zip(sym.source, sym.target)) == [(s, t) for s in "abc" for t in "abc"]
+    assert list(zip(sym.source, sym.target, strict=True)) == [(s, t) for s in "abc" for t in "abc"]
     square = matrices.to_square(sym)
     np.testing.assert_array_equal(np.diag(square.to_numpy()), 0.0)
     np.testing.assert_allclose(square.to_numpy(), square.to_numpy().T)

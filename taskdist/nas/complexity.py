@@ -237,4 +237,4 @@ def _magnitude_masks(weights: list[torch.Tensor], keep: int) -> list[tuple[torch
     order = torch.argsort(flat, descending=True, stable=True)
     mask = torch.zeros_like(flat)
     mask[order[:keep]] = 1.0
-    return [(w, m.view_as(w)) for w, m in zip(weights, torch.split(mask, [w.numel() for w in weights]))]
+    return [(w, m.view_as(w)) for w, m in zip(weights, torch.split(mask, [w.numel() for w in weights]), strict=True)]

@@ -105,7 +105,7 @@ def _frozen(params: Sequence[nn.Parameter]) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
 
 
@@ -130,7 +130,7 @@ def _recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 256)
     net.train()
     for start in range(0, len(images), batch_size):
         net(images[start : start + batch_size].to(device))
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     net.train(was_training)
 
@@ -216,7 +216,7 @@ def fuse(
         best = genotypes[winner]
         trained += len(genotypes)
         seconds = time.perf_counter() - t0
-        for c, (g, net) in enumerate(zip(genotypes, nets)):
+        for c, (g, net) in enumerate(zip(genotypes, nets, strict=True)):
             _recalibrate_bn(net, x_tr)
             acc = train.evaluate(net, x_val, y_val).accuracy
             rows.append((stage, c, g.to_json(), float(alpha[c]), acc, c == winner, seconds, trained))

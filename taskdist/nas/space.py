@@ -176,7 +176,7 @@ class SearchSpace:
             raise ValueError(f"a cell needs an integer number of nodes >= 2, got {nodes!r}")
         pairs = [(i, j) for j in range(1, nodes) for i in range(j)]
         picks = rng.choice(len(self.ops), size=len(pairs), p=self.probabilities)
-        return Genotype(nodes, tuple((i, j, self.ops[k]) for (i, j), k in zip(pairs, picks)))
+        return Genotype(nodes, tuple((i, j, self.ops[k]) for (i, j), k in zip(pairs, picks, strict=True)))
 
     def to_dict(self) -> dict:
         return {"ops": list(self.ops), "weights": list(self.weights)}

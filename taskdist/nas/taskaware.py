@@ -51,7 +51,7 @@ def task_aware_space(
     chosen = nearest_bases(distances, target, sorted(base_cells), k)
     space = SearchSpace.task_aware([base_cells[b] for b in chosen], exclude=exclude)
     log.info("task-aware space of %s from %s: %s", target, chosen,
-             dict(zip(space.ops, space.weights)))
+             dict(zip(space.ops, space.weights, strict=True)))
     return space, chosen
 
 
