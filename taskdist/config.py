@@ -793,7 +793,7 @@ def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int
 
 def _check_label_map(label_map, label_names, info: DatasetInfo, fail, key: str) -> None:
     seen: dict[int, str] = {}
-    for name, sources in zip(label_names, label_map):
+    for name, sources in zip(label_names, label_map, strict=True):
         if not sources:
             raise fail(key, f"label {name!r} has no classes")
         for c in sources:
