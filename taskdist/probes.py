@@ -28,7 +28,8 @@ __all__ = ["PROBE_KINDS", "ProbeSpec", "TorchvisionProbe", "probe_from_spec", "t
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """How the probe network is obtained.
+    """How the probe network is obtained (checked by :func:`probe_from_spec`; the workflow's config by
+    :mod:`taskdist.config` when it is planned).
 
     Parameters
     ----------
@@ -47,17 +48,6 @@ class ProbeSpec:
     kind: str
     arch: str | None = None
     weights: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in PROBE_KINDS:
-            raise ValueError(f"probe kind must be one of {PROBE_KINDS}, got {self.kind!r}")
-        if self.kind == "torchvision" and not self.arch:
-            raise ValueError("a torchvision probe needs an architecture name, e.g. arch='resnet18'")
-        if self.kind == "trained" and (self.arch is not None or self.weights is not None):
-            raise ValueError(
-                f"a trained probe is the workflow's TaskNet: arch and weights must be None, "
-                f"got arch={self.arch!r}, weights={self.weights!r}"
-            )
 
 
 class TorchvisionProbe(nn.Module):
@@ -184,6 +174,7 @@ def probe_from_spec(
         if not all(hasattr(spec, a) for a in ("kind", "arch", "weights")):
             raise TypeError(f"spec must be a ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
         spec = ProbeSpec(spec.kind, spec.arch, spec.weights)
+    _check_spec(spec)
     if spec.kind == "trained":
         if checkpoint is None:
             raise ValueError("a trained probe needs the checkpoint of the probe task's network")
@@ -246,3 +237,15 @@ def _to_gray(model: nn.Module, arch: str) -> None:
         if conv.bias is not None:
             gray.bias.copy_(conv.bias)
     _set_submodule(model, name, gray)
+
+
+def _check_spec(spec: ProbeSpec) -> None:
+    if spec.kind not in PROBE_KINDS:
+        raise ValueError(f"probe kind must be one of {PROBE_KINDS}, got {spec.kind!r}")
+    if spec.kind == "torchvision" and not spec.arch:
+        raise ValueError("a torchvision probe needs an architecture name, e.g. arch='resnet18'")
+    if spec.kind == "trained" and (spec.arch is not None or spec.weights is not None):
+        raise ValueError(
+            f"a trained probe is the workflow's TaskNet: arch and weights must be None, "
+            f"got arch={spec.arch!r}, weights={spec.weights!r}"
+        )
