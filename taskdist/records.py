@@ -1,20 +1,22 @@
 """JSON records: the result of one job about one pair or one task, naming what it is about.
 
 Each kind of record has its names (what it is about) and the keys its
-readers need:
+readers need (:data:`KINDS`):
 
-==========  =============================================  ========================  ======================
-kind        file                                           names                     keys
-==========  =============================================  ========================  ======================
-transfer    ``results/transfer/{source}/{target}.json``    source, target            runs
-scratch     ``results/transfer/_scratch/{target}.json``    target                    runs
-tanas       ``results/tanas/{source}/{target}.json``       source, target            tanas
-search      ``results/nas/{base/{task},target/{task}/{search}}.json``  task, search, role  genotype, ...
-bases       ``results/nas/target/{target}/bases.json``     target                    method, bases
-==========  =============================================  ========================  ======================
+- ``transfer``: ``results/transfer/{source}/{target}.json``; names source,
+  target; key runs (:func:`taskdist.transfer.run`);
+- ``scratch``: ``results/transfer/_scratch/{target}.json``; name target; key runs;
+- ``tanas``: ``results/tanas/{source}/{target}.json``; names source, target;
+  key tanas;
+- ``search``: ``results/nas/base/{task}.json`` and
+  ``results/nas/target/{task}/{search}.json``; names task, search, role
+  (``base`` or ``target``); keys genotype, space, bases, ...
+  (:func:`taskdist.stages.nas_search`);
+- ``bases``: ``results/nas/target/{target}/bases.json``; name target; keys
+  method, bases.
 
 A record is a JSON object: its names and values at the top level, plus
-``format`` (:data:`FORMAT`'s name) , ``format_version`` and ``kind``.
+``format`` (:data:`FORMAT`'s name), ``format_version`` and ``kind``.
 :func:`read` checks all of them, so a file from another taskdist, of another
 kind or about nothing is an :class:`~taskdist.io.ArtifactError`;
 :func:`read_all` keys many records by their names and refuses two records
