@@ -1,12 +1,13 @@
-"""What each method and the ground truth cost in a finished run, from its Snakemake benchmark files.
+"""What each method and the ground truth cost in a finished run, from its job logs.
 
-Every job of the workflow writes ``benchmarks/{rule}/...tsv`` (wall seconds ``s``
-and ``cpu_time``). This script sums them per method, next to the cost of the
-ground truth of transfer, so the README can say what a distance costs compared
-with measuring transfer itself. Run it in the working directory of a finished
-run:
+Every job of the workflow ends its log ``logs/{rule}/...log`` with the CPU
+seconds, wall seconds and peak memory of its process, start-up included
+(``taskdist.runtime.finish``). This script sums them per method, next to the
+cost of the ground truth of transfer, so the README can say what a distance
+costs compared with measuring transfer itself. Run it in the working directory
+of a finished run:
 
-    python benchmarks/method_costs.py            # reads ./benchmarks
+    python benchmarks/method_costs.py            # reads ./logs
     python benchmarks/method_costs.py --dir RUN  # another run's directory
 
 Jobs shared by several methods (training the task networks, making the tasks)
@@ -16,11 +17,16 @@ are listed on their own rows; every CPU-second of the run is in exactly one row.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-# rule (first path component under benchmarks/) -> the row it is charged to
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from taskdist.runtime import read_resources  # noqa: E402
+
+# rule (first path component under logs/, or the log's name) -> the row it is charged to
 ROWS = {
     "prepare_dataset": "data and tasks",
     "make_task": "data and tasks",
@@ -52,16 +58,17 @@ ROWS = {
 }
 
 
-def costs(bench_dir: Path) -> pd.DataFrame:
-    """One row per cost group: jobs, wall seconds and CPU seconds summed over their benchmark files."""
+def costs(log_dir: Path) -> pd.DataFrame:
+    """One row per cost group: jobs, wall seconds and CPU seconds summed over the finished jobs' logs."""
     rows = []
-    for path in sorted(bench_dir.rglob("*.tsv")):
-        rule = path.relative_to(bench_dir).parts[0].removesuffix(".tsv")
-        frame = pd.read_csv(path, sep="\t")
-        rows.append({"group": ROWS.get(rule, f"other ({rule})"), "wall_s": float(frame["s"].iloc[0]),
-                     "cpu_s": float(frame["cpu_time"].iloc[0])})
+    for path in sorted(log_dir.rglob("*.log")):
+        used = read_resources(path)
+        if used is None:  # a job that failed or is still running
+            continue
+        rule = path.relative_to(log_dir).parts[0].removesuffix(".log")
+        rows.append({"group": ROWS.get(rule, f"other ({rule})"), "wall_s": used["wall_s"], "cpu_s": used["cpu_s"]})
     if not rows:
-        raise SystemExit(f"no benchmark files under {bench_dir}: run the workflow first")
+        raise SystemExit(f"no finished job logs under {log_dir}: run the workflow first")
     table = pd.DataFrame(rows).groupby("group").agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"),
                                                     cpu_s=("cpu_s", "sum"))
     return table.sort_values("cpu_s", ascending=False)
@@ -71,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=Path("."), help="working directory of a finished run")
     args = parser.parse_args()
-    table = costs(args.dir / "benchmarks")
+    table = costs(args.dir / "logs")
     total = table.sum()
     print(table.round(1).to_string())
     print(f"\n{int(total['jobs'])} jobs, {total['cpu_s']:.0f} CPU-s in job processes "

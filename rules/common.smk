@@ -19,9 +19,11 @@ TASKS = list(EXP.tasks)
 # They enter no Mantel or selection table.
 RESAMPLE = {t: resample(spec) for t, spec in EXP.tasks.items()}
 # The pairs (source, target) that per-pair jobs compute; aggregates read each file's pair from the file.
-PAIRS = [(a, b) for a in TASKS for b in TASKS if a != b]  # ordered pairs of distinct tasks
-OWN = [(t, t) for t in TASKS]  # a network on its own task (FTD reads it with every pair)
-FLOORS = [(t, RESAMPLE[t].id) for t in TASKS]  # a task's source against its resample: the noise floor
+# PAIRS: ordered pairs of distinct tasks; OWN: a network on its own task (FTD reads it with every pair);
+# FLOORS: a task's source against its resample, the noise floor.
+PAIRS = [(a, b) for a in TASKS for b in TASKS if a != b]
+OWN = [(t, t) for t in TASKS]
+FLOORS = [(t, RESAMPLE[t].id) for t in TASKS]
 SPECS = {**EXP.tasks, **{r.id: r for r in RESAMPLE.values()}}
 # FTD consistency: more networks per task (other seeds, another shape), named {task}@{variant}.
 VARIANTS = EXP.consistency.variants()
@@ -151,7 +153,8 @@ def get_fisher_params(wildcards):
     }
 
 
-FISHER_FILE = "results/fisher/{source}/{target}.parquet"  # N_source on the data of task target
+# N_source on the data of task target
+FISHER_FILE = "results/fisher/{source}/{target}.parquet"
 
 
 def get_ftd_inputs(wildcards):
@@ -189,7 +192,9 @@ def get_transfer_params(wildcards):
         "seed": transfer_seed(wildcards.target),
         "version": VERSIONS["transfer"],
     }
-    return params if "source" in wildcards.keys() else {**params, "network": NETWORK_PARAMS}
+    if "source" not in wildcards.keys():
+        params["network"] = NETWORK_PARAMS
+    return params
 
 
 def get_transfer_pairs(wildcards):

@@ -3,8 +3,6 @@ rule prepare_dataset:
         "resources/datasets/{dataset}.npz",
     log:
         "logs/prepare_dataset/{dataset}.log",
-    benchmark:
-        "benchmarks/prepare_dataset/{dataset}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -25,8 +23,6 @@ rule make_task:
         "results/tasks/{task}.parquet",
     log:
         "logs/make_task/{task}.log",
-    benchmark:
-        "benchmarks/make_task/{task}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

@@ -6,8 +6,6 @@ rule distance_matrix:
         floor="results/floors/ftd.parquet",
     log:
         "logs/distance_matrix/ftd.log",
-    benchmark:
-        "benchmarks/distance_matrix/ftd.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -27,8 +25,6 @@ rule scores:
         "results/scores/{target}.parquet",
     log:
         "logs/scores/{target}.log",
-    benchmark:
-        "benchmarks/scores/{target}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -50,8 +46,6 @@ rule score_matrix:
         floor="results/floors/{score}.parquet",
     log:
         "logs/score_matrix/{score}.log",
-    benchmark:
-        "benchmarks/score_matrix/{score}.tsv"
     wildcard_constraints:
         score=alternatives(SCORE_METHODS),
     conda:
@@ -76,8 +70,6 @@ rule tanas:
         "results/tanas/{source}/{target}.json",
     log:
         "logs/tanas/{source}/{target}.log",
-    benchmark:
-        "benchmarks/tanas/{source}/{target}.tsv"
     group:
         "pairs"
     conda:
@@ -101,8 +93,6 @@ rule tanas_matrix:
         floor="results/floors/tanas.parquet",
     log:
         "logs/tanas_matrix.log",
-    benchmark:
-        "benchmarks/tanas_matrix.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -123,8 +113,6 @@ rule ftd_consistency:
         "results/consistency.parquet",
     log:
         "logs/ftd_consistency.log",
-    benchmark:
-        "benchmarks/ftd_consistency.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

@@ -7,8 +7,6 @@ rule fisher:
         "results/fisher/{net}/{data}.parquet",
     log:
         "logs/fisher/{net}/{data}.log",
-    benchmark:
-        "benchmarks/fisher/{net}/{data}.tsv"
     group:
         "pairs"
     conda:

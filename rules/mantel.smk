@@ -6,8 +6,6 @@ rule mantel:
         "results/mantel.parquet",
     log:
         "logs/mantel.log",
-    benchmark:
-        "benchmarks/mantel.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -31,8 +29,6 @@ rule selection:
         "results/selection.parquet",
     log:
         "logs/selection.log",
-    benchmark:
-        "benchmarks/selection.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -54,8 +50,6 @@ rule noise_floors:
         "results/floors.parquet",
     log:
         "logs/noise_floors.log",
-    benchmark:
-        "benchmarks/noise_floors.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

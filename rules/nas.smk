@@ -6,8 +6,6 @@ rule nas_base:
         "results/nas/base/{task}.json",
     log:
         "logs/nas_base/{task}.log",
-    benchmark:
-        "benchmarks/nas_base/{task}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -53,8 +51,6 @@ rule nas_target:
         "results/nas/target/{target}/{search}.json",
     log:
         "logs/nas_target/{target}/{search}.log",
-    benchmark:
-        "benchmarks/nas_target/{target}/{search}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -81,8 +77,6 @@ rule nas_summary:
         ),
     log:
         "logs/nas_summary.log",
-    benchmark:
-        "benchmarks/nas_summary.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

@@ -10,8 +10,6 @@ rule plot_transfer:
         ),
     log:
         "logs/plot_transfer/{setting}_{value}.log",
-    benchmark:
-        "benchmarks/plot_transfer/{setting}_{value}.tsv"
     wildcard_constraints:
         setting="finetune|linear",
         value="accuracy|gain",
@@ -54,8 +52,6 @@ rule plot_method:
         ),
     log:
         "logs/plot_method/{method}.log",
-    benchmark:
-        "benchmarks/plot_method/{method}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

@@ -6,8 +6,6 @@ rule train_probe:
         "results/task2vec/_probe.pt",
     log:
         "logs/train_probe.log",
-    benchmark:
-        "benchmarks/train_probe.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -30,8 +28,6 @@ rule task2vec_embed:
         "results/task2vec/{task}.parquet",
     log:
         "logs/task2vec_embed/{task}.log",
-    benchmark:
-        "benchmarks/task2vec_embed/{task}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -52,8 +48,6 @@ rule task2vec_trivial:
         "results/task2vec/_trivial.parquet",
     log:
         "logs/task2vec_trivial.log",
-    benchmark:
-        "benchmarks/task2vec_trivial.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -80,8 +74,6 @@ rule task2vec_matrix:
         asym_floor="results/floors/task2vec_asym.parquet",
     log:
         "logs/task2vec_matrix.log",
-    benchmark:
-        "benchmarks/task2vec_matrix.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

@@ -6,8 +6,6 @@ rule train_task:
         "results/models/{task}.pt",
     log:
         "logs/train_task/{task}.log",
-    benchmark:
-        "benchmarks/train_task/{task}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -29,9 +27,7 @@ rule train_variant:
     output:
         "results/models/{task}@{variant}.pt",
     log:
-        "logs/train_task/{task}@{variant}.log",
-    benchmark:
-        "benchmarks/train_task/{task}@{variant}.tsv"
+        "logs/train_variant/{task}@{variant}.log",
     wildcard_constraints:
         task=alternatives(TASKS),
         variant=alternatives(VARIANTS),

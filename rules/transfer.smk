@@ -7,8 +7,6 @@ rule transfer:
         "results/transfer/{source}/{target}.json",
     log:
         "logs/transfer/{source}/{target}.log",
-    benchmark:
-        "benchmarks/transfer/{source}/{target}.tsv"
     group:
         "pairs"
     conda:
@@ -32,8 +30,6 @@ rule scratch:
         "results/transfer/_scratch/{target}.json",
     log:
         "logs/scratch/{target}.log",
-    benchmark:
-        "benchmarks/scratch/{target}.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -56,8 +52,6 @@ rule transfer_matrix:
         reliability="results/reliability.parquet",
     log:
         "logs/transfer_matrix.log",
-    benchmark:
-        "benchmarks/transfer_matrix.tsv"
     conda:
         "../envs/taskdist.yaml"
     threads: 1

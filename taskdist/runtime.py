@@ -9,6 +9,10 @@ A job script reads::
 Every job is its own process, and in a workflow of many short jobs their fixed cost is much of the run:
 ``finish`` skips the interpreter's teardown, which with torch loaded takes most of a second
 (``benchmarks/job_startup.py``). A job that raises never reaches it and exits the ordinary way.
+``finish`` also logs what the job used (CPU and wall seconds from the process's start, peak memory),
+which ``benchmarks/method_costs.py`` sums per method: the job measures itself exactly, where
+Snakemake's ``benchmark:`` directive samples it from the scheduler's process (reading a torch
+process's memory map costs the scheduler ~17 ms per sample, two samples a second).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,12 +55,37 @@ def start(smk, *, torch: bool = False) -> torch.device | None:
     return torch_device(smk.threads, smk.params.device) if torch else None
 
 
+RESOURCES = "job resources:"
+"""Starts the last line of every finished job's log: its CPU seconds, wall seconds and peak memory."""
+
+
 def finish() -> None:
-    """End a job whose outputs are written: flush logs and streams, then leave without the interpreter's teardown."""
+    """End a job whose outputs are written: log what it used (:data:`RESOURCES`), flush logs and streams, then
+    leave without the interpreter's teardown."""
+    import resource
+
+    import psutil  # a Snakemake dependency; only for the process's start time
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    wall = time.time() - psutil.Process().create_time()
+    logging.getLogger("taskdist.job").info(
+        "%s cpu_s=%.2f wall_s=%.2f max_rss_mb=%.0f", RESOURCES, cpu, wall, max(own.ru_maxrss, children.ru_maxrss) / 1024
+    )
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def read_resources(log_path: str | os.PathLike) -> dict[str, float] | None:
+    """What a finished job used, from its log (the line :func:`finish` writes); None if it did not finish."""
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        lines = [line for line in f if RESOURCES in line]
+    if not lines:
+        return None
+    fields = lines[-1].split(RESOURCES, 1)[1].split()
+    return {key: float(value) for key, value in (field.split("=", 1) for field in fields)}
 
 
 def prepend_pythonpath(path: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taskdist.runtime import stage_version
+from taskdist.runtime import read_resources, stage_version
 
 SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "workflow_scripts").glob("*.py"))
 
@@ -39,6 +39,9 @@ def test_finish_exits_zero_with_logs_and_output_written(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == "done" and proc.stdout == "to stdout"
     assert "device cpu, 1 threads" in log and "trained on cpu" in log
+    used = read_resources(tmp_path / "job.log")  # what the job measured of itself, interpreter start-up included
+    assert used is not None and set(used) == {"cpu_s", "wall_s", "max_rss_mb"}
+    assert 0 < used["cpu_s"] < 600 and used["wall_s"] > 0.1 and used["max_rss_mb"] > 50  # torch is loaded
 
 
 def test_a_failing_job_exits_nonzero_and_keeps_its_traceback(tmp_path):
@@ -49,6 +52,7 @@ def test_a_failing_job_exits_nonzero_and_keeps_its_traceback(tmp_path):
     """)
     assert proc.returncode != 0
     assert "ValueError: bad input 'x'" in proc.stderr
+    assert read_resources(tmp_path / "job.log") is None  # not counted as a finished job
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
