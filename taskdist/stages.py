@@ -132,7 +132,7 @@ def pair_fisher(
     net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
     net = net.to(device)
     info = refit_head(net, x, y, l2=spec.head.l2, max_iter=spec.head.max_iter, tol=spec.head.tol)
-    log.info("head on %d examples: L-BFGS stopped after %d iterations (%s), gradient %.2e, loss %.4f",
+    log.info("head on %d examples: Newton solver stopped after %d iterations (%s), gradient %.2e, loss %.4f",
              len(y), info["iterations"], info["reason"], info["grad_norm"], info["loss"])
     keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
     net.head.requires_grad_(False)

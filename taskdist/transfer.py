@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from taskdist import tasks
-from taskdist.config import ArchSpec, TaskSpec, TransferSpec, stable_seed
+from taskdist.config import ArchSpec, TaskSpec, TransferSpec
+from taskdist.seeds import stable_seed
 
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
     import torch
@@ -110,12 +111,13 @@ def run(
     target: TaskSpec,
     dataset: data.Dataset,
     table: pd.DataFrame,
-    arch: ArchSpec,
+    arch: ArchSpec | None,
     spec: TransferSpec,
     seed: int,
     device: torch.device,
 ) -> list[dict]:
-    """Every replicate of every setting for one source (``checkpoint``) or, when None, from scratch.
+    """Every replicate of every setting for one source (``checkpoint``) or, when None, from scratch
+    (a new network of shape ``arch``; a source brings its own).
 
     Returns one record per setting and replicate: ``setting, replicate,
     train_examples, held_out_examples, accuracy, loss`` and where training
@@ -128,6 +130,8 @@ def run(
     x, y = tasks.arrays(dataset, table)
     x_test, y_test = tasks.arrays(dataset, table, "test")
     settings = ("scratch",) if checkpoint is None else spec.settings
+    if checkpoint is None and arch is None:
+        raise ValueError("training from scratch needs the network's shape: arch is None")
     runs = []
     for replicate in range(spec.replicates):
         train_rows, held_rows = budget(table, spec.samples_per_class, spec.holdout_per_class, seed, replicate)
@@ -163,8 +167,8 @@ def _fit_linear(net: models.TaskNet, x: torch.Tensor, y: torch.Tensor, spec: Tra
 
     lin = spec.linear
     info = refit_head(net, x, y, l2=lin.l2, max_iter=lin.max_iter, tol=lin.tol)
-    log.info("%s: L-BFGS stopped after %d iterations (%s), gradient %.2e", name, info["iterations"], info["reason"],
-             info["grad_norm"])
+    log.info("%s: Newton solver stopped after %d iterations (%s), gradient %.2e", name, info["iterations"],
+             info["reason"], info["grad_norm"])
     return {"epochs": info["iterations"], "best_epoch": info["iterations"], "stopped": info["reason"]}
 
 

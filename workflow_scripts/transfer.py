@@ -12,7 +12,7 @@ runs = transfer.run(
     from_params(TaskSpec, spec["target"]),
     data.load_npz(snakemake.input.dataset),
     io.read_parquet(snakemake.input.task, ("index", "label", "split")),
-    from_params(ArchSpec, spec["network"]),
+    from_params(ArchSpec, spec["network"]) if "network" in spec else None,  # scratch only
     from_params(TransferSpec, spec["transfer"]),
     spec["seed"],
     device,
