@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import math
 import types
 import typing
@@ -38,6 +37,7 @@ from taskdist.data import (
     default_split,
     pool_sizes,
 )
+from taskdist.seeds import stable_seed
 
 SCHEMA_PATH = Path(str(resources.files("taskdist") / "schema" / "config.schema.yaml"))
 
@@ -413,12 +413,6 @@ class Experiment:
     consistency: ConsistencySpec
 
 
-def stable_seed(*parts: object) -> int:
-    """A 31-bit seed derived deterministically from ``parts`` (stable across runs and machines)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
 def resample(spec: TaskSpec) -> TaskSpec:
     """An independent resample of a task: an instrument for measuring a distance's noise floor.
 
@@ -476,15 +470,26 @@ RENAMED = {
 }
 """Keys of earlier versions -> what replaces them; a config that still uses one is rejected with its new name."""
 
+RENAMED_VALUES = {
+    ("task2vec", "estimator"): {"montecarlo": "mc"},
+}
+"""Values of earlier versions -> their name now (one name per concept: ``mc`` as in ``fisher.estimator``)."""
+
 
 def check_renamed(raw: dict) -> None:
-    """Reject keys that an earlier taskdist used, naming the key that replaces each; before the schema."""
+    """Reject keys and values that an earlier taskdist used, naming what replaces each; before the schema."""
     for path, new in RENAMED.items():
         node = raw
         for key in path[:-1]:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict) and path[-1] in node:
             raise ConfigError(f"config key {'.'.join(path)} is no longer used; use {new}")
+    for path, names in RENAMED_VALUES.items():
+        node = raw
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, str) and node in names:
+            raise ConfigError(f"config key {'.'.join(path)}: {node!r} is now called {names[node]!r}")
 
 
 def validate_schema(raw: dict) -> dict:

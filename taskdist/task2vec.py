@@ -11,7 +11,7 @@ One *probe* network is shared by all tasks. For a task ``(x_i, y_i)``:
 
 Two estimators of step 2:
 
-- ``"montecarlo"``: the Fisher ``F = E_x E_{y ~ p_w(y|x)}[(grad_w log p_w(y|x))^2]`` with labels
+- ``"mc"``: the Fisher ``F = E_x E_{y ~ p_w(y|x)}[(grad_w log p_w(y|x))^2]`` with labels
   sampled from the model, per sample (:func:`taskdist.fisher.fisher_diagonal`, ``estimator="mc"``);
 - ``"variational"`` (the paper's "robust Fisher"): a Gaussian perturbation ``w ~ N(ŵ, Λ)`` of the
   body's weights, one variance per filter, is learnt by minimising
@@ -57,8 +57,8 @@ from torch import nn
 
 from taskdist import fisher, tasks, train
 from taskdist.checks import check_int, check_positive
-from taskdist.config import stable_seed
 from taskdist.optim import Adam
+from taskdist.seeds import stable_seed
 
 VERSION = 2
 """Version of the Task2Vec embeddings and distances; raised whenever their results change.
@@ -68,7 +68,7 @@ VERSION = 2
 
 log = logging.getLogger(__name__)
 
-ESTIMATORS = ("montecarlo", "variational")
+ESTIMATORS = ("mc", "variational")  # "mc" as fisher.ESTIMATORS names it
 DEFAULT_VARIATIONAL_EPOCHS = 20
 DEFAULT_VARIATIONAL_LR = 0.1
 INIT_VARIANCE_SCALE = 0.05  # initial σ² of a filter = 0.05 * variance of its weights, as in the reference code
@@ -111,7 +111,7 @@ def embed(
        weights of every ``nn.Conv2d`` and ``nn.Linear`` module of ``probe.body`` (biases,
        normalisation layers and the head excluded, as in the reference implementation):
 
-       - ``"montecarlo"``: :func:`taskdist.fisher.fisher_diagonal` with ``estimator="mc"``,
+       - ``"mc"``: :func:`taskdist.fisher.fisher_diagonal` with ``estimator="mc"``,
          ``granularity="filter"``: ``F_f = mean_{w in f} (1/N) sum_i E_{y ~ p_w(.|x_i)}
          [(d log p_w(y|x_i) / dw)^2]``, ``mc_samples`` labels per example;
        - ``"variational"``: one log-variance ``s_f = log σ_f²`` per filter ``f``; minimise over
@@ -151,13 +151,13 @@ def embed(
     n_classes
         Number of classes of the task, ``>= 2``.
     estimator
-        ``"montecarlo"`` or ``"variational"`` (:data:`ESTIMATORS`).
+        ``"mc"`` or ``"variational"`` (:data:`ESTIMATORS`).
     head_epochs, head_lr, head_weight_decay
         Head fit; the paper's values are 10 epochs, Adam lr ``4e-4``, weight decay ``1e-4``.
     batch_size
         Mini-batch size of the head fit, the Fisher passes and the variational optimisation.
     mc_samples
-        Labels drawn per example by ``"montecarlo"``.
+        Labels drawn per example by ``"mc"``.
     samples
         Examples used for the Fisher (a seeded subset); None: all.
     variational_epochs, variational_lr
@@ -261,7 +261,7 @@ def embed(
     # 2. the Fisher of the body on (a subset of) the examples
     keep = torch.from_numpy(tasks.subsample(len(labels), samples or len(labels), stable_seed(seed, "task2vec-samples")))
     x, y = images[keep], labels[keep]
-    if estimator == "montecarlo":
+    if estimator == "mc":
         for module in layers.values():
             module.weight.requires_grad_(True)
         diag = fisher.fisher_diagonal(
@@ -293,7 +293,7 @@ def trivial_embedding(
 
     exactly the floor of :func:`embed`'s ``1/σ² = F/β + 1/λ²``. This is what the reference
     implementation does (``get_trivial_embedding_from`` sets every filter's log-variance to its
-    layer's ``log λ²``). For ``"montecarlo"``, whose embedding ``F`` has no prior term, ``F = 0``
+    layer's ``log λ²``). For ``"mc"``, whose embedding ``F`` has no prior term, ``F = 0``
     would make the cosine undefined; the same prior on the Fisher's scale (``β/σ² = F + β/λ²``)
     gives ``t_0 = β/λ_l²``.
 
@@ -322,7 +322,7 @@ def trivial_embedding(
         check_positive("prior_std", prior_std)
     layers = _body_layers(probe.body)
     prior_var = _prior_variances(layers, prior_std)
-    scale = beta if estimator == "montecarlo" else 1.0
+    scale = beta if estimator == "mc" else 1.0
     out = {name: np.full(module.weight.shape[0], scale / prior_var[name], dtype=np.float64)
            for name, module in layers.items()}
     return dict(sorted(out.items()))

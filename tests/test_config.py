@@ -5,8 +5,9 @@ import yaml
 from wf import snakemake, tiny_config, write_config
 
 from taskdist import config
-from taskdist.config import ConfigError, from_params, stable_seed, to_params
+from taskdist.config import ConfigError, from_params, to_params
 from taskdist.data import dataset_info, default_split
+from taskdist.seeds import stable_seed
 
 REPO_CONFIG = config.SCHEMA_PATH.parents[2] / "config.yaml"
 
@@ -302,7 +303,7 @@ def test_transfer_settings_and_target_examples(tmp_path):
 
 def test_the_schema_names_each_choice_as_the_code_does():
     """Every enum of the schema is the tuple of names the code that reads it accepts: one name per concept."""
-    from taskdist import fisher, mantel, task2vec, transfer
+    from taskdist import fisher, mantel, probes, task2vec, transfer
 
     schema = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
     task2vec_schema = schema["task2vec"]["properties"]
@@ -310,7 +311,7 @@ def test_the_schema_names_each_choice_as_the_code_does():
         "fisher.estimator": (schema["fisher"]["properties"]["estimator"]["enum"], fisher.ESTIMATORS),
         "fisher.granularity": (schema["fisher"]["properties"]["granularity"]["enum"], fisher.GRANULARITIES),
         "task2vec.estimator": (task2vec_schema["estimator"]["enum"], task2vec.ESTIMATORS),
-        "task2vec.probe.kind": (task2vec_schema["probe"]["properties"]["kind"]["enum"], task2vec.PROBE_KINDS),
+        "task2vec.probe.kind": (task2vec_schema["probe"]["properties"]["kind"]["enum"], probes.PROBE_KINDS),
         "transfer.settings": (schema["transfer"]["properties"]["settings"]["items"]["enum"], transfer.SETTINGS),
         "mantel.method": (schema["mantel"]["properties"]["method"]["enum"], mantel.METHODS),
     }
@@ -319,3 +320,10 @@ def test_the_schema_names_each_choice_as_the_code_does():
     # the estimators both Fisher estimates share are spelled alike
     assert set(task2vec.ESTIMATORS) - {"variational"} <= set(fisher.ESTIMATORS)
     assert "montecarlo" not in task2vec.ESTIMATORS
+
+
+def test_an_old_value_is_rejected_with_its_new_name(tmp_path):
+    cfg = tiny_config()
+    cfg["task2vec"] = {"estimator": "montecarlo"}
+    with pytest.raises(ConfigError, match=r"config key task2vec.estimator: 'montecarlo' is now called 'mc'"):
+        _load(tmp_path, cfg)

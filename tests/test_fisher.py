@@ -33,7 +33,7 @@ def _reinit(model: nn.Module, seed: int, scale: float = 0.5) -> nn.Module:
 
 def tiny_net(seed: int = 1) -> TaskNet:
     """Tiny TaskNet, no dead ReLU on the test inputs, max class probability ~0.4-0.95."""
-    spec = ArchSpec(widths=(3, 4), convs_per_stage=1, hidden=5)
+    spec = ArchSpec(widths=(3, 4), convs_per_stage=1, pool=4, hidden=5)
     net = _reinit(build(spec, in_channels=1, n_classes=N_CLASSES, seed=0), seed)
     with torch.no_grad():
         net.head.weight.mul_(0.3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from taskdist import data, train
-from taskdist.config import stable_seed
+from taskdist.config import defaults, from_params
 from taskdist.nas import (
     OP_NAMES,
     OPS,
@@ -33,11 +34,14 @@ from taskdist.nas import (
     train_final,
 )
 from taskdist.nas.ops import op_param_count
+from taskdist.seeds import stable_seed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = FuseSpec(stages=2, rounds=1, epochs=1, candidates=1, nodes=3, net=NetSpec(width=4, cells=2),
-                batch_size=32, final_epochs=1)
+SEARCH = from_params(FuseSpec, defaults("nas", "search"))  # the schema's defaults
+NET = SEARCH.net
+TINY = replace(SEARCH, stages=2, rounds=1, epochs=1, candidates=1, nodes=3, net=replace(NET, width=4, cells=2),
+               batch_size=32, final_epochs=1)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +111,7 @@ def test_genotype_rejects_malformed_json():
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 16, 16), (2, 9, 7), (1, 1, 1)])
-@pytest.mark.parametrize("spec", [NetSpec(width=4, cells=1, stem_stride=1), NetSpec(width=6, cells=3)])
+@pytest.mark.parametrize("spec", [NetSpec(width=4, cells=1, stem_stride=1), NetSpec(width=6, cells=3, stem_stride=2)])
 def test_network_builds_for_any_input_and_counts_its_parameters(shape, spec):
     g = SearchSpace.full().sample(np.random.default_rng(sum(shape)), 4)
     net = build(g, spec, in_channels=shape[0], n_classes=5, seed=0)
@@ -119,7 +123,7 @@ def test_network_builds_for_any_input_and_counts_its_parameters(shape, spec):
 
 def test_network_weights_depend_only_on_the_seed():
     g = SearchSpace.full().sample(np.random.default_rng(0), 3)
-    a, b = build(g, NetSpec(4), 1, 2, seed=7), build(g, NetSpec(4), 1, 2, seed=7)
+    a, b = build(g, replace(NET, width=4), 1, 2, seed=7), build(g, replace(NET, width=4), 1, 2, seed=7)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
@@ -285,8 +289,7 @@ def test_the_test_split_is_read_only_by_the_final_training(digits, monkeypatch):
     cells = {"b1": cell((0, 1, "skip_connect"), (0, 2, "avg_pool_3x3"), (1, 2, "sep_conv_3x3")),
              "b2": cell((0, 1, "max_pool_3x3"), (0, 2, "skip_connect"), (1, 2, "conv_7x1_1x7"))}
     distances = _distances({("b1", "t"): 0.2, ("b2", "t"): 0.4})
-    spec = FuseSpec(stages=1, rounds=1, epochs=1, candidates=1, nodes=3, net=NetSpec(width=4, cells=1),
-                    batch_size=45, final_epochs=1)
+    spec = replace(TINY, stages=1, net=replace(NET, width=4, cells=1), batch_size=45)
     space, chosen = task_aware_space(cells, distances, "t", k=1)
     spaces = {"task_aware": space, "full": SearchSpace.full(), "random": SearchSpace.full()}
     results, histories = {}, {}
@@ -333,13 +336,6 @@ def test_train_final_reports_test_accuracy_and_parameters(digits):
     out = train_final(g, train_split, val_split, test_split, spec=TINY, seed=0)
     assert 0 <= out["test_accuracy"] <= 1 and len(out["history"]) == TINY.final_epochs
     assert out["params"] == sum(p.numel() for p in build(g, TINY.net, 1, 3, seed=0).parameters())
-
-
-def test_fuse_spec_rejects_bad_budgets():
-    with pytest.raises(ValueError, match="stages"):
-        FuseSpec(stages=0)
-    with pytest.raises(ValueError, match="alpha_lr"):
-        FuseSpec(alpha_lr=0.0)
 
 
 # ---------------------------------------------------------------------------------------

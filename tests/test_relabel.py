@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from taskdist import data, distances, stages, task2vec, tasks, vectors
-from taskdist.config import ArchSpec, FisherSpec, LinearSpec, SplitSpec, TaskSpec, TrainSpec, stable_seed
+from taskdist.config import ArchSpec, FisherSpec, LinearSpec, SplitSpec, TaskSpec, TrainSpec
+from taskdist.seeds import stable_seed
 
 CPU = torch.device("cpu")
 SPLIT = SplitSpec(0.6, 0.2, 0.2)
@@ -71,7 +72,7 @@ def test_the_relabelled_copy_is_nearest_under_task2vec(digits, networks):
     embeddings = {}
     for tid in TASKS:
         x, y = tasks.arrays(dataset, tables[tid], "train")
-        embeddings[tid] = task2vec.embed(net, x, y, specs[tid].n_classes, estimator="montecarlo", seed=3)
+        embeddings[tid] = task2vec.embed(net, x, y, specs[tid].n_classes, estimator="mc", seed=3)
     sym, _ = distances.task2vec_matrices(embeddings, None)
     row = sym[(sym["source"] == "low") & (sym["target"] != "low")].set_index("target")["value"]
     assert row.idxmin() == "low_relabelled", row.to_dict()

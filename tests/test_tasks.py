@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from taskdist import config, data, sources, tasks
-from taskdist.config import SplitSpec, TaskSpec, resample, stable_seed
+from taskdist.config import SplitSpec, TaskSpec, resample
 from taskdist.data import POOLS, Dataset
+from taskdist.seeds import stable_seed
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = np.repeat(np.arange(6), 40)  # 6 classes x 40 images

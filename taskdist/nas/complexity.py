@@ -54,8 +54,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from taskdist.config import stable_seed
 from taskdist.optim import Adam
+from taskdist.seeds import stable_seed
 
 VERSION = 2
 """Version of the TA-NAS complexity distance; raised whenever its results change.
