@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from taskdist import io
 from taskdist.config import TaskSpec
 from taskdist.data import POOLS, Dataset
 
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
 
 VERSION = 2  # 2: splits drawn from the dataset's pools
 SPLITS = POOLS
+COLUMNS = ("index", "label", "split")
+
+
+def write_table(table: pd.DataFrame, path) -> None:
+    """Write a task table (rows in dataset order): ``results/tasks/{task}.parquet``."""
+    io.write_parquet(table, path, sort_by=["index"])
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a task table, checking its columns."""
+    return io.read_parquet(path, COLUMNS)
 
 
 def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.DataFrame:

@@ -1,13 +1,13 @@
 """rule fisher: diagonal FIM of the body of N_net on the data of task `data`."""
 
-from taskdist import checkpoint, data, io, stages, transfer, vectors
+from taskdist import checkpoint, data, stages, tasks, transfer, vectors
 from taskdist.config import FisherSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 # on another task's data, only the labelled target examples a user has
-table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),
                                    spec["labelled"])
 fisher = stages.pair_fisher(
     checkpoint.read(snakemake.input.model),

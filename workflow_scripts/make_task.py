@@ -2,7 +2,7 @@
 
 import logging
 
-from taskdist import data, io, tasks
+from taskdist import data, tasks
 from taskdist.config import TaskSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -11,5 +11,5 @@ spec = from_params(TaskSpec, snakemake.params.task)
 dataset = data.load_npz(snakemake.input.dataset)
 table = tasks.materialize(spec, dataset.labels, dataset.pool)
 logging.getLogger("taskdist").info("task %s: %s", spec.id, table.groupby(["split", "label"]).size().to_dict())
-io.write_parquet(table, snakemake.output[0], sort_by=["index"])
+tasks.write_table(table, snakemake.output[0])
 finish()

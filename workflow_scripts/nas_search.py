@@ -1,6 +1,6 @@
 """rules nas_base, nas_target: one architecture search on a task, its winner trained from scratch and tested."""
 
-from taskdist import aggregates, data, io, records, stages
+from taskdist import aggregates, data, records, stages, tasks
 from taskdist.config import FuseSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -12,7 +12,7 @@ result = stages.nas_search(
     search,
     task,
     data.load_npz(snakemake.input.dataset),
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    tasks.read_table(snakemake.input.task),
     from_params(FuseSpec, spec["search"]),
     spec["seed"],
     device,

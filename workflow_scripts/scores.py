@@ -1,12 +1,12 @@
 """rule scores: LEEP, LogME, NCE and H-score of every source network for one target (and its resample)."""
 
-from taskdist import checkpoint, data, io, matrices, stages, transfer
+from taskdist import checkpoint, data, matrices, stages, tasks, transfer
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
 labelled = snakemake.params.spec["labelled"]  # per sample: None (the whole train split) or its budget
 samples = {
-    sample: transfer.labelled_examples(io.read_parquet(path, ("index", "label", "split")), labelled[sample])
+    sample: transfer.labelled_examples(tasks.read_table(path), labelled[sample])
     for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample))
 }
 checkpoints = checkpoint.read_all(snakemake.input.models)  # by the task each network was trained on

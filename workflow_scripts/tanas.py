@@ -1,6 +1,6 @@
 """rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
 
-from taskdist import checkpoint, data, io, records, stages
+from taskdist import checkpoint, data, records, stages, tasks
 from taskdist.config import TanasSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -10,7 +10,7 @@ value = stages.pair_complexity(
     checkpoint.read(snakemake.input.source),
     checkpoint.read(snakemake.input.target),
     data.load_npz(snakemake.input.dataset),
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    tasks.read_table(snakemake.input.task),
     from_params(TanasSpec, spec["spec"]),
     spec["seed"],
     device,

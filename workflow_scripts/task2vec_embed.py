@@ -1,6 +1,6 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
-from taskdist import data, io, stages, transfer, vectors
+from taskdist import data, stages, tasks, transfer, vectors
 from taskdist.config import HeadSpec, TaskSpec, from_params
 from taskdist.probes import ProbeSpec
 from taskdist.runtime import finish, start
@@ -12,7 +12,7 @@ task = from_params(TaskSpec, spec["task"])
 dataset = data.load_npz(snakemake.input.dataset)
 probe_spec = ProbeSpec(**{k: t2v["probe"][k] for k in ("kind", "arch", "weights")})
 probe = stages.task2vec_probe(probe_spec, dataset.images.shape[1], snakemake.input.probe)
-table = transfer.labelled_examples(io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),
                                    spec["labelled"])
 embedding = stages.task2vec_embedding(
     probe,

@@ -1,6 +1,6 @@
 """rule train_probe: the Task2Vec probe network, trained on the union of the probe tasks."""
 
-from taskdist import data, io, stages
+from taskdist import data, io, stages, tasks
 from taskdist.config import ArchSpec, TaskSpec, TrainSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -9,7 +9,7 @@ spec = snakemake.params.spec
 checkpoint = stages.train_probe(
     [from_params(TaskSpec, t) for t in spec["tasks"]],
     [data.load_npz(path) for path in snakemake.input.datasets],
-    [io.read_parquet(path, ("index", "label", "split")) for path in snakemake.input.tasks],
+    [tasks.read_table(path) for path in snakemake.input.tasks],
     from_params(ArchSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
     spec["seed"],

@@ -1,6 +1,6 @@
 """rules train_task, train_variant: train a task network N_task from scratch (a variant: another seed or shape)."""
 
-from taskdist import data, io, stages
+from taskdist import data, io, stages, tasks
 from taskdist.config import TaskSpec, TrainSpec, from_params
 from taskdist.models import ArchSpec
 from taskdist.runtime import finish, start
@@ -10,7 +10,7 @@ spec = snakemake.params.spec
 checkpoint = stages.train_task(
     from_params(TaskSpec, spec["task"]),
     data.load_npz(snakemake.input.dataset),
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    tasks.read_table(snakemake.input.task),
     from_params(ArchSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
     device,

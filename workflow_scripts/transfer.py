@@ -1,6 +1,6 @@
 """rules transfer, scratch: the ground truth of one ordered pair (or of training the target from scratch)."""
 
-from taskdist import checkpoint, data, io, records, transfer
+from taskdist import checkpoint, data, records, tasks, transfer
 from taskdist.config import ArchSpec, TaskSpec, TransferSpec, from_params
 from taskdist.runtime import finish, start
 
@@ -11,7 +11,7 @@ runs = transfer.run(
     checkpoint.read(snakemake.input.model) if source else None,
     from_params(TaskSpec, spec["target"]),
     data.load_npz(snakemake.input.dataset),
-    io.read_parquet(snakemake.input.task, ("index", "label", "split")),
+    tasks.read_table(snakemake.input.task),
     from_params(ArchSpec, spec["network"]) if "network" in spec else None,  # scratch only
     from_params(TransferSpec, spec["transfer"]),
     spec["seed"],
