@@ -236,16 +236,16 @@ PROBE = EXP.task2vec.probe
 
 
 def get_probe_datasets(wildcards):
-    return [dataset_file(t) for t in PROBE.tasks]
+    return [dataset_file(t) for t in EXP.task2vec.probe_tasks]
 
 
 def get_probe_tables(wildcards):
-    return [f"results/tasks/{t}.parquet" for t in PROBE.tasks]
+    return task_files("results/tasks/{task}.parquet", EXP.task2vec.probe_tasks)
 
 
 def get_probe_params(wildcards):
     return {
-        "tasks": [TASK_PARAMS[t] for t in PROBE.tasks],
+        "tasks": [TASK_PARAMS[t] for t in EXP.task2vec.probe_tasks],
         "network": NETWORK_PARAMS,
         "train": TRAIN_PARAMS,
         "seed": stable_seed(EXP.seed, "probe"),
@@ -262,7 +262,7 @@ def get_probe_files(wildcards):
 
 # What an embedding reads of the Task2Vec settings (the probe's tasks decide its checkpoint, an input; alpha
 # weighs the asymmetric distance in the matrix job only).
-PROBE_PARAMS = {k: TASK2VEC_PARAMS["probe"][k] for k in ("kind", "arch", "weights")}
+PROBE_PARAMS = TASK2VEC_PARAMS["probe"]
 EMBED_PARAMS = {
     "probe": PROBE_PARAMS,
     **{k: TASK2VEC_PARAMS[k] for k in ("estimator", "beta", "samples", "head")},

@@ -238,19 +238,22 @@ class TransferSpec:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """The Task2Vec probe: a network trained by the workflow on ``tasks`` (``kind: trained``), or a torchvision
-    architecture ``arch``, randomly initialised or with the state dict in the file ``weights``
-    (``kind: torchvision``)."""
+    """The Task2Vec probe network (:func:`taskdist.probes.probe_from_spec`): ``kind: trained``, a task network
+    the workflow trains on :attr:`Task2VecSpec.probe_tasks`, or ``kind: torchvision``, the torchvision
+    architecture ``arch``, randomly initialised or with the state dict in the file ``weights``."""
 
     kind: str
-    tasks: tuple[str, ...]
     arch: str | None
     weights: str | None
 
 
 @dataclass(frozen=True)
 class Task2VecSpec:
+    """Task2Vec (``task2vec:``); the config's ``probe.tasks`` are ``probe_tasks`` (they decide the trained
+    probe's checkpoint, which its embeddings read as a file)."""
+
     probe: ProbeSpec
+    probe_tasks: tuple[str, ...]
     estimator: str
     alpha: float
     beta: float
@@ -683,7 +686,10 @@ def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSp
             )
         if needed:
             _check_torchvision_probe(probe["arch"], probe["weights"], key)
-    return from_params(Task2VecSpec, {**raw, "probe": probe})
+    return from_params(
+        Task2VecSpec,
+        {**raw, "probe": {k: probe[k] for k in ("kind", "arch", "weights")}, "probe_tasks": probe["tasks"]},
+    )
 
 
 def _check_torchvision_probe(arch: str | None, weights: str | None, key: str) -> None:

@@ -1,6 +1,6 @@
 """The Task2Vec probe: a network shared by all tasks, from the workflow's training or from torchvision.
 
-:func:`probe_from_spec` turns a :class:`ProbeSpec` into the probe network:
+:func:`probe_from_spec` turns a :class:`~taskdist.config.ProbeSpec` into the probe network:
 ``kind="trained"``, the workflow's :class:`~taskdist.models.TaskNet` trained
 on the probe tasks (its checkpoint, :mod:`taskdist.checkpoint`);
 ``kind="torchvision"``, a torchvision classification architecture split
@@ -14,41 +14,17 @@ from __future__ import annotations
 import difflib
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from taskdist.checks import check_int
+from taskdist.config import ProbeSpec
 
 PROBE_KINDS = ("trained", "torchvision")
 
-__all__ = ["PROBE_KINDS", "ProbeSpec", "TorchvisionProbe", "probe_from_spec", "torchvision_probe"]
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """How the probe network is obtained (checked by :func:`probe_from_spec`; the workflow's config by
-    :mod:`taskdist.config` when it is planned).
-
-    Parameters
-    ----------
-    kind
-        ``"trained"``: a :class:`~taskdist.models.TaskNet` trained by the workflow on a probe
-        task (its checkpoint is passed to :func:`probe_from_spec`); ``"torchvision"``: a
-        torchvision classification architecture (:func:`torchvision_probe`).
-    arch
-        torchvision architecture name, e.g. ``"resnet18"``; required for ``kind="torchvision"``,
-        must be None for ``kind="trained"``.
-    weights
-        Path of a state-dict file for ``kind="torchvision"`` (nothing is downloaded); None
-        leaves the architecture randomly initialised. Must be None for ``kind="trained"``.
-    """
-
-    kind: str
-    arch: str | None = None
-    weights: str | None = None
-
+__all__ = ["PROBE_KINDS", "TorchvisionProbe", "probe_from_spec", "torchvision_probe"]
 
 class TorchvisionProbe(nn.Module):
     """A torchvision classifier split into ``body`` (features) and ``head`` (a new linear classifier).
@@ -159,9 +135,8 @@ def probe_from_spec(
     Parameters
     ----------
     spec
-        How to obtain the probe: a :class:`ProbeSpec`, or any object with the attributes
-        ``kind``, ``arch`` and ``weights`` (e.g. the config's probe spec, which also lists the
-        probe tasks), checked as a :class:`ProbeSpec`.
+        How to obtain the probe (:class:`~taskdist.config.ProbeSpec`: ``kind``, ``arch``,
+        ``weights``); checked here too, for callers outside a config.
     in_channels
         Channels of the experiment's images (torchvision probes are adapted to 1 channel).
     checkpoint
@@ -171,9 +146,7 @@ def probe_from_spec(
         Outputs of the probe's head; irrelevant to :func:`taskdist.task2vec.embed`, which replaces it.
     """
     if not isinstance(spec, ProbeSpec):
-        if not all(hasattr(spec, a) for a in ("kind", "arch", "weights")):
-            raise TypeError(f"spec must be a ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
-        spec = ProbeSpec(spec.kind, spec.arch, spec.weights)
+        raise TypeError(f"spec must be a taskdist.config.ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
     _check_spec(spec)
     if spec.kind == "trained":
         if checkpoint is None:

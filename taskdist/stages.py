@@ -22,13 +22,13 @@ from taskdist.config import (
     FisherSpec,
     FuseSpec,
     HeadSpec,
+    ProbeSpec,
     TanasSpec,
     TaskSpec,
     TrainSpec,
-    stable_seed,
     to_params,
 )
-from taskdist.probes import ProbeSpec
+from taskdist.seeds import stable_seed
 
 log = logging.getLogger(__name__)
 

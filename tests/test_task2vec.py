@@ -15,6 +15,7 @@ from torch import nn
 
 from taskdist import distances, matrices, probes, vectors
 from taskdist import task2vec as t2v
+from taskdist.config import ProbeSpec
 from taskdist.data import ImageSpec, load
 from taskdist.models import ArchSpec, build
 from taskdist.train import fit
@@ -403,27 +404,25 @@ def test_embed_leaves_probe_untouched_and_accepts_arrays(probe, digits):
 
 def test_probe_spec():
     with pytest.raises(ValueError, match="probe kind"):
-        probes.probe_from_spec(probes.ProbeSpec("imagenet"), in_channels=1)
+        probes.probe_from_spec(ProbeSpec("imagenet", None, None), in_channels=1)
     with pytest.raises(ValueError, match="needs an architecture"):
-        probes.probe_from_spec(probes.ProbeSpec("torchvision"), in_channels=1)
+        probes.probe_from_spec(ProbeSpec("torchvision", None, None), in_channels=1)
     with pytest.raises(ValueError, match="must be None"):
-        probes.probe_from_spec(probes.ProbeSpec("trained", arch="resnet18"), in_channels=1, checkpoint={})
-    probe = probes.probe_from_spec(probes.ProbeSpec("torchvision", "resnet18"), in_channels=1)
+        probes.probe_from_spec(ProbeSpec("trained", "resnet18", None), in_channels=1, checkpoint={})
+    probe = probes.probe_from_spec(ProbeSpec("torchvision", "resnet18", None), in_channels=1)
     assert probe.body.conv1.in_channels == 1
     with pytest.raises(ValueError, match="needs the checkpoint"):
-        probes.probe_from_spec(probes.ProbeSpec("trained"), in_channels=1)
-    with pytest.raises(TypeError, match="must be a ProbeSpec"):
+        probes.probe_from_spec(ProbeSpec("trained", None, None), in_channels=1)
+    with pytest.raises(TypeError, match="must be a taskdist.config.ProbeSpec"):
         probes.probe_from_spec({"kind": "trained"}, in_channels=1)
 
 
 def test_probe_from_a_trained_checkpoint(probe):
-    """A spec from the config (any object with kind/arch/weights) and a workflow checkpoint give the TaskNet."""
-    from types import SimpleNamespace
-
+    """The config's probe spec and a workflow checkpoint give the TaskNet."""
     from taskdist.config import to_params
 
     checkpoint = {"state_dict": probe.state_dict(), "arch": to_params(probe.spec), "in_channels": 1, "n_classes": 10}
-    spec = SimpleNamespace(kind="trained", tasks=("digits_all",), arch=None, weights=None)
+    spec = ProbeSpec("trained", None, None)
     net = probes.probe_from_spec(spec, in_channels=1, checkpoint=checkpoint)
     for name, tensor in probe.state_dict().items():
         torch.testing.assert_close(net.state_dict()[name], tensor)

@@ -1,8 +1,7 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
 from taskdist import data, stages, tasks, transfer, vectors
-from taskdist.config import HeadSpec, TaskSpec, from_params
-from taskdist.probes import ProbeSpec
+from taskdist.config import HeadSpec, ProbeSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
@@ -10,7 +9,7 @@ spec = snakemake.params.spec
 t2v = spec["task2vec"]  # probe, estimator, head, samples, beta: what an embedding reads
 task = from_params(TaskSpec, spec["task"])
 dataset = data.load_npz(snakemake.input.dataset)
-probe_spec = ProbeSpec(**{k: t2v["probe"][k] for k in ("kind", "arch", "weights")})
+probe_spec = from_params(ProbeSpec, t2v["probe"])
 probe = stages.task2vec_probe(probe_spec, dataset.images.shape[1], snakemake.input.probe)
 table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),
                                    spec["labelled"])

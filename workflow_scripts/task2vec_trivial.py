@@ -1,12 +1,12 @@
 """rule task2vec_trivial: the embedding of the trivial task t0 (asymmetric Task2Vec distance)."""
 
 from taskdist import stages, task2vec, vectors
-from taskdist.probes import ProbeSpec
+from taskdist.config import ProbeSpec, from_params
 from taskdist.runtime import finish, start
 
 start(snakemake)
 spec = snakemake.params.spec  # probe, estimator, beta: what the trivial embedding reads
-probe_spec = ProbeSpec(**{k: spec["probe"][k] for k in ("kind", "arch", "weights")})
+probe_spec = from_params(ProbeSpec, spec["probe"])
 probe = stages.task2vec_probe(probe_spec, snakemake.params.in_channels, snakemake.input.probe)
 embedding = task2vec.trivial_embedding(probe, estimator=spec["estimator"], beta=spec["beta"])
 vectors.write(embedding, snakemake.output[0], task=task2vec.TRIVIAL)
