@@ -63,10 +63,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from taskdist import data, fisher, models, tasks, train, vectors  # noqa: E402
-from taskdist.config import ArchSpec, defaults, from_params  # noqa: E402
+from taskdist.config import defaults  # noqa: E402
 from taskdist.distances import fisher_task_distance  # noqa: E402
 from taskdist.linear import refit_head  # noqa: E402
 from taskdist.seeds import stable_seed  # noqa: E402
+from taskdist.specs import ArchSpec, from_params
 
 DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 

@@ -4,7 +4,7 @@ import re
 from snakemake.utils import validate
 
 import taskdist.config
-from taskdist.config import SEARCHES, resample, to_params
+from taskdist.specs import SEARCHES, resample, to_params
 from taskdist.seeds import stable_seed
 from taskdist.distances import SCORE_METHODS
 from taskdist.runtime import prepend_pythonpath, stage_version

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from taskdist import evaluation, floors, io, matrices, records, transfer, vectors
-from taskdist.config import RESAMPLE_SUFFIX, SEARCHES
 from taskdist.distances import METHODS, fisher_task_distance, ftd_matrix, task2vec_matrices
+from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
 
 Paths = Iterable[str | Path]
 
@@ -261,7 +261,7 @@ def nas_summary(paths: Paths) -> pd.DataFrame:
     """One row per search record (version: :data:`taskdist.plots.VERSION`), sorted by role, task and search.
 
     Base tasks have their ``full`` search; a target has every search of
-    :data:`taskdist.config.SEARCHES`.
+    :data:`taskdist.specs.SEARCHES`.
     """
     found = records.read_all(paths, "search")
     roles: dict[tuple[str, str], set[str]] = {}

@@ -1,7 +1,7 @@
 """The task-network checkpoint ``results/models/{task}.pt``: what it holds, how it is written and read.
 
 A checkpoint is a dict: the network's ``state_dict`` (on the CPU), its
-``arch`` (:class:`~taskdist.config.ArchSpec` as builtins), ``in_channels``,
+``arch`` (:class:`~taskdist.specs.ArchSpec` as builtins), ``in_channels``,
 ``n_classes``, the ``task`` it was trained on, its ``metrics`` and training
 ``history``. :func:`read` checks the keys and turns a missing or foreign file
 into an :class:`~taskdist.io.ArtifactError`.
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from taskdist import io, models
-from taskdist.config import ArchSpec, from_params, to_params
+from taskdist.specs import ArchSpec, from_params, to_params
 
 KEYS = ("state_dict", "arch", "in_channels", "n_classes", "task", "metrics")
 

@@ -1,12 +1,12 @@
-"""The experiment configuration as typed, frozen specs.
+"""Reading and checking an experiment's configuration: the one validation layer.
 
 ``config.yaml`` is checked in two steps, each the only one of its kind. The
 JSON schema (``taskdist/schema/config.schema.yaml``) owns the structure, the
 ranges and every default (:func:`defaults` gives them to code outside a
 config); :func:`from_dict` owns the meaning (datasets exist, class ids exist,
 relabellings are partitions, budgets can be met, methods are known, the
-Task2Vec probe can be built) and returns an :class:`Experiment` of frozen
-specs, which check nothing themselves. Both run when the workflow is planned,
+Task2Vec probe can be built) and returns an :class:`~taskdist.specs.Experiment`
+of frozen specs (:mod:`taskdist.specs`), which check nothing themselves. Both run when the workflow is planned,
 before any job. Every error is a :class:`ConfigError` that names the offending
 key, e.g. ``tasks[mnist_low].classes``; a key or value of an earlier version
 names its replacement (:data:`RENAMED`).
@@ -14,16 +14,11 @@ names its replacement (:data:`RENAMED`).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
-import types
-import typing
-from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from taskdist.data import (
@@ -38,415 +33,28 @@ from taskdist.data import (
     pool_sizes,
 )
 from taskdist.seeds import stable_seed
+from taskdist.specs import (
+    ArchSpec,
+    ConsistencySpec,
+    DatasetSpec,
+    Experiment,
+    FisherSpec,
+    LinearSpec,
+    MantelSpec,
+    NasSpec,
+    TanasSpec,
+    Task2VecSpec,
+    TaskSpec,
+    TrainSpec,
+    TransferSpec,
+    from_params,
+)
 
 SCHEMA_PATH = Path(str(resources.files("taskdist") / "schema" / "config.schema.yaml"))
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key."""
-
-
-@dataclass(frozen=True)
-class ArchSpec:
-    """Shape of a task network.
-
-    Parameters
-    ----------
-    widths
-        Output channels of each convolutional stage; every stage ends with a
-        2x2 max pool, so ``len(widths)`` is the depth in stages.
-    convs_per_stage
-        Number of 3x3 convolution + ReLU layers in each stage.
-    pool
-        Side of the grid the last feature maps are average-pooled to (any
-        input size gives ``pool x pool`` positions, keeping coarse layout).
-    hidden
-        Width of the fully connected feature layer that closes the body.
-    """
-
-    widths: tuple[int, ...]
-    convs_per_stage: int
-    pool: int
-    hidden: int
-
-
-RESAMPLE_SUFFIX = "@resample"
-"""Appended to a task's id to name its resample (:func:`resample`); user task ids cannot contain ``@``."""
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One classification task.
-
-    ``label_map[i]`` lists the original classes of ``dataset`` that become
-    label ``i``; ``samples_per_class`` examples are drawn per new label,
-    spread evenly over its original classes (:meth:`draws_per_class`), and
-    divided over train / val / test in the proportions of the dataset's pools
-    (:meth:`split_counts`).
-
-    ``split`` is not the task's to choose: it is the dataset's
-    :class:`~taskdist.data.SplitSpec`, copied here so that a change of the
-    dataset's split changes the task's params.
-    """
-
-    id: str
-    dataset: str
-    label_map: tuple[tuple[int, ...], ...]
-    label_names: tuple[str, ...]
-    samples_per_class: int
-    split: SplitSpec
-    seed: int
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.label_map)
-
-    def draws_per_class(self) -> dict[int, int]:
-        """How many examples each original class contributes."""
-        draws = {}
-        for sources in self.label_map:
-            base, extra = divmod(self.samples_per_class, len(sources))
-            for i, c in enumerate(sources):
-                draws[c] = base + (1 if i < extra else 0)
-        return draws
-
-    def split_counts(self, pool_sizes: np.ndarray) -> dict[int, tuple[int, int, int]]:
-        """How many examples each original class contributes to train, val and test.
-
-        Class ``c``'s draws are divided in the proportions ``split.train :
-        split.val : split.test`` of the dataset's split, or, for a dataset
-        whose own test file is the test pool, in the proportions of the
-        class's pool sizes ``pool_sizes[c]``; rounding by largest remainder
-        (ties go to the earlier split in ``train, val, test``).
-
-        Parameters
-        ----------
-        pool_sizes
-            (n_dataset_classes, 3): images of each class in the train, val and
-            test pools (:func:`taskdist.data.pool_sizes`, or counted from a
-            dataset's ``pool`` array).
-
-        Returns
-        -------
-        dict
-            Original class -> (train, val, test) counts summing to its draws.
-        """
-        sizes = np.asarray(pool_sizes)
-        if sizes.ndim != 2 or sizes.shape[1] != len(POOLS):
-            raise ValueError(f"pool_sizes must be (n_classes, {len(POOLS)}), got shape {sizes.shape}")
-        counts = {}
-        for c, n in self.draws_per_class().items():
-            if self.split.own_test_part:
-                weights = tuple(int(v) for v in sizes[c])
-            else:
-                weights = (self.split.train, self.split.val, self.split.test)
-            counts[c] = _largest_remainder(n, weights)
-        return counts
-
-
-def _largest_remainder(n: int, weights: tuple[float, ...]) -> tuple[int, ...]:
-    """``n`` divided in proportion to ``weights``: floors, then one more for the largest remainders."""
-    total = sum(weights)
-    if n == 0:
-        return (0,) * len(weights)
-    if total <= 0:
-        raise ValueError(f"cannot divide {n} in proportion to {weights}: weights must have a positive sum")
-    shares = [round(n * w / total, 9) for w in weights]  # rounding absorbs float error, e.g. 0.6 * 5 = 2.9999...
-    counts = [math.floor(share) for share in shares]
-    by_remainder = sorted(range(len(weights)), key=lambda i: (counts[i] - shares[i], i))
-    for i in by_remainder[: n - sum(counts)]:
-        counts[i] += 1
-    return tuple(counts)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset the tasks draw from.
-
-    Parameters
-    ----------
-    name
-        Registry name (:data:`taskdist.data.DATASETS`).
-    root, download
-        Where torchvision reads the files, and whether it may fetch them.
-    split
-        How its images are divided into train / val / test pools
-        (:func:`taskdist.data.default_split` of the dataset unless configured).
-    """
-
-    name: str
-    root: str | None
-    download: bool
-    split: SplitSpec
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    epochs: int
-    batch_size: int
-    lr: float
-
-
-@dataclass(frozen=True)
-class LinearSpec:
-    """A new linear head on frozen features, fitted to convergence (Newton's method, L2 weight ``l2``)."""
-
-    l2: float
-    max_iter: int
-    tol: float
-
-
-@dataclass(frozen=True)
-class FisherSpec:
-    estimator: str
-    granularity: str
-    mc_samples: int
-    samples: int
-    batch_size: int
-    head: LinearSpec  # the refitted head, converged (taskdist.linear.refit_head)
-
-
-@dataclass(frozen=True)
-class FinetuneSpec:
-    """Adam on all weights until the held-out loss stops improving for ``patience`` epochs."""
-
-    max_epochs: int
-    patience: int
-    batch_size: int
-    lr: float
-
-
-@dataclass(frozen=True)
-class TransferSpec:
-    """Ground truth of transfer (:mod:`taskdist.transfer`): a small labelled budget of the target, per replicate."""
-
-    samples_per_class: int
-    holdout_per_class: int
-    replicates: int
-    settings: tuple[str, ...]
-    finetune: FinetuneSpec
-    linear: LinearSpec
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """The Task2Vec probe network (:func:`taskdist.probes.probe_from_spec`): ``kind: trained``, a task network
-    the workflow trains on :attr:`Task2VecSpec.probe_tasks`, or ``kind: torchvision``, the torchvision
-    architecture ``arch``, randomly initialised or with the state dict in the file ``weights``."""
-
-    kind: str
-    arch: str | None
-    weights: str | None
-
-
-@dataclass(frozen=True)
-class Task2VecSpec:
-    """Task2Vec (``task2vec:``); the config's ``probe.tasks`` are ``probe_tasks`` (they decide the trained
-    probe's checkpoint, which its embeddings read as a file)."""
-
-    probe: ProbeSpec
-    probe_tasks: tuple[str, ...]
-    estimator: str
-    alpha: float
-    beta: float
-    samples: int
-    head: HeadSpec
-
-
-@dataclass(frozen=True)
-class MantelSpec:
-    method: str
-    permutations: int
-
-
-@dataclass(frozen=True)
-class NetSpec:
-    """Shape of a network around its cell.
-
-    Parameters
-    ----------
-    width
-        Channels of the stem and of the first cell; doubled by each reduction.
-    cells
-        Number of stacked cells (a reduction sits between consecutive cells).
-    stem_stride
-        Stride of the stem convolution: 2 (default) halves the image before the
-        first cell, which makes a 28x28 search affordable on a CPU; 1 keeps it.
-    """
-
-    width: int
-    cells: int
-    stem_stride: int
-
-    def cell_widths(self) -> list[int]:
-        return [self.width * 2**k for k in range(self.cells)]
-
-
-@dataclass(frozen=True)
-class FuseSpec:
-    """Budget and optimisation settings of a search; the schema's defaults fit 2 CPU cores.
-
-    Parameters
-    ----------
-    stages
-        FUSE stages (one winner kept per stage).
-    rounds
-        Alternations of weight training and alpha training per stage.
-    epochs
-        Epochs of each half of a round (weights on train, alpha on val).
-    candidates
-        Fresh cells sampled per stage (the incumbent comes on top).
-    nodes
-        Nodes per sampled cell, including the input node.
-    net
-        Shape of every network around its cell.
-    batch_size, lr, weight_decay
-        Adam on the candidates' weights (search) and the winner's (final training).
-    alpha_lr
-        Adam on alpha.
-    final_epochs
-        Epochs of the winner's training from scratch.
-    """
-
-    stages: int
-    rounds: int
-    epochs: int
-    candidates: int
-    nodes: int
-    net: NetSpec
-    batch_size: int
-    lr: float
-    alpha_lr: float
-    weight_decay: float
-    final_epochs: int
-
-    @property
-    def candidates_trained(self) -> int:
-        """Candidate networks FUSE trains: ``stages * (candidates + 1)`` (the random-search budget)."""
-        return self.stages * (self.candidates + 1)
-
-    @property
-    def epochs_per_candidate(self) -> int:
-        """Training epochs each candidate's weights get within its stage."""
-        return self.rounds * self.epochs
-
-
-SEARCHES = {"task_aware": "fuse", "full": "fuse", "random": "random"}
-"""The searches run per NAS target, each with its algorithm: FUSE in the task-aware space, FUSE and
-random search in the full space (:func:`taskdist.nas.taskaware.run_search`)."""
-
-
-@dataclass(frozen=True)
-class NasSpec:
-    """Task-aware architecture search (``nas:``): FUSE per base task, three searches per target.
-
-    ``k`` nearest base tasks by distance ``method`` (one of the computed
-    methods) span each target's task-aware space; ``search`` is the budget of
-    every search. No targets: no search runs.
-    """
-
-    base_tasks: tuple[str, ...]
-    targets: tuple[str, ...]
-    k: int
-    method: str
-    search: FuseSpec
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.targets)
-
-
-@dataclass(frozen=True)
-class TanasSpec:
-    """The TA-NAS complexity distance (``tanas:``); see :func:`taskdist.nas.complexity.complexity_distance`."""
-
-    samples: int
-    hidden: tuple[int, ...]
-    prune_step: float
-    tolerance: float
-    epochs: int
-    finetune_epochs: int
-    lr: float
-    batch_size: int
-    holdout: float
-
-
-@dataclass(frozen=True)
-class ConsistencySpec:
-    """FTD consistency (``consistency:``): more task networks per task, and the agreement of their FTD matrices.
-
-    ``seeds`` networks per task (the workflow's own included) differ in
-    initialisation and batch order; ``network``, when set, adds one network
-    per task of another shape. Each extra network is a *variant* ``seed1``,
-    ``seed2``, ..., ``shape``, trained on the same examples.
-    """
-
-    seeds: int
-    network: ArchSpec | None = None
-
-    def variants(self) -> tuple[str, ...]:
-        return tuple(f"seed{k}" for k in range(1, self.seeds)) + (("shape",) if self.network else ())
-
-
-@dataclass(frozen=True)
-class Experiment:
-    seed: int
-    device: str
-    image: ImageSpec
-    datasets: dict[str, DatasetSpec]
-    tasks: dict[str, TaskSpec]
-    network: ArchSpec
-    train: TrainSpec
-    fisher: FisherSpec
-    methods: tuple[str, ...]
-    target_examples: str
-    transfer: TransferSpec
-    task2vec: Task2VecSpec
-    mantel: MantelSpec
-    nas: NasSpec
-    tanas: TanasSpec
-    consistency: ConsistencySpec
-
-
-def resample(spec: TaskSpec) -> TaskSpec:
-    """An independent resample of a task: an instrument for measuring a distance's noise floor.
-
-    Same dataset, classes, labels and budget, drawn again from the same pools
-    with the seed ``stable_seed(spec.seed, "resample")``; its id is
-    ``spec.id + RESAMPLE_SUFFIX``.
-    """
-    if not isinstance(spec, TaskSpec):
-        raise TypeError(f"spec must be a TaskSpec, got {type(spec).__name__}")
-    return dataclasses.replace(spec, id=f"{spec.id}{RESAMPLE_SUFFIX}", seed=stable_seed(spec.seed, "resample"))
-
-
-def to_params(spec) -> dict:
-    """A spec as plain builtins: what Snakemake can compare to decide whether a job is stale."""
-    return asdict(spec)
-
-
-def from_params(cls: type, value):
-    """Inverse of :func:`to_params`: rebuild a (nested) frozen spec from plain builtins."""
-    if dataclasses.is_dataclass(cls):
-        hints = typing.get_type_hints(cls)
-        return cls(**{f.name: from_params(hints[f.name], value[f.name]) for f in dataclasses.fields(cls)})
-    origin = typing.get_origin(cls)
-    if origin in (typing.Union, types.UnionType):  # ``X | None``: rebuild an X unless the value is None
-        args = [arg for arg in typing.get_args(cls) if arg is not type(None)]
-        return value if value is None or len(args) != 1 else from_params(args[0], value)
-    if origin is tuple:
-        args = typing.get_args(cls)
-        inner = args[0] if len(args) == 2 and args[1] is Ellipsis else None
-        return tuple(from_params(inner, v) if inner else v for v in value)
-    return value
 
 
 def load(path: str | Path) -> Experiment:

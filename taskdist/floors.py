@@ -3,7 +3,7 @@
 A distance is informative only where differences between tasks exceed its
 own estimation noise. For every task ``a`` the workflow makes a resample
 ``a'`` (same classes and labels, an independent draw of examples, other
-seeds; :func:`taskdist.config.resample`), an instrument that enters no Mantel
+seeds; :func:`taskdist.specs.resample`), an instrument that enters no Mantel
 or selection table:
 
 - a *distance* reports its floor ``d(a -> a')`` per task, the median

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from taskdist.config import ArchSpec
+from taskdist.specs import ArchSpec
 
 
 class ConvBody(nn.Module):

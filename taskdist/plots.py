@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from taskdist.config import SEARCHES  # noqa: E402
 from taskdist.io import atomic_path  # noqa: E402
+from taskdist.specs import SEARCHES  # noqa: E402
 
 VERSION = 2
 """Version of the plots; raised whenever they change."""

@@ -1,6 +1,6 @@
 """The Task2Vec probe: a network shared by all tasks, from the workflow's training or from torchvision.
 
-:func:`probe_from_spec` turns a :class:`~taskdist.config.ProbeSpec` into the probe network:
+:func:`probe_from_spec` turns a :class:`~taskdist.specs.ProbeSpec` into the probe network:
 ``kind="trained"``, the workflow's :class:`~taskdist.models.TaskNet` trained
 on the probe tasks (its checkpoint, :mod:`taskdist.checkpoint`);
 ``kind="torchvision"``, a torchvision classification architecture split
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from taskdist.checks import check_int
-from taskdist.config import ProbeSpec
+from taskdist.specs import ProbeSpec
 
 PROBE_KINDS = ("trained", "torchvision")
 
@@ -135,7 +135,7 @@ def probe_from_spec(
     Parameters
     ----------
     spec
-        How to obtain the probe (:class:`~taskdist.config.ProbeSpec`: ``kind``, ``arch``,
+        How to obtain the probe (:class:`~taskdist.specs.ProbeSpec`: ``kind``, ``arch``,
         ``weights``); checked here too, for callers outside a config.
     in_channels
         Channels of the experiment's images (torchvision probes are adapted to 1 channel).
@@ -146,7 +146,7 @@ def probe_from_spec(
         Outputs of the probe's head; irrelevant to :func:`taskdist.task2vec.embed`, which replaces it.
     """
     if not isinstance(spec, ProbeSpec):
-        raise TypeError(f"spec must be a taskdist.config.ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
+        raise TypeError(f"spec must be a taskdist.specs.ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
     _check_spec(spec)
     if spec.kind == "trained":
         if checkpoint is None:

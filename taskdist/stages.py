@@ -18,17 +18,8 @@ from taskdist import data, fisher, models, tasks, train
 from taskdist.checkpoint import load_network
 from taskdist.checkpoint import make as make_checkpoint
 from taskdist.checkpoint import read as read_checkpoint
-from taskdist.config import (
-    FisherSpec,
-    FuseSpec,
-    HeadSpec,
-    ProbeSpec,
-    TanasSpec,
-    TaskSpec,
-    TrainSpec,
-    to_params,
-)
 from taskdist.seeds import stable_seed
+from taskdist.specs import FisherSpec, FuseSpec, HeadSpec, ProbeSpec, TanasSpec, TaskSpec, TrainSpec, to_params
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Materialising a :class:`~taskdist.config.TaskSpec`: which images, which labels, which split.
+"""Materialising a :class:`~taskdist.specs.TaskSpec`: which images, which labels, which split.
 
 A task table has one row per example: ``index`` (row in the dataset's
 canonical arrays), ``label`` (the task's label, 0..n_classes-1) and ``split``
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from taskdist import io
-from taskdist.config import TaskSpec
 from taskdist.data import POOLS, Dataset
+from taskdist.specs import TaskSpec
 
 if TYPE_CHECKING:
     import torch
@@ -43,9 +43,9 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.Dat
 
     Each new label gets ``spec.samples_per_class`` examples, spread as evenly
     as possible over the original classes it merges
-    (:meth:`~taskdist.config.TaskSpec.draws_per_class`); each original class's
+    (:meth:`~taskdist.specs.TaskSpec.draws_per_class`); each original class's
     share is divided over train / val / test in the proportions of the
-    dataset's pools (:meth:`~taskdist.config.TaskSpec.split_counts`), and
+    dataset's pools (:meth:`~taskdist.specs.TaskSpec.split_counts`), and
     each part is drawn uniformly without replacement from that class's
     images in the matching pool. All randomness comes from ``spec.seed``.
 

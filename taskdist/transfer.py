@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from taskdist import tasks
-from taskdist.config import ArchSpec, TaskSpec, TransferSpec
 from taskdist.seeds import stable_seed
+from taskdist.specs import ArchSpec, TaskSpec, TransferSpec
 
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
     import torch

@@ -4,10 +4,11 @@ import pytest
 import yaml
 from wf import snakemake, tiny_config, write_config
 
-from taskdist import config
-from taskdist.config import ConfigError, from_params, to_params
+from taskdist import config, specs
+from taskdist.config import ConfigError
 from taskdist.data import dataset_info, default_split
 from taskdist.seeds import stable_seed
+from taskdist.specs import from_params, to_params
 
 REPO_CONFIG = config.SCHEMA_PATH.parents[2] / "config.yaml"
 
@@ -84,7 +85,7 @@ def test_a_task_on_a_dataset_with_its_own_test_file(tmp_path):
 
 def test_resample_of_a_config_task(tmp_path):
     exp = _load(tmp_path, tiny_config())
-    again = config.resample(exp.tasks["low"])
+    again = specs.resample(exp.tasks["low"])
     assert again.id == "low@resample" and again.seed == stable_seed(exp.tasks["low"].seed, "resample")
     assert again.label_map == exp.tasks["low"].label_map and again.split == exp.tasks["low"].split
     with pytest.raises(ConfigError, match=r"tasks\[low@resample\].id: 'low@resample' does not match"):  # reserved form
@@ -93,7 +94,7 @@ def test_resample_of_a_config_task(tmp_path):
 
 def test_specs_round_trip_through_params():
     exp = config.from_dict(config.validate_schema(tiny_config()))
-    usps = config.DatasetSpec("usps", None, False, default_split(dataset_info("usps")))
+    usps = specs.DatasetSpec("usps", None, False, default_split(dataset_info("usps")))
     datasets = (exp.datasets["digits"], usps)  # a test fraction, and a test file instead
     for spec in (exp.tasks["parity"], *datasets, exp.fisher, exp.network, exp.train, exp.image, exp.nas, exp.tanas):
         params = to_params(spec)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from taskdist import data, train
-from taskdist.config import defaults, from_params
+from taskdist.config import defaults
 from taskdist.nas import (
     OP_NAMES,
     OPS,
@@ -35,6 +35,7 @@ from taskdist.nas import (
 )
 from taskdist.nas.ops import op_param_count
 from taskdist.seeds import stable_seed
+from taskdist.specs import from_params
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

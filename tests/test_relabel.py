@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from taskdist import data, distances, stages, task2vec, tasks, vectors
-from taskdist.config import ArchSpec, FisherSpec, LinearSpec, SplitSpec, TaskSpec, TrainSpec
+from taskdist.config import SplitSpec
 from taskdist.seeds import stable_seed
+from taskdist.specs import ArchSpec, FisherSpec, LinearSpec, TaskSpec, TrainSpec
 
 CPU = torch.device("cpu")
 SPLIT = SplitSpec(0.6, 0.2, 0.2)

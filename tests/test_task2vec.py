@@ -15,9 +15,9 @@ from torch import nn
 
 from taskdist import distances, matrices, probes, vectors
 from taskdist import task2vec as t2v
-from taskdist.config import ProbeSpec
 from taskdist.data import ImageSpec, load
 from taskdist.models import ArchSpec, build
+from taskdist.specs import ProbeSpec
 from taskdist.train import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -413,13 +413,13 @@ def test_probe_spec():
     assert probe.body.conv1.in_channels == 1
     with pytest.raises(ValueError, match="needs the checkpoint"):
         probes.probe_from_spec(ProbeSpec("trained", None, None), in_channels=1)
-    with pytest.raises(TypeError, match="must be a taskdist.config.ProbeSpec"):
+    with pytest.raises(TypeError, match="must be a taskdist.specs.ProbeSpec"):
         probes.probe_from_spec({"kind": "trained"}, in_channels=1)
 
 
 def test_probe_from_a_trained_checkpoint(probe):
     """The config's probe spec and a workflow checkpoint give the TaskNet."""
-    from taskdist.config import to_params
+    from taskdist.specs import to_params
 
     checkpoint = {"state_dict": probe.state_dict(), "arch": to_params(probe.spec), "in_channels": 1, "n_classes": 10}
     spec = ProbeSpec("trained", None, None)

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskdist import config, data, sources, tasks
-from taskdist.config import SplitSpec, TaskSpec, resample
+from taskdist import config, data, sources, specs, tasks
+from taskdist.config import SplitSpec
 from taskdist.data import POOLS, Dataset
 from taskdist.seeds import stable_seed
+from taskdist.specs import TaskSpec, resample
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = np.repeat(np.arange(6), 40)  # 6 classes x 40 images
@@ -98,7 +99,7 @@ def test_a_dataset_with_its_own_test_file_splits_tasks_in_the_proportions_of_its
 def test_resample_is_an_independent_draw_from_the_same_pools():
     spec = _spec(((0, 2), (1,)))
     again = resample(spec)
-    assert again.id == "t@resample" == spec.id + config.RESAMPLE_SUFFIX
+    assert again.id == "t@resample" == spec.id + specs.RESAMPLE_SUFFIX
     assert again.seed == stable_seed(spec.seed, "resample") != spec.seed
     assert (again.dataset, again.label_map, again.samples_per_class, again.split) == (
         spec.dataset, spec.label_map, spec.samples_per_class, spec.split

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from taskdist import models, reliability, train, transfer
-from taskdist.config import ArchSpec, FinetuneSpec, LinearSpec, TransferSpec
 from taskdist.data import Dataset
+from taskdist.specs import ArchSpec, FinetuneSpec, LinearSpec, TransferSpec
 
 ARCH = ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8)
 
@@ -106,7 +106,8 @@ def test_run_is_paired_across_sources_and_reproducible(one_thread):
 
 
 def _target():
-    from taskdist.config import SplitSpec, TaskSpec
+    from taskdist.config import SplitSpec
+    from taskdist.specs import TaskSpec
 
     fields = {f: None for f in TaskSpec.__dataclass_fields__}
     fields.update(id="t", dataset="d", label_map=((0,), (1,), (2,)), label_names=("a", "b", "c"),

@@ -1,8 +1,8 @@
 """rule fisher: diagonal FIM of the body of N_net on the data of task `data`."""
 
 from taskdist import checkpoint, data, stages, tasks, transfer, vectors
-from taskdist.config import FisherSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import FisherSpec, TaskSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

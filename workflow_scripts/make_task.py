@@ -3,8 +3,8 @@
 import logging
 
 from taskdist import data, tasks
-from taskdist.config import TaskSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import TaskSpec, from_params
 
 start(snakemake)
 spec = from_params(TaskSpec, snakemake.params.task)

@@ -1,8 +1,8 @@
 """rules nas_base, nas_target: one architecture search on a task, its winner trained from scratch and tested."""
 
 from taskdist import aggregates, data, records, stages, tasks
-from taskdist.config import FuseSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import FuseSpec, TaskSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

@@ -1,8 +1,8 @@
 """rule prepare_dataset: load a dataset source, assign its images to pools and store its canonical arrays."""
 
 from taskdist import data
-from taskdist.config import DatasetSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import DatasetSpec, from_params
 
 start(snakemake)
 spec = from_params(DatasetSpec, snakemake.params.spec["dataset"])

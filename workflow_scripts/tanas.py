@@ -1,8 +1,8 @@
 """rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
 
 from taskdist import checkpoint, data, records, stages, tasks
-from taskdist.config import TanasSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import TanasSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

@@ -1,8 +1,8 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
 from taskdist import data, stages, tasks, transfer, vectors
-from taskdist.config import HeadSpec, ProbeSpec, TaskSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import HeadSpec, ProbeSpec, TaskSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

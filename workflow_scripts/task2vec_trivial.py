@@ -1,8 +1,8 @@
 """rule task2vec_trivial: the embedding of the trivial task t0 (asymmetric Task2Vec distance)."""
 
 from taskdist import stages, task2vec, vectors
-from taskdist.config import ProbeSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import ProbeSpec, from_params
 
 start(snakemake)
 spec = snakemake.params.spec  # probe, estimator, beta: what the trivial embedding reads

@@ -1,8 +1,8 @@
 """rule train_probe: the Task2Vec probe network, trained on the union of the probe tasks."""
 
 from taskdist import data, io, stages, tasks
-from taskdist.config import ArchSpec, TaskSpec, TrainSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import ArchSpec, TaskSpec, TrainSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

@@ -1,9 +1,9 @@
 """rules train_task, train_variant: train a task network N_task from scratch (a variant: another seed or shape)."""
 
 from taskdist import data, io, stages, tasks
-from taskdist.config import TaskSpec, TrainSpec, from_params
 from taskdist.models import ArchSpec
 from taskdist.runtime import finish, start
+from taskdist.specs import TaskSpec, TrainSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

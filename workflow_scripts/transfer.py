@@ -1,8 +1,8 @@
 """rules transfer, scratch: the ground truth of one ordered pair (or of training the target from scratch)."""
 
 from taskdist import checkpoint, data, records, tasks, transfer
-from taskdist.config import ArchSpec, TaskSpec, TransferSpec, from_params
 from taskdist.runtime import finish, start
+from taskdist.specs import ArchSpec, TaskSpec, TransferSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec

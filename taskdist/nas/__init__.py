@@ -8,13 +8,13 @@ task-aware space, the per-target comparison) and
 :mod:`~taskdist.nas.complexity` (the TA-NAS complexity distance).
 """
 
-from taskdist.config import FuseSpec, NetSpec
 from taskdist.nas.complexity import complexity_distance, features
 from taskdist.nas.fuse import Mixture, SearchResult, fuse, random_search, train_final
 from taskdist.nas.network import Network, build, param_count
 from taskdist.nas.ops import OP_NAMES, OPS
 from taskdist.nas.space import Genotype, SearchSpace
 from taskdist.nas.taskaware import SEARCHES, nearest_bases, run_search, task_aware_space
+from taskdist.specs import FuseSpec, NetSpec
 
 __all__ = [
     "OPS", "OP_NAMES", "SEARCHES", "FuseSpec", "Genotype", "Mixture", "NetSpec", "Network", "SearchResult",

@@ -41,10 +41,10 @@ import torch
 from torch import nn
 
 from taskdist import train
-from taskdist.config import FuseSpec
 from taskdist.nas.network import build, param_count
 from taskdist.nas.space import Genotype, SearchSpace
 from taskdist.seeds import stable_seed
+from taskdist.specs import FuseSpec
 
 log = logging.getLogger(__name__)
 

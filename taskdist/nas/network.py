@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from taskdist.config import NetSpec
 from taskdist.nas.ops import OPS, op_param_count
 from taskdist.nas.space import Genotype
+from taskdist.specs import NetSpec
 
 
 class Cell(nn.Module):

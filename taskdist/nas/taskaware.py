@@ -21,10 +21,10 @@ from collections.abc import Collection, Mapping
 import pandas as pd
 import torch
 
-from taskdist.config import SEARCHES, FuseSpec
 from taskdist.nas.fuse import Split, fuse, random_search, train_final
 from taskdist.nas.space import Genotype, SearchSpace
 from taskdist.selection import nearest_bases
+from taskdist.specs import SEARCHES, FuseSpec
 
 VERSION = 2
 """Version of the architecture searches; raised whenever their results change.
