@@ -262,15 +262,10 @@ def get_probe_files(wildcards):
 
 # What an embedding reads of the Task2Vec settings (the probe's tasks decide its checkpoint, an input; alpha
 # weighs the asymmetric distance in the matrix job only).
-PROBE_PARAMS = TASK2VEC_PARAMS["probe"]
 EMBED_PARAMS = {
-    "probe": PROBE_PARAMS,
-    **{k: TASK2VEC_PARAMS[k] for k in ("estimator", "beta", "samples", "head")},
+    k: TASK2VEC_PARAMS[k] for k in ("probe", "estimator", "beta", "samples", "head")
 }
-TRIVIAL_PARAMS = {
-    "probe": PROBE_PARAMS,
-    **{k: TASK2VEC_PARAMS[k] for k in ("estimator", "beta")},
-}
+TRIVIAL_PARAMS = {k: TASK2VEC_PARAMS[k] for k in ("probe", "estimator", "beta")}
 
 
 def get_task2vec_params(wildcards):
