@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from wf import REPO, finished_outputs, planned_outputs, snakemake, tiny_config, write_config
 
-from taskdist import io, selection
-from taskdist.config import RESAMPLE_SUFFIX, SEARCHES, load
+from taskdist import checkpoint, io, matrices, records, selection, vectors
+from taskdist.config import load
 from taskdist.distances import SCORE_METHODS
+from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
 
 pytestmark = pytest.mark.workflow
 
@@ -44,9 +45,9 @@ def edit_config(run_dir):
 
 
 def test_run_produces_an_asymmetric_ftd_matrix_over_all_pairs(run_dir):
-    df = io.read_matrix(run_dir / "results/distances/ftd.parquet")
-    assert sorted(zip(df.source, df.target)) == sorted(itertools.product(TASKS, TASKS))
-    square = io.to_square(df, order=TASKS).to_numpy()
+    df = matrices.read_method(run_dir / "results/distances/ftd.parquet", "ftd")
+    assert sorted(zip(df.source, df.target, strict=True)) == sorted(itertools.product(TASKS, TASKS))
+    square = matrices.to_square(df, order=TASKS).to_numpy()
     assert np.all(np.diag(square) == 0)
     off = square[~np.eye(len(TASKS), dtype=bool)]
     assert np.all((off > 0) & (off <= 1))
@@ -55,11 +56,12 @@ def test_run_produces_an_asymmetric_ftd_matrix_over_all_pairs(run_dir):
 
 
 def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
-    ckpt = io.load_checkpoint(run_dir / "results/models/low.pt")
+    ckpt = checkpoint.read(run_dir / "results/models/low.pt")
     assert set(ckpt["metrics"]) >= {"train_accuracy", "val_accuracy", "test_accuracy"}
     assert ckpt["task"]["id"] == "low" and tuple(ckpt["arch"]["widths"]) == (4, 8)
     table = io.read_parquet(run_dir / "results/fisher/low/high.parquet")
     assert list(table.columns) == ["layer", "filter", "param", "value"]
+    assert vectors.read(run_dir / "results/fisher/low/high.parquet")[1] == {"net": "low", "data": "high"}
     assert (table["value"] >= 0).all() and table["value"].sum() > 0
     assert not table["layer"].str.startswith("head").any(), "the head must not enter the body's Fisher"
     log = (run_dir / "logs/train_task/low.log").read_text()
@@ -67,11 +69,11 @@ def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
     # the resample: the same task drawn again, with its own network (TA-NAS is computed) and Fisher pair
     resample = io.read_parquet(run_dir / f"results/tasks/{resampled('low')}.parquet")
     assert not resample.equals(io.read_parquet(run_dir / "results/tasks/low.parquet"))
-    assert io.load_checkpoint(run_dir / f"results/models/{resampled('low')}.pt")["task"]["id"] == resampled("low")
+    assert checkpoint.read(run_dir / f"results/models/{resampled('low')}.pt")["task"]["id"] == resampled("low")
     assert (run_dir / f"results/fisher/low/{resampled('low')}.parquet").is_file()
     scores = io.read_parquet(run_dir / "results/scores/low.parquet")
     assert list(scores.columns) == ["source", "sample", "method", "value", "target"]
-    assert sorted(zip(scores["source"], scores["sample"], scores["method"])) == sorted(
+    assert sorted(zip(scores["source"], scores["sample"], scores["method"], strict=True)) == sorted(
         itertools.product([t for t in TASKS if t != "low"], ("resample", "task"), SCORE_METHODS)
     )
     assert (scores["target"] == "low").all()
@@ -287,10 +289,11 @@ def test_raising_a_stage_version_plans_exactly_that_stage_and_what_depends_on_it
 
 
 def test_run_compares_every_method_with_the_ground_truth(run_dir):
-    transfer = io.read_transfer(run_dir / "results/transfer.parquet")
+    transfer = matrices.read_transfer(run_dir / "results/transfer.parquet")
     replicates = range(EXP.transfer.replicates)
     rows = [(a, b, s, r) for (a, b), s, r in itertools.product(itertools.permutations(TASKS, 2), SETTINGS, replicates)]
-    assert sorted(zip(transfer.source, transfer.target, transfer.setting, transfer.replicate)) == sorted(rows)
+    keys = zip(transfer.source, transfer.target, transfer.setting, transfer.replicate, strict=True)
+    assert sorted(keys) == sorted(rows)
     assert {"loss", "epochs", "best_epoch", "stopped"} <= set(transfer.columns)
     assert transfer["accuracy"].between(0, 1).all() and transfer["scratch_accuracy"].between(0, 1).all()
     assert np.allclose(transfer["gain"], transfer["accuracy"] - transfer["scratch_accuracy"])
@@ -303,14 +306,17 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
         "x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative",
     ]
     truth = [(m, y, s, "greater") for s in SETTINGS for m in METHODS for y in ("-gain", "1-accuracy")]
-    between = [(a, b, "", "two-sided") for a, b in itertools.combinations(METHODS, 2)]  # once, not per setting
-    assert sorted(zip(mantel.x, mantel.y, mantel.setting, mantel.alternative)) == sorted(truth + between)
+    # every pair of methods once, not per setting, in either order (a two-sided test of x and y is one of y and x)
+    between = [(*sorted((a, b)), "", "two-sided") for a, b in itertools.combinations(METHODS, 2)]
+    rows = zip(mantel.x, mantel.y, mantel.setting, mantel.alternative, strict=True)
+    rows = [(*sorted((x, y)), s, alt) if alt == "two-sided" else (x, y, s, alt) for x, y, s, alt in rows]
+    assert sorted(rows) == sorted(truth + between)
     assert (mantel["n"] == len(TASKS)).all() and (mantel["permutations"] == 6).all()  # 3! = 6: exact
     assert mantel["p_value"].between(0, 1).all()
 
     chosen = io.read_parquet(run_dir / "results/selection.parquet")
     expected = itertools.product(SETTINGS, [*METHODS, "random"], TASKS)
-    assert sorted(zip(chosen.setting, chosen.method, chosen.target)) == sorted(expected)
+    assert sorted(zip(chosen.setting, chosen.method, chosen.target, strict=True)) == sorted(expected)
     assert (chosen["regret"] >= 0).all()
 
     floors = io.read_parquet(run_dir / "results/floors.parquet")
@@ -330,7 +336,7 @@ def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
     ).stdout.splitlines()
     measured = [f"{setting}_{value}" for setting in SETTINGS for value in ("accuracy", "gain")]
     assert out[1].split() == ["source", "ftd", *measured]  # finetune_accuracy, finetune_gain, linear_...
-    ftd = io.to_square(io.read_matrix(run_dir / "results/distances/ftd.parquet"))
+    ftd = matrices.to_square(matrices.read_method(run_dir / "results/distances/ftd.parquet", "ftd"))
     assert [line.split()[0] for line in out[2:]] == list(ftd["low"].drop("low").sort_values().index)
 
 
@@ -339,17 +345,17 @@ def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
 
 
 def test_run_searches_bases_and_targets_with_the_nearest_bases_by_the_distance(run_dir):
-    ftd = io.read_matrix(run_dir / "results/distances/ftd.parquet")
+    ftd = matrices.read_method(run_dir / "results/distances/ftd.parquet", "ftd")
     (target,) = NAS["targets"]
-    chosen = io.read_json(run_dir / f"results/nas/target/{target}/bases.json")["bases"]
+    chosen = records.read(run_dir / f"results/nas/target/{target}/bases.json", "bases")["bases"]
     assert chosen == selection.nearest_bases(ftd, target, NAS["base_tasks"], NAS["k"])
     base_ops = set()
     for base in NAS["base_tasks"]:
-        result = io.read_json(run_dir / f"results/nas/base/{base}.json")
+        result = records.read(run_dir / f"results/nas/base/{base}.json", "search")
         assert result["task"] == base and result["search"] == "full" and 0 <= result["test_accuracy"] <= 1
         if base in chosen:
             base_ops |= {edge["op"] for edge in result["genotype"]["edges"]}
-    aware = io.read_json(run_dir / f"results/nas/target/{target}/task_aware.json")
+    aware = records.read(run_dir / f"results/nas/target/{target}/task_aware.json", "search")
     assert aware["bases"] == chosen and set(aware["space"]["ops"]) == base_ops
     assert {edge["op"] for edge in aware["genotype"]["edges"]} <= base_ops
     searched = {edge["op"] for row in aware["history"] for edge in json.loads(row["genotype"])["edges"]}
@@ -363,11 +369,12 @@ def test_run_searches_bases_and_targets_with_the_nearest_bases_by_the_distance(r
 
 
 def test_tanas_distance_joins_the_comparison(run_dir):
-    square = io.to_square(io.read_matrix(run_dir / "results/distances/tanas.parquet"), order=TASKS).to_numpy()
+    tanas = matrices.read_method(run_dir / "results/distances/tanas.parquet", "tanas")
+    square = matrices.to_square(tanas, order=TASKS).to_numpy()
     assert np.all(np.diag(square) == 0) and np.all((square >= 0) & (square <= 1))
     assert (square[~np.eye(len(TASKS), dtype=bool)] > 0).all()  # at least one pruning step's share remains
     mantel = io.read_parquet(run_dir / "results/mantel.parquet")
-    assert {("tanas", "-gain"), ("tanas", "1-accuracy")} <= set(zip(mantel.x, mantel.y))
+    assert {("tanas", "-gain"), ("tanas", "1-accuracy")} <= set(zip(mantel.x, mantel.y, strict=True))
 
 
 def test_adding_a_nas_target_plans_only_its_searches(run_dir, edit_config):
@@ -385,13 +392,13 @@ def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_base
     workdir = tmp_path / "run"
     shutil.copytree(run_dir, workdir, symlinks=True)
     (target,) = NAS["targets"]
-    before = io.read_json(workdir / f"results/nas/target/{target}/bases.json")["bases"]
+    before = records.read(workdir / f"results/nas/target/{target}/bases.json", "bases")["bases"]
     cfg = tiny_config()
     cfg["tasks"].append(MID)
     cfg["nas"]["base_tasks"].append("mid")
     write_config(workdir, cfg)
     ran = finished_outputs(snakemake(workdir, "--cores", "2").stderr)
-    after = io.read_json(workdir / f"results/nas/target/{target}/bases.json")["bases"]
+    after = records.read(workdir / f"results/nas/target/{target}/bases.json", "bases")["bases"]
     nas = {p for p in ran if p.startswith("results/nas/")}
     changed = {f"results/nas/target/{target}/task_aware.json"} if after != before else set()
     expected = {"results/nas/base/mid.json", f"results/nas/target/{target}/bases.json", "results/nas/summary.parquet"}
