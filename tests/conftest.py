@@ -1,7 +1,25 @@
-"""Fixtures shared by the unit-test modules."""
+"""Fixtures shared by the test modules: torch's thread count for unit tests, and the workflow runs of the tiny
+config that several workflow test modules read.
+
+The shared runs are computed once per session, in the background: at the session's first test, every run the
+collected tests need is started (each in threads of its own, a run waiting for the run it starts from), and a
+test's fixture waits for its run. So the runs, which spend much of their time starting job processes and waiting
+for SLURM, go on while the unit tests run; the SLURM tests come last, so that their run has the longest time.
+
+- ``reference``: the tiny config to the FTD matrix, two jobs at a time; read only. tests/test_restart.py and
+  tests/test_slurm.py compare their runs with it, byte for byte.
+- ``tiny_run``: a copy of ``reference``, completed (nothing of it computed again); tests/test_workflow.py reads
+  it and dry-runs edits of its config (restoring it), and copies it to run more jobs.
+- ``killed_run``: the tiny config to FTD, one job at a time, killed after some pairs and resumed.
+- ``slurm_run``: the reference's dataset and tasks, then its other jobs through SLURM (profiles/slurm).
+"""
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 import torch
+from wf import FTD, cluster_problem, complete_copy, killed_and_resumed, run_tiny, slurm_from, stop_processes
 
 
 @pytest.fixture(scope="module")
@@ -11,3 +29,76 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM tests last (a stable sort: their order stays): their run goes on while the others run."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
+class SharedRuns:
+    """The shared runs the session's tests need, started at once; :meth:`result` waits for one."""
+
+    def __init__(self, factory, needs: set[str]):
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared-run")
+        self._runs: dict[str, Future] = {}
+        self.slurm_problem = cluster_problem() if "slurm_run" in needs else None
+        if needs & {"reference", "tiny_run", "slurm_run"}:
+            reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
+            if "slurm_run" in needs and not self.slurm_problem:
+                self._start("slurm_run", lambda w: slurm_from(reference.result(), w), factory.mktemp("slurm") / "run")
+            if "tiny_run" in needs:
+                self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
+        if "killed_run" in needs:
+            self._start("killed_run", killed_and_resumed, factory.mktemp("killed") / "run")
+
+    def _start(self, name, fn, *args) -> Future:
+        self._runs[name] = self._pool.submit(fn, *args)
+        return self._runs[name]
+
+    def result(self, name):
+        return self._runs[name].result()
+
+    def stop(self):
+        for run in self._runs.values():
+            run.cancel()
+        stop_processes()
+        self._pool.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_runs(request, tmp_path_factory):
+    needs = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
+    runs = SharedRuns(tmp_path_factory, needs)
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="session")
+def reference(shared_runs):
+    """One uninterrupted local run of the tiny config to the FTD matrix (two jobs at a time). Read only."""
+    return shared_runs.result("reference")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(shared_runs):
+    """A complete run of the tiny config: a copy of ``reference`` completed. Tests that edit its config restore it;
+    tests that run more jobs do so in a copy."""
+    return shared_runs.result("tiny_run")
+
+
+@pytest.fixture(scope="session")
+def killed_run(shared_runs):
+    """(working directory, log of the killed run, log of the resumed run, stamps of finished outputs before)."""
+    return shared_runs.result("killed_run")
+
+
+@pytest.fixture(scope="session")
+def slurm_run(shared_runs):
+    """The reference's dataset and tasks, then training, every pair and the FTD matrix through profiles/slurm:
+    (working directory, Snakemake's log). Skipped without a cluster, unless TASKDIST_REQUIRE_SLURM=1 (CI)."""
+    if shared_runs.slurm_problem:
+        if os.environ.get("TASKDIST_REQUIRE_SLURM") == "1":
+            pytest.fail(f"TASKDIST_REQUIRE_SLURM=1 but {shared_runs.slurm_problem}")
+        pytest.skip(shared_runs.slurm_problem)
+    return shared_runs.result("slurm_run")

@@ -27,12 +27,9 @@ MID = {"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]}  # a task the 
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A complete run of the tiny workflow; tests that edit its config restore it."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    write_config(workdir, tiny_config())
-    snakemake(workdir, "--cores", "2")
-    return workdir
+def run_dir(tiny_run):
+    """A complete run of the tiny workflow (tests/conftest.py); tests that edit its config restore it."""
+    return tiny_run
 
 
 @pytest.fixture

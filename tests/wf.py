@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import filecmp
+import importlib.util
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -33,6 +37,32 @@ def write_config(workdir: Path, cfg: dict) -> Path:
 _PREIMPORT = "import runpy, taskdist; runpy.run_module('snakemake', run_name='__main__', alter_sys=True)"
 
 
+_RUNNING: set[subprocess.Popen] = set()  # workflow processes of this session, each leading its process group
+
+
+def start_process(cmd: list[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start ``cmd`` in a process group of its own (Snakemake and its jobs), stopped by :func:`stop_processes`."""
+    proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, **env} if env else None, **kwargs)
+    _RUNNING.add(proc)
+    return proc
+
+
+def stop_processes(grace: float = 30.0) -> None:
+    """Interrupt every process group this session started that still runs (Snakemake cancels its cluster jobs on
+    an interrupt), then kill what is left after ``grace`` seconds."""
+    running = [p for p in _RUNNING if p.poll() is None]
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5.0)):
+        for proc in running:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while any(p.poll() is None for p in running) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    _RUNNING.clear()
+
+
 def snakemake(
     workdir: Path, *args: str, check: bool = True, timeout: float = 900, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
@@ -43,12 +73,18 @@ def snakemake(
     """
     launch = ["-P", "-c", _PREIMPORT] if env and "PYTHONPATH" in env else ["-m", "snakemake"]
     cmd = [sys.executable, *launch, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env} if env else None
-    )
+    proc = start_process(cmd, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"snakemake {' '.join(args)} took more than {timeout} s:\n{stdout}\n{stderr}") from None
+    finally:
+        _RUNNING.discard(proc)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def planned_outputs(workdir: Path, env: dict[str, str] | None = None) -> set[str]:
@@ -61,22 +97,130 @@ def planned_outputs(workdir: Path, env: dict[str, str] | None = None) -> set[str
     return outputs
 
 
-# -- runs compared with each other (tests/test_restart.py, tests/test_slurm.py) --------------------------------
+# -- the runs of the tiny config that several tests share (started once per session: tests/conftest.py) ----------
 
 FTD = "results/distances/ftd.parquet"  # target of the compared runs: data, training, all pairs, the FTD matrix
 
-_references: dict[tuple[str, ...], Path] = {}
+
+def run_tiny(workdir: Path, *targets: str, cores: int = 2) -> Path:
+    """Write the tiny config into ``workdir`` and run the workflow there (to ``targets``)."""
+    write_config(workdir, tiny_config())
+    snakemake(workdir, "--cores", str(cores), *targets)
+    return workdir
 
 
-def reference_run(tmp_path_factory, *targets: str) -> Path:
-    """One uninterrupted local run of the tiny config (to ``targets``) per test session, shared by the tests
-    that compare their own run of the same config with it."""
-    if targets not in _references:
-        workdir = tmp_path_factory.mktemp("reference")
-        write_config(workdir, tiny_config())
-        snakemake(workdir, "--cores", "2", *targets)
-        _references[targets] = workdir
-    return _references[targets]
+def complete_copy(run: Path, workdir: Path) -> Path:
+    """Copy the run directory ``run`` (its files, modification times and Snakemake's records) to ``workdir`` and
+    complete the workflow there: only what ``run`` lacks is computed."""
+    shutil.copytree(run, workdir, symlinks=True)
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+# -- a run killed mid-way and resumed (tests/test_restart.py)
+
+KILL_AFTER_PAIRS = 3  # SIGKILL once this many fisher jobs have finished (and another job has started)
+
+
+def kill_after_finished_pairs(workdir: Path, n_pairs: int, log_path: Path, cores: int = 1,
+                              timeout: float = 900.0) -> str:
+    """Start the workflow to FTD in its own process group, SIGKILL the whole group once ``n_pairs`` fisher jobs
+    have finished and another job has started; return the log it wrote."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
+           str(cores), FTD]
+    with open(log_path, "w") as log:
+        proc = start_process(cmd, {"PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
+    pgid = proc.pid  # start_new_session: the group is led by snakemake
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            text = log_path.read_text()
+            finished = finished_outputs(text)
+            running = {out for _, outs in job_outputs(text).values() for out in outs} - set(finished)
+            if sum(rule == "fisher" for rule in finished.values()) >= n_pairs and running:
+                break
+            if proc.poll() is not None:
+                raise AssertionError(f"snakemake ended ({proc.returncode}) early:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {n_pairs} pairs after {timeout} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        os.killpg(pgid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait()
+        _RUNNING.discard(proc)
+    for _ in range(100):  # job processes of the group die with it
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"processes of group {pgid} survived SIGKILL")
+    return log_path.read_text()
+
+
+def stamp(path: Path) -> tuple[int, int]:
+    """Modification time and inode: an atomic rewrite (new file renamed over it) changes both."""
+    st = path.stat()
+    return st.st_mtime_ns, st.st_ino
+
+
+def killed_and_resumed(workdir: Path) -> tuple[Path, str, str, dict]:
+    """The tiny config to FTD, one job at a time, killed after some pairs and resumed with two jobs at a time:
+    (working directory, log of the killed run, log of the resumed run, stamps of the finished outputs before
+    resuming)."""
+    write_config(workdir, tiny_config())
+    killed_log = kill_after_finished_pairs(workdir, KILL_AFTER_PAIRS, workdir.parent / "killed.log")
+    stamps = {p: stamp(workdir / p) for p in finished_outputs(killed_log)}
+    # What a user does after a crash: remove the stale lock, then resume, redoing incomplete jobs.
+    snakemake(workdir, "--unlock")
+    rerun = snakemake(workdir, "--cores", "2", "--rerun-incomplete", FTD)
+    return workdir, killed_log, rerun.stdout + rerun.stderr, stamps
+
+
+# -- the run through SLURM (tests/test_slurm.py)
+
+# Test-only overrides of profiles/slurm: poll a quiet one-node cluster often, keep SLURM's logs to inspect,
+# and train with one thread as the local reference run does (float reductions depend on the thread count).
+# These --set-threads/--set-resources replace the profile's whole set-threads/set-resources; the profile's
+# executor, status command and group-components (the bundling under test) stay.
+SLURM_OVERRIDES = (
+    "--slurm-init-seconds-before-status-checks", "1",
+    "--seconds-between-status-checks", "1",
+    "--slurm-keep-successful-logs",
+    "--set-threads", "train_task=1",
+    "--set-resources", "train_task:cpus_per_task=1", "train_task:mem_mb=2000",
+)  # fmt: skip
+SLURM_RECOMPUTES = ("results/models", "results/fisher", "results/distances", "results/floors")
+
+
+def cluster_problem() -> str | None:
+    """Why the workflow cannot run on SLURM here, or None."""
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "no SLURM client (sinfo/sbatch) on PATH; tests/slurm/up.sh brings up a local cluster"
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out: is slurmctld running?"
+    if proc.returncode != 0 or "idle" not in proc.stdout.split():
+        return f"no idle SLURM node (sinfo: {(proc.stdout + proc.stderr).strip() or proc.returncode})"
+    return None
+
+
+def slurm_from(reference: Path, workdir: Path) -> tuple[Path, str]:
+    """The reference run's dataset and task tables, then the rest of its jobs (training, every pair, the FTD
+    matrix) through profiles/slurm: (working directory, Snakemake's log)."""
+    leave = {reference: {"logs", "benchmarks"}, reference / ".snakemake": {"log"}}  # the local run's job logs
+    shutil.copytree(reference, workdir, symlinks=True, ignore=lambda d, names: leave.get(Path(d), set()) & set(names))
+    for path in SLURM_RECOMPUTES:
+        shutil.rmtree(workdir / path)
+    # The target first: --set-resources takes every argument up to the next option.
+    proc = snakemake(workdir, FTD, "--profile", str(REPO / "profiles" / "slurm"), *SLURM_OVERRIDES, timeout=1200)
+    return workdir, proc.stdout + proc.stderr
 
 
 def artifacts(workdir: Path) -> set[str]:
