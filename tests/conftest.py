@@ -11,7 +11,8 @@ for SLURM, go on while the unit tests run; the SLURM tests come last, so that th
 - ``tiny_run``: a copy of ``reference``, completed (nothing of it computed again); tests/test_workflow.py reads
   it and dry-runs edits of its config (restoring it), and copies it to run more jobs.
 - ``killed_run``: the tiny config to FTD, one job at a time, killed after some pairs and resumed.
-- ``slurm_run``: the reference's dataset and tasks, then its other jobs through SLURM (profiles/slurm).
+- ``slurm_run``: the tiny config's dataset and task tables locally, then training, every pair and the FTD matrix
+  through SLURM (profiles/slurm).
 """
 
 import os
@@ -19,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 import torch
-from wf import FTD, cluster_problem, complete_copy, killed_and_resumed, run_tiny, slurm_from, stop_processes
+from wf import FTD, cluster_problem, complete_copy, killed_and_resumed, run_through_slurm, run_tiny, stop_processes
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +44,10 @@ class SharedRuns:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared-run")
         self._runs: dict[str, Future] = {}
         self.slurm_problem = cluster_problem() if "slurm_run" in needs else None
+        if "slurm_run" in needs and not self.slurm_problem:  # the longest: SLURM's polling backs off to minutes
+            self._start("slurm_run", run_through_slurm, factory.mktemp("slurm") / "run")
         if needs & {"reference", "tiny_run", "slurm_run"}:
             reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
-            if "slurm_run" in needs and not self.slurm_problem:
-                self._start("slurm_run", lambda w: slurm_from(reference.result(), w), factory.mktemp("slurm") / "run")
             if "tiny_run" in needs:
                 self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
         if "killed_run" in needs:
@@ -95,8 +96,9 @@ def killed_run(shared_runs):
 
 @pytest.fixture(scope="session")
 def slurm_run(shared_runs):
-    """The reference's dataset and tasks, then training, every pair and the FTD matrix through profiles/slurm:
-    (working directory, Snakemake's log). Skipped without a cluster, unless TASKDIST_REQUIRE_SLURM=1 (CI)."""
+    """The tiny config's dataset and tasks locally, then training, every pair and the FTD matrix through
+    profiles/slurm: (working directory, Snakemake's log of the SLURM run). Skipped without a cluster, unless
+    TASKDIST_REQUIRE_SLURM=1 (CI)."""
     if shared_runs.slurm_problem:
         if os.environ.get("TASKDIST_REQUIRE_SLURM") == "1":
             pytest.fail(f"TASKDIST_REQUIRE_SLURM=1 but {shared_runs.slurm_problem}")

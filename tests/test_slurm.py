@@ -1,9 +1,9 @@
 """The workflow on a real SLURM cluster through profiles/slurm: same artifacts as a local run, fewer submissions
 than pair jobs.
 
-The run (``slurm_run``, tests/conftest.py) starts from the local reference run's dataset and task tables and
-computes the rest of the FTD matrix through SLURM: training, every Fisher pair, the matrix. It goes on in the
-background while the other tests run; these tests come last.
+The run (``slurm_run``, tests/conftest.py) makes the tiny config's dataset and task tables locally and computes
+the rest of the FTD matrix through SLURM: training, every Fisher pair, the matrix. It goes on in the background
+while the other tests run; these tests come last.
 
 Needs a cluster with an idle node (`sudo bash tests/slurm/up.sh` brings up a one-node cluster on localhost);
 skipped without one, unless TASKDIST_REQUIRE_SLURM=1 (CI), which makes a missing cluster a failure.
@@ -35,7 +35,7 @@ def test_every_job_went_through_slurm(slurm_run):
     submissions = SUBMITTED.findall(log)
     assert jobs and submissions, f"no SLURM submissions in the log:\n{log}"
     assert "localrule" not in log, "some jobs ran on the submit host"
-    ran = {out for _, outs in jobs.values() for out in outs}  # the rest is the reference's, copied
+    ran = {out for _, outs in jobs.values() for out in outs}  # the dataset and task tables were made locally
     assert ran == {p for p in artifacts(workdir) if p.startswith(tuple(f"{d}/" for d in SLURM_RECOMPUTES))}
     job_ids = [int(slurm_id) for _, slurm_id, _ in submissions]
     assert len(set(job_ids)) == len(job_ids)

@@ -193,7 +193,7 @@ SLURM_OVERRIDES = (
     "--set-threads", "train_task=1",
     "--set-resources", "train_task:cpus_per_task=1", "train_task:mem_mb=2000",
 )  # fmt: skip
-SLURM_RECOMPUTES = ("results/models", "results/fisher", "results/distances", "results/floors")
+SLURM_RECOMPUTES = ("results/models", "results/fisher", "results/distances", "results/floors")  # through SLURM
 
 
 def cluster_problem() -> str | None:
@@ -211,13 +211,16 @@ def cluster_problem() -> str | None:
     return None
 
 
-def slurm_from(reference: Path, workdir: Path) -> tuple[Path, str]:
-    """The reference run's dataset and task tables, then the rest of its jobs (training, every pair, the FTD
-    matrix) through profiles/slurm: (working directory, Snakemake's log)."""
-    leave = {reference: {"logs", "benchmarks"}, reference / ".snakemake": {"log"}}  # the local run's job logs
-    shutil.copytree(reference, workdir, symlinks=True, ignore=lambda d, names: leave.get(Path(d), set()) & set(names))
-    for path in SLURM_RECOMPUTES:
-        shutil.rmtree(workdir / path)
+def run_through_slurm(workdir: Path) -> tuple[Path, str]:
+    """The tiny config to FTD: its dataset and task tables locally, then the rest (training, every pair, the FTD
+    matrix: :data:`SLURM_RECOMPUTES`) through profiles/slurm. Returns (working directory, Snakemake's log of the
+    SLURM run)."""
+    from taskdist.specs import RESAMPLE_SUFFIX
+
+    cfg = tiny_config()
+    write_config(workdir, cfg)
+    tasks = [t["id"] + suffix for t in cfg["tasks"] for suffix in ("", RESAMPLE_SUFFIX)]
+    snakemake(workdir, "--cores", "2", *(f"results/tasks/{t}.parquet" for t in tasks))
     # The target first: --set-resources takes every argument up to the next option.
     proc = snakemake(workdir, FTD, "--profile", str(REPO / "profiles" / "slurm"), *SLURM_OVERRIDES, timeout=1200)
     return workdir, proc.stdout + proc.stderr
