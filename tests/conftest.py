@@ -2,9 +2,11 @@
 config that several workflow test modules read.
 
 The shared runs are computed once per session, in the background: at the session's first test, every run the
-collected tests need is started (each in threads of its own, a run waiting for the run it starts from), and a
-test's fixture waits for its run. So the runs, which spend much of their time starting job processes and waiting
-for SLURM, go on while the unit tests run; the SLURM tests come last, so that their run has the longest time.
+collected tests need is started (each in a thread of its own, a run waiting for the run it starts from), and a
+test's fixture waits for its run. The tests that wait for a shared run come after all others, in the order their
+runs end (``pytest_collection_modifyitems``): the runs, which spend much of their time starting job processes
+and waiting for SLURM, go on while the other tests run. The SLURM run starts first (SLURM's status polling backs
+off to minutes: it takes longest), then the reference and its completion; the killed run waits for those.
 
 - ``reference``: the tiny config to the FTD matrix, two jobs at a time; read only. tests/test_restart.py and
   tests/test_slurm.py compare their runs with it, byte for byte.
@@ -16,7 +18,7 @@ for SLURM, go on while the unit tests run; the SLURM tests come last, so that th
 """
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import pytest
 import torch
@@ -32,9 +34,26 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+SHARED_RUNS = ("tiny_run", "killed_run", "slurm_run")  # in the order they end (the reference ends before all)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The SLURM tests last (a stable sort: their order stays): their run goes on while the others run."""
-    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+    """Tests that wait for a shared run after all others, in the order their runs end (a stable sort: the order
+    within each group stays), so that the other tests run while the runs do."""
+    def waits_for(item) -> int:
+        names = set(getattr(item, "fixturenames", ()))
+        return max((rank for rank, run in enumerate(SHARED_RUNS, 1) if run in names), default=0)
+
+    items.sort(key=waits_for)
+
+
+def after(runs: list[Future], fn):
+    """``fn``, called once ``runs`` have ended (succeeded or not)."""
+    def call(*args):
+        wait(runs)
+        return fn(*args)
+
+    return call
 
 
 class SharedRuns:
@@ -50,8 +69,9 @@ class SharedRuns:
             reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
             if "tiny_run" in needs:
                 self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
-        if "killed_run" in needs:
-            self._start("killed_run", killed_and_resumed, factory.mktemp("killed") / "run")
+        if "killed_run" in needs:  # after the complete run, which more tests wait for
+            first = [self._runs["tiny_run"]] if "tiny_run" in self._runs else []
+            self._start("killed_run", after(first, killed_and_resumed), factory.mktemp("killed") / "run")
 
     def _start(self, name, fn, *args) -> Future:
         self._runs[name] = self._pool.submit(fn, *args)
