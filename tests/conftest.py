@@ -18,6 +18,7 @@ off to minutes: it takes longest), then the reference and its completion; the ki
 """
 
 import os
+import signal
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import pytest
@@ -63,9 +64,10 @@ class SharedRuns:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared-run")
         self._runs: dict[str, Future] = {}
         self.slurm_problem = cluster_problem() if "slurm_run" in needs else None
-        if "slurm_run" in needs and not self.slurm_problem:  # the longest: SLURM's polling backs off to minutes
+        slurm = "slurm_run" in needs and not self.slurm_problem
+        if slurm:  # the longest: SLURM's status polling backs off to minutes
             self._start("slurm_run", run_through_slurm, factory.mktemp("slurm") / "run")
-        if needs & {"reference", "tiny_run", "slurm_run"}:
+        if needs & {"reference", "tiny_run"} or slurm:
             reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
             if "tiny_run" in needs:
                 self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
@@ -87,12 +89,22 @@ class SharedRuns:
         self._pool.shutdown(wait=True)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_runs(request, tmp_path_factory):
+    """The shared runs, stopped at the session's end, also when it is interrupted or terminated (SIGTERM is
+    turned into an interrupt meanwhile, so that this teardown runs)."""
     needs = set().union(*(getattr(item, "fixturenames", ()) for item in request.session.items))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     runs = SharedRuns(tmp_path_factory, needs)
-    yield runs
-    runs.stop()
+    try:
+        yield runs
+    finally:
+        runs.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

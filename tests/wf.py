@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import filecmp
 import importlib.util
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,30 +39,50 @@ def write_config(workdir: Path, cfg: dict) -> Path:
 _PREIMPORT = "import runpy, taskdist; runpy.run_module('snakemake', run_name='__main__', alter_sys=True)"
 
 
-_RUNNING: set[subprocess.Popen] = set()  # workflow processes of this session, each leading its process group
+# Workflow processes this session started and that may still run (the shared runs go on in threads of their own):
+# process -> whether it leads a process group of its own (then its jobs are signalled with it).
+_RUNNING: dict[subprocess.Popen, bool] = {}
+_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
-def start_process(cmd: list[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
-    """Start ``cmd`` in a process group of its own (Snakemake and its jobs), stopped by :func:`stop_processes`."""
-    proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, **env} if env else None, **kwargs)
-    _RUNNING.add(proc)
+def start_process(cmd: list[str], env: dict[str, str] | None = None, *, own_group: bool = False,
+                  **kwargs) -> subprocess.Popen:
+    """Start ``cmd`` (with ``env`` on top of this environment), to be stopped by :func:`stop_processes`.
+
+    ``own_group``: in a process group of its own, which a signal to the group reaches with every job it started
+    (a terminal's Ctrl-C then reaches only this session, which stops it). Otherwise in this session's group."""
+    with _LOCK:
+        if _STOPPING.is_set():
+            raise RuntimeError(f"the test session is stopping: not starting {' '.join(cmd)}")
+        proc = subprocess.Popen(cmd, start_new_session=own_group, env={**os.environ, **env} if env else None,
+                                **kwargs)
+        _RUNNING[proc] = own_group
     return proc
 
 
+def finished(proc: subprocess.Popen) -> None:
+    with _LOCK:
+        _RUNNING.pop(proc, None)
+
+
 def stop_processes(grace: float = 30.0) -> None:
-    """Interrupt every process group this session started that still runs (Snakemake cancels its cluster jobs on
-    an interrupt), then kill what is left after ``grace`` seconds."""
-    running = [p for p in _RUNNING if p.poll() is None]
+    """Start no more processes; interrupt those still running (Snakemake stops its jobs, local or on the
+    cluster, on an interrupt), and kill what is left after ``grace`` seconds."""
+    with _LOCK:
+        _STOPPING.set()
+        running = dict(_RUNNING)
     for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5.0)):
-        for proc in running:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
+        for proc, own_group in running.items():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if own_group:
+                        os.killpg(proc.pid, sig)
+                    else:
+                        proc.send_signal(sig)
         deadline = time.monotonic() + wait
         while any(p.poll() is None for p in running) and time.monotonic() < deadline:
             time.sleep(0.1)
-    _RUNNING.clear()
 
 
 def snakemake(
@@ -77,11 +99,11 @@ def snakemake(
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.send_signal(signal.SIGINT)  # Snakemake stops its jobs
         stdout, stderr = proc.communicate()
         raise AssertionError(f"snakemake {' '.join(args)} took more than {timeout} s:\n{stdout}\n{stderr}") from None
     finally:
-        _RUNNING.discard(proc)
+        finished(proc)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{stdout}\n{stderr}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
@@ -129,8 +151,8 @@ def kill_after_finished_pairs(workdir: Path, n_pairs: int, log_path: Path, cores
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores",
            str(cores), FTD]
     with open(log_path, "w") as log:
-        proc = start_process(cmd, {"PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
-    pgid = proc.pid  # start_new_session: the group is led by snakemake
+        proc = start_process(cmd, {"PYTHONUNBUFFERED": "1"}, own_group=True, stdout=log, stderr=subprocess.STDOUT)
+    pgid = proc.pid  # the group is led by snakemake
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -149,7 +171,7 @@ def kill_after_finished_pairs(workdir: Path, n_pairs: int, log_path: Path, cores
         if proc.poll() is None:
             os.killpg(pgid, signal.SIGKILL)
         proc.wait()
-        _RUNNING.discard(proc)
+        finished(proc)
     for _ in range(100):  # job processes of the group die with it
         try:
             os.killpg(pgid, 0)
