@@ -61,7 +61,8 @@ def start_process(cmd: list[str], env: dict[str, str] | None = None, *, own_grou
     return proc
 
 
-def finished(proc: subprocess.Popen) -> None:
+def forget(proc: subprocess.Popen) -> None:
+    """``proc`` has ended (and been waited for)."""
     with _LOCK:
         _RUNNING.pop(proc, None)
 
@@ -103,7 +104,7 @@ def snakemake(
         stdout, stderr = proc.communicate()
         raise AssertionError(f"snakemake {' '.join(args)} took more than {timeout} s:\n{stdout}\n{stderr}") from None
     finally:
-        finished(proc)
+        forget(proc)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{stdout}\n{stderr}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
@@ -124,10 +125,10 @@ def planned_outputs(workdir: Path, env: dict[str, str] | None = None) -> set[str
 FTD = "results/distances/ftd.parquet"  # target of the compared runs: data, training, all pairs, the FTD matrix
 
 
-def run_tiny(workdir: Path, *targets: str, cores: int = 2) -> Path:
-    """Write the tiny config into ``workdir`` and run the workflow there (to ``targets``)."""
+def run_tiny(workdir: Path, *targets: str) -> Path:
+    """Write the tiny config into ``workdir`` and run the workflow there (to ``targets``), two jobs at a time."""
     write_config(workdir, tiny_config())
-    snakemake(workdir, "--cores", str(cores), *targets)
+    snakemake(workdir, "--cores", "2", *targets)
     return workdir
 
 
@@ -171,7 +172,7 @@ def kill_after_finished_pairs(workdir: Path, n_pairs: int, log_path: Path, cores
         if proc.poll() is None:
             os.killpg(pgid, signal.SIGKILL)
         proc.wait()
-        finished(proc)
+        forget(proc)
     for _ in range(100):  # job processes of the group die with it
         try:
             os.killpg(pgid, 0)
