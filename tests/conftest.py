@@ -15,6 +15,8 @@ off to minutes: it takes longest), then the reference and its completion; the ki
 - ``killed_run``: the tiny config to FTD, one job at a time, killed after some pairs and resumed.
 - ``slurm_run``: the tiny config's dataset and task tables locally, then training, every pair and the FTD matrix
   through SLURM (profiles/slurm).
+
+A test module adds a run of its own with the decorator ``wf.shared_run`` (it starts with the session too).
 """
 
 import os
@@ -23,7 +25,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import pytest
 import torch
-from wf import FTD, cluster_problem, complete_copy, killed_and_resumed, run_through_slurm, run_tiny, stop_processes
+from wf import (
+    FTD,
+    INDEPENDENT_RUNS,
+    cluster_problem,
+    complete_copy,
+    killed_and_resumed,
+    run_through_slurm,
+    run_tiny,
+    stop_processes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +54,9 @@ def pytest_collection_modifyitems(config, items):
     within each group stays), so that the other tests run while the runs do."""
     def waits_for(item) -> int:
         names = set(getattr(item, "fixturenames", ()))
-        return max((rank for rank, run in enumerate(SHARED_RUNS, 1) if run in names), default=0)
+        ranks = [rank for rank, run in enumerate(SHARED_RUNS, 1) if run in names]
+        ranks += [1 for run in INDEPENDENT_RUNS if run in names]  # started with the session, as the reference
+        return max(ranks, default=0)
 
     items.sort(key=waits_for)
 
@@ -61,7 +74,7 @@ class SharedRuns:
     """The shared runs the session's tests need, started at once; :meth:`result` waits for one."""
 
     def __init__(self, factory, needs: set[str]):
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shared-run")
+        self._pool = ThreadPoolExecutor(max_workers=4 + len(INDEPENDENT_RUNS), thread_name_prefix="shared-run")
         self._runs: dict[str, Future] = {}
         self.slurm_problem = cluster_problem() if "slurm_run" in needs else None
         slurm = "slurm_run" in needs and not self.slurm_problem
@@ -71,6 +84,9 @@ class SharedRuns:
             reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
             if "tiny_run" in needs:
                 self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
+        for name, run in INDEPENDENT_RUNS.items():  # registered by test modules (wf.shared_run)
+            if name in needs:
+                self._start(name, run, factory.mktemp(name) / "run")
         if "killed_run" in needs:  # after the complete run, which more tests wait for
             first = [self._runs["tiny_run"]] if "tiny_run" in self._runs else []
             self._start("killed_run", after(first, killed_and_resumed), factory.mktemp("killed") / "run")

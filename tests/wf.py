@@ -14,7 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -138,6 +140,30 @@ def complete_copy(run: Path, workdir: Path) -> Path:
     shutil.copytree(run, workdir, symlinks=True)
     snakemake(workdir, "--cores", "2")
     return workdir
+
+
+INDEPENDENT_RUNS: dict[str, Callable[[Path], Any]] = {}  # name -> run(workdir), registered by test modules
+
+
+def shared_run(run: Callable[[Path], Any]):
+    """Make ``run(workdir)`` (a workflow run a test module's tests share) a session fixture of its name whose run
+    starts with the session, in the background, in a fresh directory (tests/conftest.py: ``SharedRuns``)::
+
+        @shared_run
+        def task2vec_run(workdir):
+            ...  # write a config, run the workflow
+            return workdir
+    """
+    import pytest
+
+    INDEPENDENT_RUNS[run.__name__] = run
+
+    @pytest.fixture(scope="session", name=run.__name__)
+    def fixture(shared_runs):
+        return shared_runs.result(run.__name__)
+
+    fixture.__doc__ = run.__doc__
+    return fixture
 
 
 # -- a run killed mid-way and resumed (tests/test_restart.py)
