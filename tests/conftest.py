@@ -16,7 +16,8 @@ off to minutes: it takes longest), then the reference and its completion; the ki
 - ``slurm_run``: the tiny config's dataset and task tables locally, then training, every pair and the FTD matrix
   through SLURM (profiles/slurm).
 
-A test module adds a run of its own with the decorator ``wf.shared_run`` (it starts with the session too).
+A test module adds runs of its own with the decorator ``wf.shared_run``: they start with the session too, or from
+the end of another shared run (tests/test_workflow.py: adding a NAS base, from the reference).
 """
 
 import os
@@ -27,7 +28,7 @@ import pytest
 import torch
 from wf import (
     FTD,
-    INDEPENDENT_RUNS,
+    MODULE_RUNS,
     cluster_problem,
     complete_copy,
     killed_and_resumed,
@@ -55,7 +56,7 @@ def pytest_collection_modifyitems(config, items):
     def waits_for(item) -> int:
         names = set(getattr(item, "fixturenames", ()))
         ranks = [rank for rank, run in enumerate(SHARED_RUNS, 1) if run in names]
-        ranks += [1 for run in INDEPENDENT_RUNS if run in names]  # started with the session, as the reference
+        ranks += [1 for run in MODULE_RUNS if run in names]  # they end about when the complete run does
         return max(ranks, default=0)
 
     items.sort(key=waits_for)
@@ -74,8 +75,10 @@ class SharedRuns:
     """The shared runs the session's tests need, started at once; :meth:`result` waits for one."""
 
     def __init__(self, factory, needs: set[str]):
-        self._pool = ThreadPoolExecutor(max_workers=4 + len(INDEPENDENT_RUNS), thread_name_prefix="shared-run")
+        self._pool = ThreadPoolExecutor(max_workers=4 + len(MODULE_RUNS), thread_name_prefix="shared-run")
         self._runs: dict[str, Future] = {}
+        module_runs = {name: run for name, run in MODULE_RUNS.items() if name in needs}
+        needs = needs | {start_from for _, start_from in module_runs.values() if start_from}
         self.slurm_problem = cluster_problem() if "slurm_run" in needs else None
         slurm = "slurm_run" in needs and not self.slurm_problem
         if slurm:  # the longest: SLURM's status polling backs off to minutes
@@ -84,12 +87,15 @@ class SharedRuns:
             reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
             if "tiny_run" in needs:
                 self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
-        for name, run in INDEPENDENT_RUNS.items():  # registered by test modules (wf.shared_run)
-            if name in needs:
-                self._start(name, run, factory.mktemp(name) / "run")
         if "killed_run" in needs:  # after the complete run, which more tests wait for
             first = [self._runs["tiny_run"]] if "tiny_run" in self._runs else []
             self._start("killed_run", after(first, killed_and_resumed), factory.mktemp("killed") / "run")
+        for name, (run, start_from) in module_runs.items():  # registered by test modules (wf.shared_run)
+            if start_from:
+                first = self._runs[start_from]
+                self._start(name, lambda w, run=run, first=first: run(first.result(), w), factory.mktemp(name) / "run")
+            else:
+                self._start(name, run, factory.mktemp(name) / "run")
 
     def _start(self, name, fn, *args) -> Future:
         self._runs[name] = self._pool.submit(fn, *args)

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from wf import REPO, finished_outputs, planned_outputs, snakemake, tiny_config, write_config
+from wf import REPO, finished_outputs, planned_outputs, shared_run, snakemake, tiny_config, write_config
 
 from taskdist import checkpoint, io, matrices, records, selection, vectors
 from taskdist.config import load
@@ -386,28 +386,37 @@ def test_adding_a_nas_target_plans_only_its_searches(run_dir, edit_config):
     assert planned_outputs(run_dir) == expected  # no base search, no other target's full or random search
 
 
-def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_bases_change(run_dir, tmp_path):
-    workdir = tmp_path / "run"
-    shutil.copytree(run_dir, workdir, symlinks=True)
+@shared_run(start_from="reference")
+def nas_base_added(reference, workdir):
+    """The reference run completed to the NAS summary; then a task added as a NAS base, and then ``k`` raised to
+    every base, each run to the NAS summary: the new task's network and Fisher pairs, the FTD matrix and the
+    searches (not its transfer, TA-NAS and score jobs, which no search reads). Returns the target's nearest bases
+    and the outputs each run finished: (bases before, bases after adding, finished adding, finished raising k)."""
+    shutil.copytree(reference, workdir, symlinks=True)
+    snakemake(workdir, "--cores", "2", NAS_SUMMARY)
     (target,) = NAS["targets"]
-    before = records.read(workdir / f"results/nas/target/{target}/bases.json", "bases")["bases"]
+    bases = workdir / f"results/nas/target/{target}/bases.json"
+    before = records.read(bases, "bases")["bases"]
     cfg = tiny_config()
     cfg["tasks"].append(MID)
     cfg["nas"]["base_tasks"].append("mid")
     write_config(workdir, cfg)
-    # to the NAS summary: the new task's network and Fisher pairs, the FTD matrix, and the searches (its
-    # transfer, TA-NAS and score jobs, which the search does not read, are left out)
-    ran = finished_outputs(snakemake(workdir, "--cores", "2", NAS_SUMMARY).stderr)
-    after = records.read(workdir / f"results/nas/target/{target}/bases.json", "bases")["bases"]
-    nas = {p for p in ran if p.startswith("results/nas/")}
+    added = finished_outputs(snakemake(workdir, "--cores", "2", NAS_SUMMARY).stderr)
+    after = records.read(bases, "bases")["bases"]
+    cfg["nas"]["k"] = 3  # every base: the chosen set changes, the base searches stay
+    write_config(workdir, cfg)
+    raised = finished_outputs(snakemake(workdir, "--cores", "2", NAS_SUMMARY).stderr)
+    return before, after, added, raised
+
+
+def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_bases_change(nas_base_added):
+    before, after, added, raised = nas_base_added
+    (target,) = NAS["targets"]
+    nas = {p for p in added if p.startswith("results/nas/")}
     changed = {f"results/nas/target/{target}/task_aware.json"} if after != before else set()
     expected = {"results/nas/base/mid.json", f"results/nas/target/{target}/bases.json", "results/nas/summary.parquet"}
     assert nas == expected | changed, f"nearest bases {before} -> {after}"
-
-    cfg["nas"]["k"] = 3  # every base: the chosen set changes, the base searches stay
-    write_config(workdir, cfg)
-    ran = finished_outputs(snakemake(workdir, "--cores", "2", NAS_SUMMARY).stderr)
-    assert {p for p in ran if p.startswith("results/nas/")} == {
+    assert {p for p in raised if p.startswith("results/nas/")} == {
         f"results/nas/target/{target}/bases.json",
         f"results/nas/target/{target}/task_aware.json",
         "results/nas/summary.parquet",

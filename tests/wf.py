@@ -142,12 +142,13 @@ def complete_copy(run: Path, workdir: Path) -> Path:
     return workdir
 
 
-INDEPENDENT_RUNS: dict[str, Callable[[Path], Any]] = {}  # name -> run(workdir), registered by test modules
+MODULE_RUNS: dict[str, tuple[Callable[..., Any], str | None]] = {}  # name -> (run, shared run it starts from)
 
 
-def shared_run(run: Callable[[Path], Any]):
-    """Make ``run(workdir)`` (a workflow run a test module's tests share) a session fixture of its name whose run
-    starts with the session, in the background, in a fresh directory (tests/conftest.py: ``SharedRuns``)::
+def shared_run(run: Callable[..., Any] | None = None, *, start_from: str | None = None):
+    """Make ``run(workdir)`` (a workflow run that tests of one module share) a session fixture of its name whose
+    run starts in the background, in a fresh directory ``workdir`` (tests/conftest.py: ``SharedRuns``): with the
+    session, or once the shared run ``start_from`` (e.g. ``"reference"``) has ended, as ``run(that_run, workdir)``::
 
         @shared_run
         def task2vec_run(workdir):
@@ -156,14 +157,17 @@ def shared_run(run: Callable[[Path], Any]):
     """
     import pytest
 
-    INDEPENDENT_RUNS[run.__name__] = run
+    def register(run):
+        MODULE_RUNS[run.__name__] = (run, start_from)
 
-    @pytest.fixture(scope="session", name=run.__name__)
-    def fixture(shared_runs):
-        return shared_runs.result(run.__name__)
+        @pytest.fixture(scope="session", name=run.__name__)
+        def fixture(shared_runs):
+            return shared_runs.result(run.__name__)
 
-    fixture.__doc__ = run.__doc__
-    return fixture
+        fixture.__doc__ = run.__doc__
+        return fixture
+
+    return register(run) if run is not None else register
 
 
 # -- a run killed mid-way and resumed (tests/test_restart.py)
