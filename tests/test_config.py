@@ -252,9 +252,9 @@ def test_bad_config_raises_naming_task_and_key(tmp_path, case):
 
 
 # Snakemake plans with the same config.from_dict as config.load (rules/common.smk), so every case above
-# stops it; these show that it stops before any job, for a schema error, a task, a budget and the probe.
+# stops it; these show that it stops before any job, for a dataset, a task, a budget and the probe.
 @pytest.mark.workflow
-@pytest.mark.parametrize("case", ["schema: wrong type", "overlapping labels", "budget exceeds a pool",
+@pytest.mark.parametrize("case", ["unknown dataset", "overlapping labels", "budget exceeds a pool",
                                   "torchvision probe, missing weights file"])
 def test_bad_config_stops_snakemake_before_any_job(tmp_path, case):
     mutate, expected = BAD[case]
