@@ -5,8 +5,9 @@ The shared runs are computed once per session, in the background: at the session
 collected tests need is started (each in a thread of its own, a run waiting for the run it starts from), and a
 test's fixture waits for its run. The tests that wait for a shared run come after all others, in the order their
 runs end (``pytest_collection_modifyitems``): the runs, which spend much of their time starting job processes
-and waiting for SLURM, go on while the other tests run. The SLURM run starts first (SLURM's status polling backs
-off to minutes: it takes longest), then the reference and its completion; the killed run waits for those.
+and waiting for SLURM, go on while the other tests run. The SLURM run and the reference start first (SLURM's
+status polling backs off to minutes: it takes longest); the complete run, the killed run and the modules' runs
+that start from the reference follow it.
 
 - ``reference``: the tiny config to the FTD matrix, two jobs at a time; read only. tests/test_restart.py and
   tests/test_slurm.py compare their runs with it, byte for byte.
@@ -47,7 +48,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-SHARED_RUNS = ("tiny_run", "killed_run", "slurm_run")  # in the order they end (the reference ends before all)
+WAITS = {"killed_run": 1, "tiny_run": 2, "slurm_run": 3}  # the order the shared runs end, the reference first
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,8 +56,8 @@ def pytest_collection_modifyitems(config, items):
     within each group stays), so that the other tests run while the runs do."""
     def waits_for(item) -> int:
         names = set(getattr(item, "fixturenames", ()))
-        ranks = [rank for rank, run in enumerate(SHARED_RUNS, 1) if run in names]
-        ranks += [1 for run in MODULE_RUNS if run in names]  # they end about when the complete run does
+        ranks = [rank for run, rank in WAITS.items() if run in names]
+        ranks += [WAITS["tiny_run"] for run in MODULE_RUNS if run in names]  # they end about when it does
         return max(ranks, default=0)
 
     items.sort(key=waits_for)
@@ -87,8 +88,8 @@ class SharedRuns:
             reference = self._start("reference", run_tiny, factory.mktemp("reference"), FTD)
             if "tiny_run" in needs:
                 self._start("tiny_run", lambda w: complete_copy(reference.result(), w), factory.mktemp("tiny") / "run")
-        if "killed_run" in needs:  # after the complete run, which more tests wait for
-            first = [self._runs["tiny_run"]] if "tiny_run" in self._runs else []
+        if "killed_run" in needs:  # after the reference, which more tests wait for
+            first = [self._runs["reference"]] if "reference" in self._runs else []
             self._start("killed_run", after(first, killed_and_resumed), factory.mktemp("killed") / "run")
         for name, (run, start_from) in module_runs.items():  # registered by test modules (wf.shared_run)
             if start_from:
