@@ -68,11 +68,6 @@ def pair_files(pattern, pairs):
     return [pattern.format(source=a, target=b) for a, b in pairs]
 
 
-def task_files(pattern, tasks):
-    """``pattern`` (with ``{task}``) for each task id of ``tasks``."""
-    return [pattern.format(task=t) for t in tasks]
-
-
 def alternatives(names):
     """A wildcard regex matching exactly ``names`` (and nothing when there are none)."""
     names = list(names)
@@ -203,7 +198,7 @@ def get_transfer_pairs(wildcards):
 
 
 def get_scratch_results(wildcards):
-    return task_files("results/transfer/_scratch/{task}.json", TASKS)
+    return expand("results/transfer/_scratch/{task}.json", task=TASKS)
 
 
 def get_score_inputs(wildcards):
@@ -225,7 +220,7 @@ def get_score_params(wildcards):
 
 
 def get_score_tables(wildcards):
-    return task_files("results/scores/{task}.parquet", TASKS)
+    return expand("results/scores/{task}.parquet", task=TASKS)
 
 
 def get_method_matrices(wildcards):
@@ -240,7 +235,7 @@ def get_probe_datasets(wildcards):
 
 
 def get_probe_tables(wildcards):
-    return task_files("results/tasks/{task}.parquet", EXP.task2vec.probe_tasks)
+    return expand("results/tasks/{task}.parquet", task=EXP.task2vec.probe_tasks)
 
 
 def get_probe_params(wildcards):
@@ -279,11 +274,11 @@ def get_task2vec_params(wildcards):
 
 
 def get_task2vec_embeddings(wildcards):
-    return task_files("results/task2vec/{task}.parquet", TASKS)
+    return expand("results/task2vec/{task}.parquet", task=TASKS)
 
 
 def get_task2vec_floors(wildcards):
-    return task_files("results/task2vec/{task}.parquet", [r for _, r in FLOORS])
+    return expand("results/task2vec/{task}.parquet", task=[r for _, r in FLOORS])
 
 
 def get_tanas_params(wildcards):
