@@ -51,6 +51,7 @@ ROWS = {
     "noise_floors": "evaluation (mantel, selection, floors)",
     "plot_method": "plots",
     "plot_transfer": "plots",
+    "plot_paths": "plots",
     "nas_base": "architecture search",
     "nas_bases": "architecture search",
     "nas_target": "architecture search",
@@ -65,8 +66,13 @@ def costs(log_dir: Path) -> pd.DataFrame:
         used = read_resources(path)
         if used is None:  # a job that failed or is still running
             continue
-        rule = path.relative_to(log_dir).parts[0].removesuffix(".log")
-        rows.append({"group": ROWS.get(rule, f"other ({rule})"), "wall_s": used["wall_s"], "cpu_s": used["cpu_s"]})
+        parts = path.relative_to(log_dir).parts
+        rule = parts[0].removesuffix(".log")
+        if rule in ("paths", "path_matrix"):  # logs/paths/{method}/..., logs/path_matrix/{method}.log: per method
+            group = parts[1].removesuffix(".log")
+        else:
+            group = ROWS.get(rule, f"other ({rule})")
+        rows.append({"group": group, "wall_s": used["wall_s"], "cpu_s": used["cpu_s"]})
     if not rows:
         raise SystemExit(f"no finished job logs under {log_dir}: run the workflow first")
     table = pd.DataFrame(rows).groupby("group").agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"),

@@ -7,6 +7,7 @@ import taskdist.config
 from taskdist.specs import SEARCHES, resample, to_params
 from taskdist.seeds import stable_seed
 from taskdist.distances import SCORE_METHODS
+from taskdist.coupled import METHODS as PATH_METHODS, reads as path_reads
 from taskdist.runtime import prepend_pythonpath, stage_version
 
 # Job scripts import taskdist from this checkout, whatever environment they run in.
@@ -53,6 +54,7 @@ VERSIONS = {
         "task2vec": "task2vec",
         "scores": "scores",
         "tanas": "nas.complexity",
+        "paths": "coupled",
         "transfer": "transfer",
         "reliability": "reliability",
         "floors": "floors",
@@ -296,6 +298,48 @@ def get_tanas_inputs(wildcards):
     }
 
 
+PATH_FILE = "results/paths/{length}/{source}/{target}.json"
+
+
+def get_path_inputs(wildcards):
+    return {
+        "source": f"results/models/{wildcards.source}.pt",
+        "source_dataset": dataset_file(wildcards.source),
+        "source_task": f"results/tasks/{wildcards.source}.parquet",
+        "target_dataset": dataset_file(wildcards.target),
+        "target_task": f"results/tasks/{wildcards.target}.parquet",
+    }
+
+
+def get_path_params(wildcards):
+    """What a path-length job reads: its method's settings only, the target's labelled examples, the pair's seed
+    (shared by the three methods, so their paths are paired)."""
+    return {
+        "coupled": path_reads(wildcards.length, EXP.coupled),
+        "labelled": labelled_params(wildcards.target),
+        "seed": stable_seed(EXP.seed, "path", wildcards.source, wildcards.target),
+        "version": VERSIONS["paths"],
+    }
+
+
+def get_path_matrix_inputs(wildcards):
+    pattern = PATH_FILE.replace("{length}", wildcards.length)
+    return {"pairs": pair_files(pattern, PAIRS), "floors": pair_files(pattern, FLOORS)}
+
+
+def get_plotted_paths(wildcards):
+    """The paths the report shows: the first task against its resample (the floor) and up to three other
+    tasks, for every path-length method computed."""
+    source = TASKS[0]
+    pairs = [FLOORS[0]] + [(source, b) for b in TASKS[1:4]]
+    return [
+        PATH_FILE.format(length=m, source=a, target=b)
+        for m in EXP.methods
+        if m in PATH_METHODS
+        for a, b in pairs
+    ]
+
+
 def get_floor_inputs(wildcards):
     return {
         "matrices": get_method_matrices(wildcards),
@@ -358,6 +402,8 @@ def get_final_outputs():
             f"results/plots/atlas/{method}.png",
             f"results/plots/mantel/{method}.png",
         ]
+    if set(EXP.methods) & set(PATH_METHODS):
+        outputs.append("results/plots/paths.png")
     if VARIANTS and "ftd" in EXP.methods:
         outputs.append("results/consistency.parquet")
     if NAS.enabled:

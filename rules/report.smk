@@ -65,3 +65,26 @@ rule plot_method:
         version=VERSIONS["plots"],
     script:
         "../workflow_scripts/plot_method.py"
+
+
+rule plot_paths:
+    input:
+        get_plotted_paths,
+    output:
+        report(
+            "results/plots/paths.png",
+            caption="../report/paths.rst",
+            category="Task distances",
+        ),
+    log:
+        "logs/plot_paths.log",
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        version=VERSIONS["plots"],
+    script:
+        "../workflow_scripts/plot_paths.py"

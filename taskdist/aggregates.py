@@ -139,17 +139,48 @@ def tanas(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataF
     ``floor_paths`` those of each task's network against its resample
     ``d(a -> a')``, reported as the pair ``(a, a)``.
     """
-    pairs = records.read_all(pair_paths, "tanas")
+    pairs = {key: r["tanas"] for key, r in records.read_all(pair_paths, "tanas").items()}
+    resampled = {key: r["tanas"] for key, r in records.read_all(floor_paths, "tanas").items()}
+    return _pair_matrix(pairs, resampled, "TA-NAS")
+
+
+def path_lengths(method: str, pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Matrix (0 on the diagonal) and floor of a path-length method from its pair records (version:
+    :mod:`taskdist.coupled`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`, every record of ``method``.
+    """
+    values = []
+    for paths in (pair_paths, floor_paths):
+        found = records.read_all(paths, "path")
+        other = sorted({m for m, _, _ in found} - {method})
+        if other:
+            raise io.ArtifactError(f"the {method} matrix was given records of the methods {other}")
+        values.append({(s, t): r["distance"] for (_, s, t), r in found.items()})
+    return _pair_matrix(*values, method)
+
+
+def paths(paths_: Paths) -> pd.DataFrame:
+    """The traces of path-length records, long: ``method, source, target, tau, length, source_accuracy,
+    target_accuracy`` (one row per point of a path), in the order of the records' names."""
+    frames = [pd.DataFrame({"method": m, "source": s, "target": t, **r["path"]})
+              for (m, s, t), r in sorted(records.read_all(paths_, "path").items())]
+    if not frames:
+        raise ValueError("no path records given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _pair_matrix(pairs: dict[tuple[str, str], float], resampled: dict[tuple[str, str], float],
+                 what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A distance's long matrix from its values on every ordered pair of distinct tasks (0 on the diagonal), and
+    its floor from each task's value against its resample."""
     tasks = sorted({source for source, _ in pairs} | {target for _, target in pairs})
-    io.require(pairs, _pairs(tasks, diagonal=False), "TA-NAS record")
-    rows = [{"source": s, "target": t, "value": r["tanas"]} for (s, t), r in pairs.items()]
+    io.require(pairs, _pairs(tasks, diagonal=False), f"{what} record")
+    rows = [{"source": s, "target": t, "value": v} for (s, t), v in pairs.items()]
     rows += [{"source": t, "target": t, "value": 0.0} for t in tasks]  # 0 by definition
-    resampled = records.read_all(floor_paths, "tanas")
-    _one_per_task(resampled, tasks, "TA-NAS record of a resample")
+    _one_per_task(resampled, tasks, f"{what} record of a resample")
     floor = []
-    for (source, target), r in sorted(resampled.items()):
-        _resampled(source, target, "TA-NAS floor record")
-        floor.append({"source": source, "target": target.removesuffix(RESAMPLE_SUFFIX), "value": r["tanas"]})
+    for (source, target), value in sorted(resampled.items()):
+        _resampled(source, target, f"{what} floor record")
+        floor.append({"source": source, "target": target.removesuffix(RESAMPLE_SUFFIX), "value": value})
     return pd.DataFrame(rows), pd.DataFrame(floor, columns=list(matrices.COLUMNS))
 
 

@@ -36,6 +36,7 @@ from taskdist.seeds import stable_seed
 from taskdist.specs import (
     ArchSpec,
     ConsistencySpec,
+    CoupledSpec,
     DatasetSpec,
     Experiment,
     FisherSpec,
@@ -215,6 +216,7 @@ def from_dict(cfg: dict) -> Experiment:
         mantel=from_params(MantelSpec, cfg["mantel"]),
         nas=_nas(cfg["nas"], tasks, cfg["distances"]["methods"]),
         tanas=from_params(TanasSpec, cfg["tanas"]),
+        coupled=from_params(CoupledSpec, cfg["coupled"]),
         consistency=ConsistencySpec(
             seeds=cfg["consistency"]["seeds"],
             network=from_params(ArchSpec, {**cfg["network"], **cfg["consistency"]["network"]})

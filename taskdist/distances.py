@@ -55,6 +55,11 @@ METHODS: dict[str, Method] = {
         Method("task2vec_asym", "Task2Vec asymmetric: d_sym(a, b) - alpha * d_sym(a, trivial)", False),
         Method("tanas", "TA-NAS complexity (Le et al. 2021): share of a feature map's weights that must remain",
                False),
+        Method("coupled", "Coupled transfer distance (Gao & Chaudhari 2021): Fisher-Rao length of the path "
+               "interpolating OT-coupled samples", False),
+        Method("uncoupled", "Uncoupled transfer distance: the same path with the independent coupling", False),
+        Method("finetune_length", "Fisher-Rao length of plain fine-tuning on the target (Gao & Chaudhari 2021)",
+               False),
         Method("leep", "LEEP (Nguyen et al. 2020): log expected empirical prediction", False, "score"),
         Method("logme", "LogME (You et al. 2021): log marginal evidence of a linear model on features", False, "score"),
         Method("nce", "NCE (Tran et al. 2019): negative conditional entropy of target given source labels", False,

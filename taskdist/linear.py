@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from taskdist.models import features
+
 __all__ = ["fit_linear_head", "refit_head"]
 
 
@@ -223,11 +225,6 @@ def _conjugate_gradients(apply, b: torch.Tensor, rtol: float, max_steps: int = 2
 
 
 @torch.no_grad()
-def _features(body: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    device = next(body.parameters()).device
-    return torch.cat([body(images[s : s + batch_size].to(device)) for s in range(0, len(images), batch_size)])
-
-
 def refit_head(
     model: nn.Module,
     images: torch.Tensor,
@@ -260,7 +257,7 @@ def refit_head(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model.eval()
-    feats = _features(model.body, images, batch_size)  # (N, d)
+    feats = features(model.body, images, batch_size)  # (N, d)
     head, info = fit_linear_head(feats, labels, model.head.out_features, l2=l2, max_iter=max_iter, tol=tol)
     with torch.no_grad():
         model.head.weight.copy_(head.weight)

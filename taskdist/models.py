@@ -65,6 +65,18 @@ class TaskNet(nn.Module):
         return net
 
 
+def features(body: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """``body(images)`` in batches, without gradients and in eval mode (restored after): ``(N, D)`` on the body's
+    device."""
+    device = next(body.parameters()).device
+    was_training = body.training
+    body.eval()
+    with torch.no_grad():
+        out = torch.cat([body(images[s : s + batch_size].to(device)) for s in range(0, len(images), batch_size)])
+    body.train(was_training)
+    return out.flatten(1)
+
+
 def build(spec: ArchSpec, in_channels: int, n_classes: int, seed: int) -> TaskNet:
     """Build a :class:`TaskNet` whose initial weights depend only on ``seed``."""
     with torch.random.fork_rng(devices=[]):

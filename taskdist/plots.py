@@ -103,3 +103,21 @@ def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
         ax.set_ylim(max(0.0, low - 0.1), 1.02)
     axes[0][0].set_ylabel("test accuracy of the winner")
     _save(fig, path)
+
+
+def paths(traces: pd.DataFrame, *, path: str | Path) -> None:
+    """One panel per pair (source -> target): the cumulative Fisher-Rao length against τ of each path-length
+    method (:func:`taskdist.aggregates.paths`), each line ending at that method's distance."""
+    pairs = list(dict.fromkeys(zip(traces["source"], traces["target"], strict=True)))
+    methods = list(dict.fromkeys(traces["method"]))
+    fig, axes = plt.subplots(1, len(pairs), figsize=(1.0 + 3.2 * len(pairs), 3.4), squeeze=False, sharey=True)
+    for ax, (source, target) in zip(axes[0], pairs, strict=True):
+        for k, method in enumerate(methods):
+            rows = traces[(traces["source"] == source) & (traces["target"] == target) & (traces["method"] == method)]
+            ax.plot(rows["tau"], rows["length"], marker=".", color=COLORS[k % len(COLORS)],
+                    label=f"{method} {rows['length'].iloc[-1]:.2f}")
+        ax.set_title(f"{source} -> {target}", fontsize=9)
+        ax.set_xlabel("τ (finetune_length: step of the same schedule)")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("cumulative length")
+    _save(fig, path)

@@ -8,6 +8,8 @@ readers need (:data:`KINDS`):
 - ``scratch``: ``results/transfer/_scratch/{target}.json``; name target; key runs;
 - ``tanas``: ``results/tanas/{source}/{target}.json``; names source, target;
   key tanas;
+- ``path``: ``results/paths/{method}/{source}/{target}.json``; names method,
+  source, target; keys distance, path, coupling (:func:`taskdist.coupled.distance`);
 - ``search``: ``results/nas/base/{task}.json`` and
   ``results/nas/target/{task}/{search}.json``; names task, search, role
   (``base`` or ``target``); keys genotype, space, bases, ...
@@ -38,6 +40,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "transfer": (("source", "target"), ("runs",)),
     "scratch": (("target",), ("runs",)),
     "tanas": (("source", "target"), ("tanas",)),
+    "path": (("method", "source", "target"), ("distance", "path", "coupling")),
     "search": (("task", "search", "role"), ("genotype", "space", "bases", "params", "test_accuracy")),
     "bases": (("target",), ("method", "bases")),
 }

@@ -354,6 +354,28 @@ class TanasSpec:
 
 
 @dataclass(frozen=True)
+class CoupledSpec:
+    """The path-length distances coupled, uncoupled and finetune_length (``coupled:``); see :mod:`taskdist.coupled`.
+
+    ``samples`` per task (at most), in blocks of ``block``; ``steps`` values of
+    τ after 0, ``steps_per_tau`` Adam steps (``lr``) of ``batch_size`` pairs
+    each; ``outer`` iterations of the coupling; ``entropy`` the first
+    coupling's entropic regularisation and ``proximal`` the proximal step's,
+    both relative to a block's mean cost.
+    """
+
+    samples: int
+    block: int
+    steps: int
+    steps_per_tau: int
+    batch_size: int
+    lr: float
+    outer: int
+    entropy: float
+    proximal: float
+
+
+@dataclass(frozen=True)
 class ConsistencySpec:
     """FTD consistency (``consistency:``): more task networks per task, and the agreement of their FTD matrices.
 
@@ -387,6 +409,7 @@ class Experiment:
     mantel: MantelSpec
     nas: NasSpec
     tanas: TanasSpec
+    coupled: CoupledSpec
     consistency: ConsistencySpec
 
 

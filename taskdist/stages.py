@@ -19,7 +19,17 @@ from taskdist.checkpoint import load_network
 from taskdist.checkpoint import make as make_checkpoint
 from taskdist.checkpoint import read as read_checkpoint
 from taskdist.seeds import stable_seed
-from taskdist.specs import FisherSpec, FuseSpec, HeadSpec, ProbeSpec, TanasSpec, TaskSpec, TrainSpec, to_params
+from taskdist.specs import (
+    CoupledSpec,
+    FisherSpec,
+    FuseSpec,
+    HeadSpec,
+    ProbeSpec,
+    TanasSpec,
+    TaskSpec,
+    TrainSpec,
+    to_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +183,7 @@ def target_scores(
     for source, ckpt in checkpoints.items():
         net = load_network(ckpt, device)
         for sample, (x, y) in arrays.items():
-            feats = torch.cat([net.body(x[s : s + 512].to(device)) for s in range(0, len(x), 512)])  # (N, hidden)
+            feats = models.features(net.body, x)  # (N, hidden)
             probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
             features, probs_np, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.numpy()
             for name in scores.SCORES:
@@ -238,14 +248,33 @@ def pair_complexity(
     train examples of the target enter (see
     :func:`taskdist.nas.complexity.complexity_distance`).
     """
-    from taskdist.nas.complexity import complexity_distance, features
+    from taskdist.nas.complexity import complexity_distance
 
     x, y = tasks.arrays(dataset, table, "train")
     keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
-    z_source = features(load_network(source, device).body, x[keep])
-    z_target = features(load_network(target, device).body, x[keep])
+    z_source = models.features(load_network(source, device).body, x[keep]).cpu()
+    z_target = models.features(load_network(target, device).body, x[keep]).cpu()
     settings = {k: v for k, v in to_params(spec).items() if k != "samples"}
     return complexity_distance(z_source, z_target, y[keep], seed=stable_seed(seed, "complexity"), **settings)
+
+
+def pair_path(
+    method: str,
+    source: dict,
+    source_data: tuple[data.Dataset, pd.DataFrame],
+    target_data: tuple[data.Dataset, pd.DataFrame],
+    spec: CoupledSpec,
+    seed: int,
+    device: torch.device,
+) -> dict:
+    """A path-length distance ``d(source -> target)`` (:func:`taskdist.coupled.distance`): the source network
+    (checkpoint ``source``) on its own train examples and the target's examples (dataset and task table each;
+    the target's table holds the labelled examples distances see)."""
+    from taskdist import coupled
+
+    xs = tasks.arrays(*source_data, "train")
+    xt = tasks.arrays(*target_data, "train")
+    return coupled.distance(method, load_network(source, device), xs, xt, spec, seed)
 
 
 def nas_search(

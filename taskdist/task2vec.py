@@ -57,6 +57,7 @@ from torch import nn
 
 from taskdist import fisher, tasks, train
 from taskdist.checks import check_int, check_positive
+from taskdist.models import features
 from taskdist.optim import Adam
 from taskdist.seeds import stable_seed
 
@@ -247,8 +248,7 @@ def embed(
     prior_var = _prior_variances(layers, prior_std)
 
     # 1. the head, on the body's features (computed once)
-    with torch.no_grad():
-        feats = torch.cat([net.body(images[s : s + 512].to(device)) for s in range(0, len(images), 512)])  # (N, D)
+    feats = features(net.body, images)  # (N, D)
     net.head.requires_grad_(True)
     history = train.fit(
         net.head, feats, labels, epochs=head_epochs, batch_size=batch_size, lr=head_lr,

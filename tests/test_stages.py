@@ -16,7 +16,20 @@ import pytest
 import torch
 from wf import REPO
 
-from taskdist import aggregates, checkpoint, data, matrices, records, stages, task2vec, tasks, transfer, vectors
+from taskdist import (
+    aggregates,
+    checkpoint,
+    coupled,
+    data,
+    io,
+    matrices,
+    records,
+    stages,
+    task2vec,
+    tasks,
+    transfer,
+    vectors,
+)
 from taskdist.config import load, stable_seed
 from taskdist.probes import ProbeSpec
 from taskdist.scores import SCORES
@@ -256,6 +269,40 @@ def test_pair_complexities_make_the_tanas_matrix(digits, nets, tmp_path):
     square = matrices.to_square(matrix, order=TASKS).to_numpy()
     assert np.all(np.diag(square) == 0) and np.all((square >= 0) & (square <= 1))
     assert sorted(zip(floor["source"], floor["target"], strict=True)) == [(t, t) for t in sorted(TASKS)]
+
+
+# -- path lengths (coupled, uncoupled, finetune_length) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", coupled.METHODS)
+def test_path_lengths_make_their_matrix_and_floor(digits, nets, method, tmp_path):
+    """Rule path_length (every ordered pair, every task against its resample), then rule path_matrix."""
+    dataset, specs, tables = digits
+    spec = coupled.spec_of(method, coupled.reads(method, EXP.coupled))  # what the job's params give it
+
+    def d(source, target):
+        target_table = transfer.labelled_examples(tables[target], labelled(target))
+        return stages.pair_path(method, nets[source], (dataset, tables[source]), (dataset, target_table), spec,
+                                stable_seed(EXP.seed, "path", source, target), CPU)
+
+    pairs = list(itertools.permutations(TASKS, 2))
+    floors = [(t, RESAMPLED[t]) for t in TASKS]
+    paths = {}
+    for source, target in pairs + floors:
+        values = d(source, target)
+        assert values["distance"] > 0 and values["samples"] == EXP.coupled.samples
+        paths[(source, target)] = tmp_path / source / f"{target}.json"
+        records.write(values, paths[(source, target)], "path", method=method, source=source, target=target)
+    matrix, floor = aggregates.path_lengths(method, reversed_paths({p: paths[p] for p in pairs}),
+                                            reversed_paths({p: paths[p] for p in floors}))
+    square = matrices.to_square(matrix, order=TASKS)
+    assert np.all(np.diag(square.to_numpy()) == 0) and (square.to_numpy()[~np.eye(3, dtype=bool)] > 0).all()
+    assert (floor["value"] > 0).all()  # a path to the resample relabels: tests/test_coupled.py
+    with pytest.raises(io.ArtifactError, match="records of the methods"):
+        other = "uncoupled" if method == "coupled" else "coupled"
+        aggregates.path_lengths(other, [paths[p] for p in pairs], [paths[p] for p in floors])
+    traces = aggregates.paths([paths[p] for p in pairs[:2]])
+    assert len(traces) == 2 * (EXP.coupled.steps + 1) and set(traces["method"]) == {method}
 
 
 # -- the ground truth of transfer ----------------------------------------------------------------------------------

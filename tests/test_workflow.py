@@ -13,6 +13,7 @@ from wf import REPO, finished_outputs, planned_outputs, shared_run, snakemake, t
 
 from taskdist import checkpoint, io, matrices, records, selection, vectors
 from taskdist.config import load
+from taskdist.coupled import METHODS as PATH_METHODS
 from taskdist.distances import SCORE_METHODS
 from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
 
@@ -142,7 +143,18 @@ def pair_outputs(task, tasks, methods=METHODS):
                 out.add(f"results/tanas/{a}/{b}.json")
     if "tanas" in methods:
         out.add(f"results/tanas/{task}/{resampled(task)}.json")
-    return out
+    return out | path_records(task, tasks, methods)
+
+
+def path_records(task, tasks, methods=METHODS):
+    """The path-length records that involve ``task``: pairs a != b, and its network on its resample."""
+    pairs = [(a, b) for a, b in itertools.permutations(tasks, 2) if task in (a, b)] + [(task, resampled(task))]
+    return {f"results/paths/{m}/{a}/{b}.json" for m in set(methods) & set(PATH_METHODS) for a, b in pairs}
+
+
+def paths_plot(methods=METHODS):
+    """The report's figure of a few transfer paths (the first task's), when a path-length method is computed."""
+    return {"results/plots/paths.png"} if set(methods) & set(PATH_METHODS) else set()
 
 
 def score_outputs(tasks, methods=METHODS):
@@ -199,6 +211,7 @@ def added_task_outputs(task, tasks, targets=EXP.nas.targets):
         | score_outputs(tasks)
         | after_matrices(METHODS, targets=targets)
         | after_transfer()
+        | paths_plot()  # the first task's paths to the next three tasks: "mid" is the third
     )
 
 
@@ -223,6 +236,7 @@ def test_changing_one_task_schedules_only_jobs_involving_it(run_dir, edit_config
         | score_outputs(TASKS)
         | after_matrices(METHODS)
         | after_transfer()
+        | paths_plot()  # low -> high is plotted
     )
     assert planned_outputs(run_dir) == expected | {"results/nas/base/high.json"}  # "high" is a NAS base task
 
@@ -268,16 +282,22 @@ STAGES = {  # module owning a stage's version -> what raising it plans on a comp
     # the transfer jobs, and what reads the labelled budget it draws: Fisher on another task's data, the scores,
     # Task2Vec embeddings, and their matrices
     "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
+    "coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
 }
 
 
 def labelled_outputs(methods=METHODS):
     """What reads a target's labelled budget (taskdist.transfer draws it): Fisher pairs net != data, the score
-    tables, Task2Vec embeddings, and the matrices built from them."""
+    tables, Task2Vec embeddings, the path lengths, and the matrices built from them."""
     fisher = {p for p in fisher_outputs(TASKS) if p.split("/")[2] != p.split("/")[3].removesuffix(".parquet")}
-    readers = {m for m in methods if m == "ftd" or m in SCORE_METHODS or m.startswith("task2vec")}
+    readers = {m for m in methods if m == "ftd" or m in SCORE_METHODS or m.startswith("task2vec") or m in PATH_METHODS}
     assert not any(m.startswith("task2vec") for m in methods), "add the embeddings here when the tiny config has them"
-    return fisher | score_outputs(TASKS, methods) | after_matrices(readers, methods)
+    return fisher | score_outputs(TASKS, methods) | path_outputs(TASKS, methods) | after_matrices(readers, methods)
+
+
+def path_outputs(tasks, methods=METHODS):
+    """Every path-length record (ordered pairs and each task against its resample) and the figure of a few."""
+    return set().union(*(path_records(t, tasks, methods) for t in tasks)) | paths_plot(methods)
 
 
 @pytest.mark.parametrize("module", sorted(STAGES))

@@ -8,7 +8,7 @@ task-aware space, the per-target comparison) and
 :mod:`~taskdist.nas.complexity` (the TA-NAS complexity distance).
 """
 
-from taskdist.nas.complexity import complexity_distance, features
+from taskdist.nas.complexity import complexity_distance
 from taskdist.nas.fuse import Mixture, SearchResult, fuse, random_search, train_final
 from taskdist.nas.network import Network, build, param_count
 from taskdist.nas.ops import OP_NAMES, OPS
@@ -18,6 +18,6 @@ from taskdist.specs import FuseSpec, NetSpec
 
 __all__ = [
     "OPS", "OP_NAMES", "SEARCHES", "FuseSpec", "Genotype", "Mixture", "NetSpec", "Network", "SearchResult",
-    "SearchSpace", "build", "complexity_distance", "features", "fuse", "nearest_bases",
+    "SearchSpace", "build", "complexity_distance", "fuse", "nearest_bases",
     "param_count", "random_search", "run_search", "task_aware_space", "train_final",
 ]  # fmt: skip

@@ -66,16 +66,6 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def features(body: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """``body(images)`` in eval mode, batched, on CPU: ``(N, D)``."""
-    device = next(body.parameters()).device
-    was_training = body.training
-    body.eval()
-    out = torch.cat([body(images[s : s + batch_size].to(device)).cpu() for s in range(0, len(images), batch_size)])
-    body.train(was_training)
-    return out.flatten(1)
-
-
 def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
     widths = [d_in, *hidden, d_out]
     layers: list[nn.Module] = []

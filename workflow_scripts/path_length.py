@@ -1,0 +1,22 @@
+"""rule path_length: a path-length distance d(source -> target) (coupled, uncoupled or finetune_length)."""
+
+from taskdist import checkpoint, coupled, data, records, stages, tasks, transfer
+from taskdist.runtime import finish, start
+
+device = start(snakemake, torch=True)
+spec = snakemake.params.spec
+method = snakemake.wildcards.length
+# of the target, only the labelled examples a user has
+target_table = transfer.labelled_examples(tasks.read_table(snakemake.input.target_task), spec["labelled"])
+values = stages.pair_path(
+    method,
+    checkpoint.read(snakemake.input.source),
+    (data.load_npz(snakemake.input.source_dataset), tasks.read_table(snakemake.input.source_task)),
+    (data.load_npz(snakemake.input.target_dataset), target_table),
+    coupled.spec_of(method, spec["coupled"]),
+    spec["seed"],
+    device,
+)
+records.write(values, snakemake.output[0], "path", method=method, source=snakemake.wildcards.source,
+              target=snakemake.wildcards.target)
+finish()
