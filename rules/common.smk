@@ -55,6 +55,7 @@ VERSIONS = {
         "scores": "scores",
         "tanas": "nas.complexity",
         "paths": "coupled",
+        "bound": "bound",
         "transfer": "transfer",
         "reliability": "reliability",
         "floors": "floors",
@@ -322,6 +323,20 @@ def get_path_params(wildcards):
     }
 
 
+def get_bound_params(wildcards):
+    return {
+        "bound": to_params(EXP.bound),
+        "labelled": labelled_params(wildcards.target),
+        "seed": stable_seed(EXP.seed, "bound", wildcards.source, wildcards.target),
+        "version": VERSIONS["bound"],
+    }
+
+
+def get_bound_inputs(wildcards):
+    pattern = "results/bound/{source}/{target}.json"
+    return {"pairs": pair_files(pattern, PAIRS), "floors": pair_files(pattern, FLOORS)}
+
+
 def get_path_matrix_inputs(wildcards):
     pattern = PATH_FILE.replace("{length}", wildcards.length)
     return {"pairs": pair_files(pattern, PAIRS), "floors": pair_files(pattern, FLOORS)}
@@ -404,6 +419,8 @@ def get_final_outputs():
         ]
     if set(EXP.methods) & set(PATH_METHODS):
         outputs.append("results/plots/paths.png")
+    if "transfer_bound" in EXP.methods:
+        outputs.append("results/plots/bound_terms.png")
     if VARIANTS and "ftd" in EXP.methods:
         outputs.append("results/consistency.parquet")
     if NAS.enabled:

@@ -158,6 +158,25 @@ def path_lengths(method: str, pair_paths: Paths, floor_paths: Paths) -> tuple[pd
     return _pair_matrix(*values, method)
 
 
+def transfer_bound(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Matrix (0 on the diagonal) and floor of the transferability bound from its pair records (version:
+    :mod:`taskdist.bound`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`."""
+    pairs = {key: r["bound"] for key, r in records.read_all(pair_paths, "bound").items()}
+    resampled = {key: r["bound"] for key, r in records.read_all(floor_paths, "bound").items()}
+    return _pair_matrix(pairs, resampled, "transfer_bound")
+
+
+def bound_terms(pair_paths: Paths) -> pd.DataFrame:
+    """Per pair: the bound's terms on the labelled target examples, the loss of the transferred head there and on
+    the test split, and the test loss of a new linear head (:func:`taskdist.bound.transfer_bound`)."""
+    rows = [{"source": s, "target": t, **r["terms"], "test_loss": r["test"]["target_loss"],
+             "test_bound": r["test"]["bound"], "linear_loss": r["linear_loss"]}
+            for (s, t), r in sorted(records.read_all(pair_paths, "bound").items())]
+    if not rows:
+        raise ValueError("no bound records given")
+    return pd.DataFrame(rows)
+
+
 def paths(paths_: Paths) -> pd.DataFrame:
     """The traces of path-length records, long: ``method, source, target, tau, length, source_accuracy,
     target_accuracy`` (one row per point of a path), in the order of the records' names."""

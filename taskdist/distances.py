@@ -60,6 +60,8 @@ METHODS: dict[str, Method] = {
         Method("uncoupled", "Uncoupled transfer distance: the same path with the independent coupling", False),
         Method("finetune_length", "Fisher-Rao length of plain fine-tuning on the target (Gao & Chaudhari 2021)",
                False),
+        Method("transfer_bound", "Transferability bound (Mehra et al. 2023): optimised upper bound on the target "
+               "loss of the source head, linear transfer", False),
         Method("leep", "LEEP (Nguyen et al. 2020): log expected empirical prediction", False, "score"),
         Method("logme", "LogME (You et al. 2021): log marginal evidence of a linear model on features", False, "score"),
         Method("nce", "NCE (Tran et al. 2019): negative conditional entropy of target given source labels", False,

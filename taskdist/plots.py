@@ -121,3 +121,24 @@ def paths(traces: pd.DataFrame, *, path: str | Path) -> None:
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("cumulative length")
     _save(fig, path)
+
+
+def bound_terms(table: pd.DataFrame, *, path: str | Path) -> None:
+    """Per pair (sorted by the bound): the bound's three terms stacked, the loss of the transferred head it bounds
+    (labelled examples and test split) and the test loss of a new linear head on the labelled examples."""
+    table = table.sort_values("bound").reset_index(drop=True)
+    y = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(7.5, 1.5 + 0.22 * len(table)))
+    left = np.zeros(len(table))
+    for k, (term, label) in enumerate((("source_loss", "re-weighted source loss"),
+                                       ("conditional_entropy", "H(Y_T | Y_S)"), ("wasserstein", "τ · W1"))):
+        ax.barh(y, table[term], left=left, color=COLORS[k], label=label)
+        left += table[term].to_numpy()
+    ax.plot(table["target_loss"], y, "k|", markersize=9, label="loss of h_T (labelled examples)")
+    ax.plot(table["test_loss"], y, "kx", markersize=5, label="loss of h_T (test split)")
+    ax.plot(table["linear_loss"], y, "r.", label="new linear head (test split)")
+    ax.set_yticks(y, [f"{s} -> {t}" for s, t in zip(table["source"], table["target"], strict=True)], fontsize=7)
+    ax.set_xlabel("cross-entropy (nats)")
+    ax.set_title("Transferability bound, term by term")
+    ax.legend(fontsize=7, loc="lower right")
+    _save(fig, path)

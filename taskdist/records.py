@@ -10,6 +10,8 @@ readers need (:data:`KINDS`):
   key tanas;
 - ``path``: ``results/paths/{method}/{source}/{target}.json``; names method,
   source, target; keys distance, path, coupling (:func:`taskdist.coupled.distance`);
+- ``bound``: ``results/bound/{source}/{target}.json``; names source, target;
+  keys bound, setting, terms, test, linear_loss, trace (:func:`taskdist.bound.transfer_bound`);
 - ``search``: ``results/nas/base/{task}.json`` and
   ``results/nas/target/{task}/{search}.json``; names task, search, role
   (``base`` or ``target``); keys genotype, space, bases, ...
@@ -41,6 +43,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "scratch": (("target",), ("runs",)),
     "tanas": (("source", "target"), ("tanas",)),
     "path": (("method", "source", "target"), ("distance", "path", "coupling")),
+    "bound": (("source", "target"), ("bound", "setting", "terms", "test", "linear_loss", "trace")),
     "search": (("task", "search", "role"), ("genotype", "space", "bases", "params", "test_accuracy")),
     "bases": (("target",), ("method", "bases")),
 }

@@ -376,6 +376,25 @@ class CoupledSpec:
 
 
 @dataclass(frozen=True)
+class BoundSpec:
+    """The transferability bound (``transfer_bound:``); see :mod:`taskdist.bound`.
+
+    ``setting`` LearnedAll / LearnedA / FixedAll; at most ``samples`` source
+    examples; ``epochs`` Adam steps (``lr`` for A, Ā, b and B, ``lr_prior``
+    for D) on the bound plus ``penalty`` times the inverse penalty;
+    ``linear_l2`` for the new linear head it is compared with.
+    """
+
+    setting: str
+    samples: int
+    epochs: int
+    lr: float
+    lr_prior: float
+    penalty: float
+    linear_l2: float
+
+
+@dataclass(frozen=True)
 class ConsistencySpec:
     """FTD consistency (``consistency:``): more task networks per task, and the agreement of their FTD matrices.
 
@@ -410,6 +429,7 @@ class Experiment:
     nas: NasSpec
     tanas: TanasSpec
     coupled: CoupledSpec
+    bound: BoundSpec
     consistency: ConsistencySpec
 
 

@@ -20,6 +20,7 @@ from taskdist.checkpoint import make as make_checkpoint
 from taskdist.checkpoint import read as read_checkpoint
 from taskdist.seeds import stable_seed
 from taskdist.specs import (
+    BoundSpec,
     CoupledSpec,
     FisherSpec,
     FuseSpec,
@@ -275,6 +276,25 @@ def pair_path(
     xs = tasks.arrays(*source_data, "train")
     xt = tasks.arrays(*target_data, "train")
     return coupled.distance(method, load_network(source, device), xs, xt, spec, seed)
+
+
+def pair_bound(
+    source: dict,
+    source_data: tuple[data.Dataset, pd.DataFrame],
+    target_data: tuple[data.Dataset, pd.DataFrame, pd.DataFrame],
+    spec: BoundSpec,
+    seed: int,
+    device: torch.device,
+) -> dict:
+    """The transferability bound ``d(source -> target)`` (:func:`taskdist.bound.transfer_bound`): the source
+    network on its train examples, and the target's labelled examples (read by the bound) and its whole table
+    (its test split, what the bound is checked against)."""
+    from taskdist import bound
+
+    dataset, labelled, table = target_data
+    return bound.transfer_bound(load_network(source, device), tasks.arrays(*source_data, "train"),
+                                tasks.arrays(dataset, labelled, "train"), tasks.arrays(dataset, table, "test"), spec,
+                                seed)
 
 
 def nas_search(

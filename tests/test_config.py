@@ -304,7 +304,7 @@ def test_transfer_settings_and_target_examples(tmp_path):
 
 def test_the_schema_names_each_choice_as_the_code_does():
     """Every enum of the schema is the tuple of names the code that reads it accepts: one name per concept."""
-    from taskdist import fisher, mantel, probes, task2vec, transfer
+    from taskdist import bound, fisher, mantel, probes, task2vec, transfer
 
     schema = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
     task2vec_schema = schema["task2vec"]["properties"]
@@ -315,6 +315,7 @@ def test_the_schema_names_each_choice_as_the_code_does():
         "task2vec.probe.kind": (task2vec_schema["probe"]["properties"]["kind"]["enum"], probes.PROBE_KINDS),
         "transfer.settings": (schema["transfer"]["properties"]["settings"]["items"]["enum"], transfer.SETTINGS),
         "mantel.method": (schema["mantel"]["properties"]["method"]["enum"], mantel.METHODS),
+        "transfer_bound.setting": (schema["transfer_bound"]["properties"]["setting"]["enum"], bound.SETTINGS),
     }
     for key, (in_schema, in_code) in pairs.items():
         assert tuple(in_schema) == tuple(in_code), key

@@ -8,6 +8,7 @@ tests/test_workflow.py checks the same artifacts once more as the rules produce 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -303,6 +304,43 @@ def test_path_lengths_make_their_matrix_and_floor(digits, nets, method, tmp_path
         aggregates.path_lengths(other, [paths[p] for p in pairs], [paths[p] for p in floors])
     traces = aggregates.paths([paths[p] for p in pairs[:2]])
     assert len(traces) == 2 * (EXP.coupled.steps + 1) and set(traces["method"]) == {method}
+
+
+# -- the transferability bound -------------------------------------------------------------------------------------
+
+
+def test_bounds_hold_on_every_pair_and_make_their_matrix(digits, nets, tmp_path):
+    """Rule transfer_bound (every ordered pair, every task against its resample), then rule bound_matrix. The bound
+    is an upper bound on the loss of the transferred head on the labelled examples it reads and, evaluated there,
+    on the test split; learning the transforms never makes it larger than learning nothing."""
+    dataset, specs, tables = digits
+
+    def b(source, target, setting):
+        labelled_table = transfer.labelled_examples(tables[target], labelled(target))
+        spec = dataclasses.replace(EXP.bound, setting=setting)
+        return stages.pair_bound(nets[source], (dataset, tables[source]), (dataset, labelled_table, tables[target]),
+                                 spec, stable_seed(EXP.seed, "bound", source, target), CPU)
+
+    pairs = list(itertools.permutations(TASKS, 2))
+    floors = [(t, RESAMPLED[t]) for t in TASKS]
+    paths = {}
+    for source, target in pairs + floors:
+        values = b(source, target, "LearnedAll")
+        for where in ("terms", "test"):
+            t = values[where]
+            assert t["bound"] >= t["target_loss"], f"{source} -> {target} ({where}): {t}"
+        if (source, target) in pairs:
+            fixed = b(source, target, "FixedAll")
+            assert values["bound"] <= fixed["bound"], f"{source} -> {target}: {values['terms']} vs {fixed['terms']}"
+        paths[(source, target)] = tmp_path / source / f"{target}.json"
+        records.write(values, paths[(source, target)], "bound", source=source, target=target)
+    matrix, floor = aggregates.transfer_bound(reversed_paths({p: paths[p] for p in pairs}),
+                                              reversed_paths({p: paths[p] for p in floors}))
+    square = matrices.to_square(matrix, order=TASKS).to_numpy()
+    assert np.all(np.diag(square) == 0) and (square[~np.eye(3, dtype=bool)] > 0).all()
+    assert sorted(floor["source"]) == sorted(TASKS)
+    terms = aggregates.bound_terms([paths[p] for p in pairs])
+    assert len(terms) == len(pairs) and (terms["bound"] >= terms["target_loss"]).all()
 
 
 # -- the ground truth of transfer ----------------------------------------------------------------------------------

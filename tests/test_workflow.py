@@ -143,7 +143,15 @@ def pair_outputs(task, tasks, methods=METHODS):
                 out.add(f"results/tanas/{a}/{b}.json")
     if "tanas" in methods:
         out.add(f"results/tanas/{task}/{resampled(task)}.json")
-    return out | path_records(task, tasks, methods)
+    return out | path_records(task, tasks, methods) | bound_records(task, tasks, methods)
+
+
+def bound_records(task, tasks, methods=METHODS):
+    """The transferability-bound records that involve ``task``: pairs a != b, and its network on its resample."""
+    if "transfer_bound" not in methods:
+        return set()
+    pairs = [(a, b) for a, b in itertools.permutations(tasks, 2) if task in (a, b)] + [(task, resampled(task))]
+    return {f"results/bound/{a}/{b}.json" for a, b in pairs}
 
 
 def path_records(task, tasks, methods=METHODS):
@@ -167,7 +175,8 @@ def matrix_outputs(methods):
     names = set(methods)
     if any(m.startswith("task2vec") for m in methods):
         names |= {"task2vec", "task2vec_asym"}
-    return {f"results/{kind}/{m}.parquet" for kind in ("distances", "floors") for m in names}
+    out = {f"results/{kind}/{m}.parquet" for kind in ("distances", "floors") for m in names}
+    return out | ({"results/plots/bound_terms.png"} if "transfer_bound" in names else set())
 
 
 def evaluation_outputs(methods=METHODS):
@@ -283,6 +292,7 @@ STAGES = {  # module owning a stage's version -> what raising it plans on a comp
     # Task2Vec embeddings, and their matrices
     "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
     "coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
+    "bound.py": lambda: set().union(*(bound_records(t, TASKS) for t in TASKS)) | after_matrices({"transfer_bound"}),
 }
 
 
@@ -290,9 +300,12 @@ def labelled_outputs(methods=METHODS):
     """What reads a target's labelled budget (taskdist.transfer draws it): Fisher pairs net != data, the score
     tables, Task2Vec embeddings, the path lengths, and the matrices built from them."""
     fisher = {p for p in fisher_outputs(TASKS) if p.split("/")[2] != p.split("/")[3].removesuffix(".parquet")}
-    readers = {m for m in methods if m == "ftd" or m in SCORE_METHODS or m.startswith("task2vec") or m in PATH_METHODS}
+    readers = {m for m in methods if m in ("ftd", "transfer_bound") or m in SCORE_METHODS or m.startswith("task2vec")
+               or m in PATH_METHODS}
     assert not any(m.startswith("task2vec") for m in methods), "add the embeddings here when the tiny config has them"
-    return fisher | score_outputs(TASKS, methods) | path_outputs(TASKS, methods) | after_matrices(readers, methods)
+    bounds = set().union(*(bound_records(t, TASKS, methods) for t in TASKS))
+    return (fisher | score_outputs(TASKS, methods) | path_outputs(TASKS, methods) | bounds
+            | after_matrices(readers, methods))
 
 
 def path_outputs(tasks, methods=METHODS):
