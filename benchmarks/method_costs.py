@@ -52,6 +52,8 @@ ROWS = {
     "plot_method": "plots",
     "plot_transfer": "plots",
     "plot_paths": "plots",
+    "bound": "transfer_bound",
+    "bound_matrix": "transfer_bound",
     "nas_base": "architecture search",
     "nas_bases": "architecture search",
     "nas_target": "architecture search",
