@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_coupled import toy_task
+from test_coupled import toy_net, toy_task
 
-from taskdist import bound, models, train
-from taskdist.specs import ArchSpec, BoundSpec
+from taskdist import bound
+from taskdist.specs import BoundSpec
 
 SPEC = BoundSpec(setting="LearnedAll", samples=60, epochs=15, lr=0.01, lr_prior=1e-4, penalty=1.0, linear_l2=0.1)
 
@@ -40,10 +40,7 @@ def test_assignment_is_a_random_column_stochastic_map():
 
 @pytest.fixture(scope="module")
 def source_net():
-    x, y = toy_task(120, 4, 0, seed=0)
-    net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, 4, seed=0)
-    train.fit(net, x, y, epochs=15, batch_size=16, lr=0.01, seed=0)
-    return net
+    return toy_net(4)
 
 
 @pytest.mark.parametrize("target_shift", [0, 1])

@@ -118,14 +118,19 @@ def toy_task(n, classes, shift, seed):
     return x, y
 
 
-@pytest.fixture(scope="module")
-def source_net():
+def toy_net(classes):
+    """A small CNN trained on :func:`toy_task` with ``classes`` labels."""
     from taskdist import train
 
-    x, y = toy_task(120, 2, 0, seed=0)
-    net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, 2, seed=0)
+    x, y = toy_task(120, classes, 0, seed=0)
+    net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, classes, seed=0)
     train.fit(net, x, y, epochs=15, batch_size=16, lr=0.01, seed=0)
     return net
+
+
+@pytest.fixture(scope="module")
+def source_net():
+    return toy_net(2)
 
 
 @pytest.mark.parametrize("method", coupled.METHODS)
