@@ -302,7 +302,7 @@ def get_tanas_inputs(wildcards):
 PATH_FILE = "results/paths/{length}/{source}/{target}.json"
 
 
-def get_path_inputs(wildcards):
+def get_pair_inputs(wildcards):
     return {
         "source": f"results/models/{wildcards.source}.pt",
         "source_dataset": dataset_file(wildcards.source),

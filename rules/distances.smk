@@ -129,7 +129,7 @@ rule ftd_consistency:
 
 rule path_length:
     input:
-        unpack(get_path_inputs),
+        unpack(get_pair_inputs),
     output:
         PATH_FILE,
     log:
@@ -175,7 +175,7 @@ rule path_matrix:
 
 rule transfer_bound:
     input:
-        unpack(get_path_inputs),
+        unpack(get_pair_inputs),
     output:
         "results/bound/{source}/{target}.json",
     log:
