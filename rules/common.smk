@@ -325,7 +325,7 @@ def get_path_params(wildcards):
 
 def get_bound_params(wildcards):
     return {
-        "bound": to_params(EXP.bound),
+        "bound": to_params(EXP.transfer_bound),
         "labelled": labelled_params(wildcards.target),
         "seed": stable_seed(EXP.seed, "bound", wildcards.source, wildcards.target),
         "version": VERSIONS["bound"],

@@ -139,9 +139,7 @@ def tanas(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataF
     ``floor_paths`` those of each task's network against its resample
     ``d(a -> a')``, reported as the pair ``(a, a)``.
     """
-    pairs = {key: r["tanas"] for key, r in records.read_all(pair_paths, "tanas").items()}
-    resampled = {key: r["tanas"] for key, r in records.read_all(floor_paths, "tanas").items()}
-    return _pair_matrix(pairs, resampled, "TA-NAS")
+    return _pair_matrix(_values(pair_paths, "tanas", "tanas"), _values(floor_paths, "tanas", "tanas"), "TA-NAS")
 
 
 def path_lengths(method: str, pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -161,9 +159,8 @@ def path_lengths(method: str, pair_paths: Paths, floor_paths: Paths) -> tuple[pd
 def transfer_bound(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Matrix (0 on the diagonal) and floor of the transferability bound from its pair records (version:
     :mod:`taskdist.bound`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`."""
-    pairs = {key: r["bound"] for key, r in records.read_all(pair_paths, "bound").items()}
-    resampled = {key: r["bound"] for key, r in records.read_all(floor_paths, "bound").items()}
-    return _pair_matrix(pairs, resampled, "transfer_bound")
+    return _pair_matrix(_values(pair_paths, "bound", "bound"), _values(floor_paths, "bound", "bound"),
+                        "transfer_bound")
 
 
 def bound_terms(pair_paths: Paths) -> pd.DataFrame:
@@ -185,6 +182,11 @@ def paths(paths_: Paths) -> pd.DataFrame:
     if not frames:
         raise ValueError("no path records given")
     return pd.concat(frames, ignore_index=True)
+
+
+def _values(paths_: Paths, kind: str, key: str) -> dict[tuple[str, ...], float]:
+    """``key`` of every record of ``kind`` in ``paths_``, by the record's names."""
+    return {names: r[key] for names, r in records.read_all(paths_, kind).items()}
 
 
 def _pair_matrix(pairs: dict[tuple[str, str], float], resampled: dict[tuple[str, str], float],

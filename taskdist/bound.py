@@ -181,8 +181,8 @@ def evaluate(head_w: torch.Tensor, head_b: torch.Tensor, zs: torch.Tensor, ys: n
             "mismatch": mismatch}
 
 
-def _value(t: torch.Tensor | float) -> float:
-    return float(t.detach()) if hasattr(t, "detach") else float(t)
+def _value(t: torch.Tensor) -> float:
+    return float(t.detach())
 
 
 def _standardise(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -218,7 +218,7 @@ def from_dict(cfg: dict) -> Experiment:
         nas=_nas(cfg["nas"], tasks, cfg["distances"]["methods"]),
         tanas=from_params(TanasSpec, cfg["tanas"]),
         coupled=from_params(CoupledSpec, cfg["coupled"]),
-        bound=from_params(BoundSpec, cfg["transfer_bound"]),
+        transfer_bound=from_params(BoundSpec, cfg["transfer_bound"]),
         consistency=ConsistencySpec(
             seeds=cfg["consistency"]["seeds"],
             network=from_params(ArchSpec, {**cfg["network"], **cfg["consistency"]["network"]})

@@ -209,8 +209,9 @@ def summary(gammas: list[np.ndarray]) -> dict:
 class PathResult:
     """One trained path: each pair's length per block, and the trace along the schedule.
 
-    ``lengths[k]`` is ``(b_k, b_k)`` (source by target sample) for a
-    coupled path, ``(b_k,)`` (target samples) for plain fine-tuning;
+    ``lengths[k]`` is ``(b_k, b_k)`` (source by target sample of block
+    ``k``) for a coupled path; plain fine-tuning has one ``(n,)`` array (its
+    target samples);
     ``trace`` has ``tau``, ``length`` (the ``Γ``-weighted cumulative length),
     ``source_accuracy`` and ``target_accuracy`` per point of the schedule.
     """

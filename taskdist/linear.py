@@ -224,7 +224,6 @@ def _conjugate_gradients(apply, b: torch.Tensor, rtol: float, max_steps: int = 2
     return x
 
 
-@torch.no_grad()
 def refit_head(
     model: nn.Module,
     images: torch.Tensor,

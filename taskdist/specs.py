@@ -429,7 +429,7 @@ class Experiment:
     nas: NasSpec
     tanas: TanasSpec
     coupled: CoupledSpec
-    bound: BoundSpec
+    transfer_bound: BoundSpec
     consistency: ConsistencySpec
 
 

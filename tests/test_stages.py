@@ -317,7 +317,7 @@ def test_bounds_hold_on_every_pair_and_make_their_matrix(digits, nets, tmp_path)
 
     def b(source, target, setting):
         labelled_table = transfer.labelled_examples(tables[target], labelled(target))
-        spec = dataclasses.replace(EXP.bound, setting=setting)
+        spec = dataclasses.replace(EXP.transfer_bound, setting=setting)
         return stages.pair_bound(nets[source], (dataset, tables[source]), (dataset, labelled_table, tables[target]),
                                  spec, stable_seed(EXP.seed, "bound", source, target), CPU)
 

@@ -65,7 +65,6 @@ VERSION = 2
 log = logging.getLogger(__name__)
 
 
-@torch.no_grad()
 def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
     widths = [d_in, *hidden, d_out]
     layers: list[nn.Module] = []
