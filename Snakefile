@@ -6,6 +6,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# gpu: a limit given with --resources (the SLURM profile: gpu=1) holds per submitted job or group, not for
+# the whole run, so a group of pair jobs asks for one GPU and runs its members on it.
+resource_scopes:
+    gpu="local",
+
+
 report: "report/workflow.rst"
 
 

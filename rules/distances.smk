@@ -31,6 +31,7 @@ rule scores:
     resources:
         mem_mb=3000,
         runtime=15,
+        gpu=GPUS,
     params:
         spec=get_score_params,
         device=EXP.device,
@@ -78,6 +79,7 @@ rule tanas:
     resources:
         mem_mb=2000,
         runtime=15,
+        gpu=GPUS,
     params:
         spec=get_tanas_params,
         device=EXP.device,
@@ -144,6 +146,7 @@ rule path_length:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=GPUS,
     params:
         spec=get_path_params,
         device=EXP.device,
@@ -188,6 +191,7 @@ rule transfer_bound:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=GPUS,
     params:
         spec=get_bound_params,
         device=EXP.device,

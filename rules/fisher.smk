@@ -15,6 +15,7 @@ rule fisher:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=GPUS,
     params:
         spec=get_fisher_params,
         device=EXP.device,

@@ -12,6 +12,7 @@ rule nas_base:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=GPUS,
     params:
         spec=get_nas_params,
         search="full",
@@ -57,6 +58,7 @@ rule nas_target:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=GPUS,
     params:
         spec=get_nas_params,
         search=lambda wildcards: wildcards.search,

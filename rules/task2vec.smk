@@ -12,6 +12,7 @@ rule train_probe:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=GPUS,
     params:
         spec=get_probe_params,
         device=EXP.device,
@@ -34,6 +35,7 @@ rule task2vec_embed:
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=GPUS,
     params:
         spec=get_task2vec_params,
         device=EXP.device,

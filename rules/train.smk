@@ -12,7 +12,7 @@ rule train_task:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1 if EXP.device == "cuda" else 0,
+        gpu=GPUS,
     params:
         spec=get_train_params,
         device=EXP.device,
@@ -37,7 +37,7 @@ rule train_variant:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1 if EXP.device == "cuda" else 0,
+        gpu=GPUS,
     params:
         spec=get_variant_params,
         device=EXP.device,

@@ -15,6 +15,7 @@ rule transfer:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=GPUS,
     params:
         spec=get_transfer_params,
         device=EXP.device,
@@ -36,6 +37,7 @@ rule scratch:
     resources:
         mem_mb=3000,
         runtime=30,
+        gpu=GPUS,
     params:
         spec=get_transfer_params,
         device=EXP.device,
