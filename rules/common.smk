@@ -40,9 +40,9 @@ TASK2VEC_PARAMS = to_params(EXP.task2vec)
 TANAS_PARAMS = to_params(EXP.tanas)
 NAS = EXP.nas
 NAS_PARAMS = to_params(NAS.search)
-# GPUs a job asks for (resources: gpu=GPUS) in every rule that runs torch on EXP.device: one with `device: cuda`,
-# none with cpu or auto (auto is resolved inside the job, on whatever the job was given). Rules without torch ask
-# for none. The gpu resource is local in scope (Snakefile): a group of pair jobs asks for one and runs its members
+# GPUs a job asks for (resources: gpu=GPUS) where torch runs on EXP.device, i.e. one with `device: cuda`, none
+# with cpu or auto (auto is resolved inside the job, on whatever the job was given); jobs without torch ask for
+# none. The gpu resource is local in scope (Snakefile): a group of pair jobs asks for one and runs its members
 # on it one after another (the SLURM profile sets `resources: gpu=1`).
 GPUS = 1 if EXP.device == "cuda" else 0
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
