@@ -41,6 +41,8 @@ TANAS_PARAMS = to_params(EXP.tanas)
 NAS = EXP.nas
 NAS_PARAMS = to_params(NAS.search)
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
+# The classes each dataset's npz holds: those any materialised task (resamples and probe tasks included) draws.
+USED_CLASSES = taskdist.config.used_classes(SPECS.values())
 # The version of each stage's computation, owned by the module that computes it; every rule's params
 # carry its stage's, so raising one reruns exactly that stage and what depends on it.
 VERSIONS = {
@@ -116,6 +118,7 @@ def get_dataset_params(wildcards):
         "dataset": to_params(EXP.datasets[wildcards.dataset]),
         "image": to_params(EXP.image),
         "seed": EXP.seed,  # of the pool assignment
+        "classes": list(USED_CLASSES[wildcards.dataset]),  # read only these
     }
 
 
