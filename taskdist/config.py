@@ -34,8 +34,8 @@ from taskdist.data import (
     folder_info,
     pool_sizes,
 )
-from taskdist.sources import scan_folder
 from taskdist.seeds import stable_seed
+from taskdist.sources import scan_folder
 from taskdist.specs import (
     ArchSpec,
     BoundSpec,
