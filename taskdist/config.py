@@ -30,6 +30,7 @@ from taskdist.data import (
     DatasetInfo,
     ImageSpec,
     SplitSpec,
+    dataset_info,
     default_split,
     folder_info,
     pool_sizes,
@@ -347,7 +348,7 @@ def _dataset_info(name: str, opts: dict) -> DatasetInfo:
                 f"{where}: unknown dataset {name!r}; known: {sorted(DATASETS)}; for an image folder "
                 f"(<root>/<class>/<image>) give its root: datasets: {{{name}: {{folder: path/to/root}}}}"
             )
-        return DATASETS[name]
+        return dataset_info(name)
     if name in DATASETS:
         raise ConfigError(
             f"{where}.folder: {name!r} is a registered dataset, read from its own source; give the image folder "
