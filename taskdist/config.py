@@ -3,8 +3,8 @@
 ``config.yaml`` is checked in two steps, each the only one of its kind. The
 JSON schema (``taskdist/schema/config.schema.yaml``) owns the structure, the
 ranges and every default (:func:`defaults` gives them to code outside a
-config); :func:`from_dict` owns the meaning (datasets exist or are image folders that can be listed, classes
-named by id or name exist,
+config); :func:`from_dict` owns the meaning (datasets are registered or are
+image folders that can be listed, classes named by id or name exist,
 relabellings are partitions, budgets can be met, methods are known, the
 Task2Vec probe can be built) and returns an :class:`~taskdist.specs.Experiment`
 of frozen specs (:mod:`taskdist.specs`), which check nothing themselves. Both run when the workflow is planned,
