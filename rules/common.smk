@@ -46,6 +46,8 @@ NAS_PARAMS = to_params(NAS.search)
 # on it one after another (the SLURM profile sets `resources: gpu=1`).
 GPUS = 1 if EXP.device == "cuda" else 0
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
+# The classes each dataset's npz holds: those any materialised task (resamples and probe tasks included) draws.
+USED_CLASSES = taskdist.config.used_classes(SPECS.values())
 # The version of each stage's computation, owned by the module that computes it; every rule's params
 # carry its stage's, so raising one reruns exactly that stage and what depends on it.
 VERSIONS = {
@@ -121,6 +123,7 @@ def get_dataset_params(wildcards):
         "dataset": to_params(EXP.datasets[wildcards.dataset]),
         "image": to_params(EXP.image),
         "seed": EXP.seed,  # of the pool assignment
+        "classes": list(USED_CLASSES[wildcards.dataset]),  # read only these
     }
 
 

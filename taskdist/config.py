@@ -3,7 +3,8 @@
 ``config.yaml`` is checked in two steps, each the only one of its kind. The
 JSON schema (``taskdist/schema/config.schema.yaml``) owns the structure, the
 ranges and every default (:func:`defaults` gives them to code outside a
-config); :func:`from_dict` owns the meaning (datasets exist, class ids exist,
+config); :func:`from_dict` owns the meaning (datasets are registered or are
+image folders that can be listed, classes named by id or name exist,
 relabellings are partitions, budgets can be met, methods are known, the
 Task2Vec probe can be built) and returns an :class:`~taskdist.specs.Experiment`
 of frozen specs (:mod:`taskdist.specs`), which check nothing themselves. Both run when the workflow is planned,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -30,9 +32,11 @@ from taskdist.data import (
     SplitSpec,
     dataset_info,
     default_split,
+    folder_info,
     pool_sizes,
 )
 from taskdist.seeds import stable_seed
+from taskdist.sources import scan_folder
 from taskdist.specs import (
     ArchSpec,
     BoundSpec,
@@ -176,20 +180,21 @@ def from_dict(cfg: dict) -> Experiment:
     """Semantic checks of a schema-validated config; returns the typed :class:`Experiment`."""
     from taskdist.distances import METHODS
 
-    datasets = {}
+    datasets, infos = {}, {}
     for name, opts in cfg["datasets"].items():
-        if name not in DATASETS:
-            raise ConfigError(f"config key datasets.{name}: unknown dataset {name!r}; known: {sorted(DATASETS)}")
         opts = opts or {}
-        split = _dataset_split(DATASETS[name], opts.get("split"))
-        datasets[name] = DatasetSpec(name, opts.get("root"), bool(opts.get("download", False)), split)
+        infos[name] = info = _dataset_info(name, opts)
+        split = _dataset_split(info, opts.get("split"))
+        folder = opts.get("folder")
+        classes = info.class_names if folder is not None else None
+        datasets[name] = DatasetSpec(name, opts.get("root"), bool(opts.get("download", False)), split, folder, classes)
 
     defaults = cfg["task_defaults"]
     tasks: dict[str, TaskSpec] = {}
     for raw in cfg["tasks"]:
         if raw["id"] in tasks:
             raise ConfigError(f"config key tasks[{raw['id']}].id: duplicate task id {raw['id']!r}")
-        spec = _task(raw, defaults, datasets, cfg["seed"])
+        spec = _task(raw, defaults, datasets, infos, cfg["seed"])
         tasks[spec.id] = spec
     if len(tasks) < 2:
         raise ConfigError(f"config key tasks: a task distance needs at least two tasks, got {len(tasks)}")
@@ -210,7 +215,7 @@ def from_dict(cfg: dict) -> Experiment:
         fisher=FisherSpec(head=LinearSpec(**fisher.pop("head")), **fisher),
         methods=tuple(cfg["distances"]["methods"]),
         target_examples=cfg["distances"]["target_examples"],
-        transfer=_transfer(cfg["transfer"], tasks, datasets),
+        transfer=_transfer(cfg["transfer"], tasks, datasets, infos),
         task2vec=_task2vec(
             cfg["task2vec"], tasks, needed=any(m.startswith("task2vec") for m in cfg["distances"]["methods"])
         ),
@@ -228,11 +233,13 @@ def from_dict(cfg: dict) -> Experiment:
     )
 
 
-def _transfer(raw: dict, tasks: dict[str, TaskSpec], datasets: dict[str, DatasetSpec]) -> TransferSpec:
+def _transfer(
+    raw: dict, tasks: dict[str, TaskSpec], datasets: dict[str, DatasetSpec], infos: dict[str, DatasetInfo]
+) -> TransferSpec:
     """The transfer settings; every task's train and val splits must hold a replicate's budget per label."""
     spec = from_params(TransferSpec, raw)
     for task in tasks.values():
-        per_class = task.split_counts(pool_sizes(dataset_info(task.dataset), datasets[task.dataset].split))
+        per_class = task.split_counts(pool_sizes(infos[task.dataset], datasets[task.dataset].split))
         for label, (name, sources) in enumerate(zip(task.label_names, task.label_map, strict=True)):
             have = [sum(per_class[c][i] for c in sources) for i in range(len(POOLS))]
             for key, need, split, i in (("samples_per_class", spec.samples_per_class, "train", 0),
@@ -327,6 +334,40 @@ def _check_torchvision_probe(arch: str | None, weights: str | None, key: str) ->
             ) from None
 
 
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""What an image folder may be called in the config (its name is part of artifact paths)."""
+
+
+def _dataset_info(name: str, opts: dict) -> DatasetInfo:
+    """The registry entry of dataset ``name``, or, with ``folder``, the image folder's from listing it."""
+    where = f"config key datasets.{name}"
+    folder = opts.get("folder")
+    if folder is None:
+        if name not in DATASETS:
+            raise ConfigError(
+                f"{where}: unknown dataset {name!r}; known: {sorted(DATASETS)}; for an image folder "
+                f"(<root>/<class>/<image>) give its root: datasets: {{{name}: {{folder: path/to/root}}}}"
+            )
+        return dataset_info(name)
+    if name in DATASETS:
+        raise ConfigError(
+            f"{where}.folder: {name!r} is a registered dataset, read from its own source; give the image folder "
+            f"another name (e.g. my_{name})"
+        )
+    for key in ("root", "download"):
+        if key in opts:
+            raise ConfigError(
+                f"{where}.{key}: dataset {name!r} is an image folder ({folder}); {key} applies to torchvision "
+                f"datasets only: remove it"
+            )
+    if not DATASET_NAME.match(name):
+        raise ConfigError(f"{where}: an image folder's name must match {DATASET_NAME.pattern} (it names files)")
+    try:
+        return folder_info(name, scan_folder(folder))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{where}.folder: {err}") from None
+
+
 def _dataset_split(info: DatasetInfo, raw: dict | None) -> SplitSpec:
     """The pools of dataset ``info`` from its ``split`` entry (None: the default)."""
     where = f"datasets.{info.name}.split"
@@ -354,7 +395,9 @@ def _dataset_split(info: DatasetInfo, raw: dict | None) -> SplitSpec:
         raise ConfigError(f"config key {where}: {err}") from None
 
 
-def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int) -> TaskSpec:
+def _task(
+    raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], infos: dict[str, DatasetInfo], seed: int
+) -> TaskSpec:
     tid = raw["id"]
 
     def fail(key: str, msg: str) -> ConfigError:
@@ -362,7 +405,7 @@ def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int
 
     if raw["dataset"] not in datasets:
         raise fail("dataset", f"dataset {raw['dataset']!r} is not listed under datasets: {sorted(datasets)}")
-    info = dataset_info(raw["dataset"])
+    info = infos[raw["dataset"]]
     if "split" in raw:
         raise fail("split", f"splits belong to datasets now; set datasets.{info.name}.split")
     if "split" in defaults:
@@ -372,14 +415,14 @@ def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int
         )
 
     if ("classes" in raw) == ("labels" in raw):
-        raise fail("classes", "give exactly one of 'classes' (a list of class ids) or 'labels' (a mapping)")
+        raise fail("classes", "give exactly one of 'classes' (a list of classes) or 'labels' (a mapping)")
     if "classes" in raw:
         key = "classes"
-        label_map = tuple((c,) for c in raw["classes"])
-        label_names = tuple(info.class_names[c] if c < info.n_classes else str(c) for c in raw["classes"])
+        label_map = tuple((_class_id(c, info, fail, key),) for c in raw["classes"])
+        label_names = tuple(info.class_names[c] if c < info.n_classes else str(c) for (c,) in label_map)
     else:
         key = "labels"
-        label_map = tuple(tuple(v) for v in raw["labels"].values())
+        label_map = tuple(tuple(_class_id(c, info, fail, key) for c in v) for v in raw["labels"].values())
         label_names = tuple(str(k) for k in raw["labels"])
     _check_label_map(label_map, label_names, info, fail, key)
 
@@ -412,6 +455,27 @@ def _task(raw: dict, defaults: dict, datasets: dict[str, DatasetSpec], seed: int
                     f"{spec.samples_per_class} per label leaves the {pool} split of label {name!r} empty",
                 )
     return spec
+
+
+def _class_id(value: int | str, info: DatasetInfo, fail, key: str) -> int:
+    """A class named by its id (int) or its name (str) in dataset ``info``, as an id (range checked later)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return info.class_names.index(value)
+    except ValueError:
+        close = difflib.get_close_matches(value, info.class_names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        known = list(info.class_names) if info.n_classes <= 20 else f"{info.n_classes} names"
+        raise fail(key, f"dataset {info.name!r} has no class named {value!r}{hint} (classes: {known})") from None
+
+
+def used_classes(tasks) -> dict[str, tuple[int, ...]]:
+    """Dataset name -> the sorted class ids that ``tasks`` (TaskSpecs) draw from: what its npz needs to hold."""
+    used: dict[str, set[int]] = {}
+    for task in tasks:
+        used.setdefault(task.dataset, set()).update(c for sources in task.label_map for c in sources)
+    return {name: tuple(sorted(ids)) for name, ids in sorted(used.items())}
 
 
 def _check_label_map(label_map, label_names, info: DatasetInfo, fail, key: str) -> None:

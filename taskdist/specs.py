@@ -140,18 +140,26 @@ class DatasetSpec:
     Parameters
     ----------
     name
-        Registry name (:data:`taskdist.data.DATASETS`).
+        Registry name (:data:`taskdist.data.DATASETS`), or the config's name of an image folder.
     root, download
         Where torchvision reads the files, and whether it may fetch them.
     split
         How its images are divided into train / val / test pools
         (:func:`taskdist.data.default_split` of the dataset unless configured).
+    folder
+        Root of an image folder (:func:`taskdist.sources.scan_folder`); None for a registered dataset.
+    class_names
+        An image folder's class folders as listed when the config was read
+        (class ``c`` is ``class_names[c]``), so that a change of them is a
+        change of the dataset's params; None for a registered dataset.
     """
 
     name: str
     root: str | None
     download: bool
     split: SplitSpec
+    folder: str | None = None
+    class_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
