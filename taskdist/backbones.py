@@ -24,6 +24,7 @@ __all__ = [
     "InputAdapter",
     "check_arch",
     "final_linear",
+    "looks_like_weights_name",
     "read_state_dict",
     "set_submodule",
     "size_error",
@@ -59,8 +60,9 @@ def weights_kind(weights: str | None) -> str | None:
 
 
 def looks_like_weights_name(value: str) -> bool:
-    """Whether ``value`` has the form of a torchvision weights name rather than of a file path."""
-    return bool(_WEIGHTS_NAME.fullmatch(value)) and not Path(value).suffix
+    """Whether ``value`` has the form of a torchvision weights name (``IMAGENET1K_V1``, ``DEFAULT``,
+    ``ResNet18_Weights.IMAGENET1K_V1``) rather than of a file path (``weights/resnet18.pth``)."""
+    return bool(_WEIGHTS_NAME.fullmatch(value))
 
 
 def weights_enum(arch: str, name: str):
@@ -81,7 +83,7 @@ def weights_enum(arch: str, name: str):
     members = list(enum.__members__)
     prefix, _, member = name.rpartition(".")
     if prefix and prefix != enum.__name__:
-        raise ValueError(f"{name!r} are not weights of {arch!r}: its weights are {enum.__name__}.{{{', '.join(members)}}}")
+        raise ValueError(f"{name!r} are not weights of {arch!r}: its weights are {enum.__name__}.{members}")
     if member not in enum.__members__:
         close = difflib.get_close_matches(member, members, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -172,8 +174,14 @@ def to_gray(model: nn.Module, arch: str) -> None:
     if conv.groups != 1:
         raise ValueError(f"cannot adapt the grouped first convolution {name!r} of {arch!r} to 1 channel")
     gray = nn.Conv2d(
-        1, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode,
+        1,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
     )
     with torch.no_grad():
         gray.weight.copy_(conv.weight.sum(dim=1, keepdim=True))  # (out, 1, kh, kw)

@@ -289,7 +289,7 @@ def _backbone(raw: dict, image: dict, key: str) -> BackboneSpec:
         )
     weights = raw.get("weights")
     mean, std = tuple(raw.get("mean", IMAGENET_MEAN)), tuple(raw.get("std", IMAGENET_STD))
-    if weights is not None and backbones.looks_like_weights_name(weights):
+    if weights is not None and backbones.looks_like_weights_name(weights) and not Path(weights).is_file():
         try:
             enum = backbones.weights_enum(arch, weights)
         except ValueError as e:

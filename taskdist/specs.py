@@ -497,8 +497,13 @@ def from_params(cls: type, value):
         if not any(dataclasses.is_dataclass(a) for a in args):
             return value
         # ``X | Y`` of specs: the one whose fields are the value's keys (ArchSpec or BackboneSpec)
-        fits = [a for a in args if dataclasses.is_dataclass(a) and isinstance(value, dict)
-                and {f.name for f in dataclasses.fields(a)} == set(value)]
+        fits = [
+            a
+            for a in args
+            if dataclasses.is_dataclass(a)
+            and isinstance(value, dict)
+            and {f.name for f in dataclasses.fields(a)} == set(value)
+        ]
         if len(fits) != 1:
             names = [getattr(a, "__name__", str(a)) for a in args]
             keys = sorted(value) if isinstance(value, dict) else type(value).__name__
