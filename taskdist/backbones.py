@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from taskdist.specs import weights_kind
+
 __all__ = [
     "InputAdapter",
     "check_arch",
@@ -49,14 +51,6 @@ def check_arch(arch: str) -> None:
         close = difflib.get_close_matches(str(arch), known, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {known}"
         raise ValueError(f"{arch!r} is not a torchvision classification architecture{hint}")
-
-
-def weights_kind(weights: str | None) -> str | None:
-    """How a :class:`~taskdist.specs.BackboneSpec`'s resolved ``weights`` are obtained: None (random),
-    ``"torchvision"`` (a full weights name, ``ResNet18_Weights.IMAGENET1K_V1``) or ``"file"`` (a path)."""
-    if weights is None:
-        return None
-    return "torchvision" if re.fullmatch(r"[A-Za-z0-9]+_Weights\.[A-Za-z0-9_]+", weights) else "file"
 
 
 def looks_like_weights_name(value: str) -> bool:
@@ -194,7 +188,7 @@ def torchvision_body(arch: str, weights: str | None = None) -> tuple[nn.Module, 
     """``arch`` with its final ``nn.Linear`` replaced by ``nn.Identity``, and that Linear's ``in_features``.
 
     ``weights``: None keeps the initialisation of the current (global) RNG; a full torchvision
-    weights name (:func:`weights_kind`) is fetched by torchvision (a download unless cached); otherwise
+    weights name (:func:`taskdist.specs.weights_kind`) is fetched by torchvision (a download unless cached); otherwise
     the state dict file at that path is loaded, its classifier entries (of any number of classes)
     ignored and every other entry required (``strict``).
 

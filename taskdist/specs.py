@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass
@@ -60,7 +61,7 @@ class BackboneSpec:
     weights
         None: random initialisation from the network's seed; a torchvision weights name in full,
         ``"ResNet18_Weights.IMAGENET1K_V1"`` (the config resolves ``DEFAULT`` and bare member names);
-        otherwise the path of a state dict of the architecture (:func:`taskdist.backbones.weights_kind`).
+        otherwise the path of a state dict of the architecture (:func:`weights_kind`).
     mean, std
         Per-channel (RGB) normalisation of the [0, 1] images: the weights' own for a torchvision
         weights name, the config's otherwise.
@@ -70,6 +71,21 @@ class BackboneSpec:
     weights: str | None
     mean: tuple[float, ...]
     std: tuple[float, ...]
+
+
+def weights_kind(weights: str | None) -> str | None:
+    """How a :class:`BackboneSpec`'s (resolved) ``weights`` are obtained: None (random), ``"torchvision"`` (a
+    full weights name, ``ResNet18_Weights.IMAGENET1K_V1``) or ``"file"`` (a path, e.g. ``w/resnet18.pth``)."""
+    if weights is None:
+        return None
+    return "torchvision" if re.fullmatch(r"[A-Za-z0-9]+_Weights\.[A-Za-z0-9_]+", weights) else "file"
+
+
+def network_files(spec: ArchSpec | BackboneSpec | None) -> list[str]:
+    """The files a task network is built from: a backbone's weights file, if it has one (a job input)."""
+    if isinstance(spec, BackboneSpec) and weights_kind(spec.weights) == "file":
+        return [spec.weights]
+    return []
 
 
 NetworkSpec = ArchSpec | BackboneSpec

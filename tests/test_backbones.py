@@ -282,6 +282,16 @@ def backbone_run(workdir):
     return workdir
 
 
+def test_a_weights_file_is_an_input_of_the_jobs_that_build_networks_from_it(tmp_path):
+    cfg = backbone_config()
+    cfg["network"] = {"arch": "mobilenet_v3_small", "weights": "w.pth"}
+    torch.save(torchvision.models.mobilenet_v3_small(num_classes=3).state_dict(), tmp_path / "w.pth")
+    write_config(tmp_path, cfg)
+    text = snakemake(tmp_path, "-n", "--cores", "1", "-p", "results/models/low.pt", "results/transfer.parquet").stdout
+    jobs = [block for block in text.split("\n\n") if "rule train_task" in block or "rule scratch" in block]
+    assert len(jobs) == 4 and all("w.pth" in block for block in jobs)
+
+
 def test_workflow_with_a_torchvision_backbone_computes_the_ftd_matrix(backbone_run):
     matrix = pd.read_parquet(backbone_run / FTD)
     off = matrix[matrix["source"] != matrix["target"]]
