@@ -105,11 +105,12 @@ class BackboneNet(nn.Module):
         return self.head(self.body(x))  # (B, n_classes)
 
     def with_new_head(self, n_classes: int, seed: int) -> BackboneNet:
-        """A copy sharing nothing with ``self``, with a freshly initialised head (as :meth:`TaskNet.with_new_head`)."""
+        """A copy sharing nothing with ``self``, with a freshly initialised head; like a new network (as
+        :meth:`TaskNet.with_new_head` makes one) in train mode with every parameter trainable."""
         net = copy.deepcopy(self)
         net.head = nn.Linear(self.body.out_features, n_classes).to(self.head.weight.device)
         _init_head(net.head, seed)
-        return net
+        return net.train().requires_grad_(True)
 
 
 def _init_head(head: nn.Linear, seed: int) -> None:

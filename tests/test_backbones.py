@@ -1,6 +1,8 @@
 """Torchvision architectures as task networks: building, the body / head split, input adaptation, weights, the
 config's checks, checkpoints, Fisher and FTD, and the workflow's pair jobs through to the FTD matrix."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,6 +97,9 @@ def test_the_seed_decides_the_weights_and_a_new_head_keeps_the_body(one_thread):
     assert all(torch.equal(v, new.body.state_dict()[k]) for k, v in a.body.state_dict().items())
     assert new.body.model is not a.body.model  # shares nothing
     assert torch.equal(new.head.weight, a.with_new_head(5, seed=9).head.weight)
+    a.eval().requires_grad_(False)
+    again = a.with_new_head(2, seed=0)  # a new network, as TaskNet.with_new_head makes one
+    assert again.training and all(p.requires_grad for p in again.parameters())
 
 
 def test_specs_round_trip_through_params_and_a_cnn_keeps_its_params():
@@ -304,3 +309,19 @@ def test_workflow_with_a_torchvision_backbone_computes_the_ftd_matrix(backbone_r
         assert any(k.startswith("body.model.layer4.") for k in ckpt["state_dict"])
     table = pd.read_parquet(backbone_run / "results" / "fisher" / "low" / "high.parquet")
     assert "model.bn1.weight" in set(table["layer"])
+
+
+def test_transfer_fine_tunes_and_fits_a_linear_head_on_a_backbone(one_thread):
+    from test_transfer import _dataset, _spec, _table, _target
+
+    from taskdist import transfer
+
+    table = _table()
+    dataset, settings = _dataset(table), _spec(replicates=1)
+    settings = dataclasses.replace(settings, finetune=dataclasses.replace(settings.finetune, max_epochs=2))
+    source = checkpoint.make(models.build(spec("mobilenet_v3_small"), 1, 3, seed=1), {"id": "s"}, {}, [])
+    cpu = torch.device("cpu")
+    runs = transfer.run(source, _target(), dataset, table, None, settings, seed=9, device=cpu)
+    scratch = transfer.run(None, _target(), dataset, table, spec("mobilenet_v3_small"), settings, seed=9, device=cpu)
+    assert {r["setting"] for r in runs} == {"finetune", "linear"} and {r["setting"] for r in scratch} == {"scratch"}
+    assert all(0 <= r["accuracy"] <= 1 and np.isfinite(r["loss"]) for r in runs + scratch)
