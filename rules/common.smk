@@ -4,7 +4,7 @@ import re
 from snakemake.utils import validate
 
 import taskdist.config
-from taskdist.specs import SEARCHES, resample, to_params
+from taskdist.specs import SEARCHES, network_files, resample, to_params
 from taskdist.seeds import stable_seed
 from taskdist.distances import SCORE_METHODS
 from taskdist.coupled import METHODS as PATH_METHODS, reads as path_reads
@@ -133,6 +133,12 @@ def get_task_dataset(wildcards):
 
 def get_task_params(wildcards):
     return TASK_PARAMS[wildcards.task]
+
+
+def get_network_files(wildcards):
+    """A torchvision task network's weights file, when it has one: an input, so that a changed file retrains."""
+    shape = wildcards.get("variant") == "shape"
+    return network_files(EXP.consistency.network if shape else EXP.network)
 
 
 def get_train_params(wildcards):

@@ -2,6 +2,7 @@ rule train_probe:
     input:
         datasets=get_probe_datasets,
         tasks=get_probe_tables,
+        weights=get_network_files,
     output:
         "results/task2vec/_probe.pt",
     log:

@@ -2,6 +2,7 @@ rule train_task:
     input:
         dataset=get_task_dataset,
         task="results/tasks/{task}.parquet",
+        weights=get_network_files,
     output:
         "results/models/{task}.pt",
     log:
@@ -24,6 +25,7 @@ rule train_variant:
     input:
         dataset=get_task_dataset,
         task="results/tasks/{task}.parquet",
+        weights=get_network_files,
     output:
         "results/models/{task}@{variant}.pt",
     log:

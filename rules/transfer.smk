@@ -27,6 +27,7 @@ rule scratch:
     input:
         dataset=get_target_dataset,
         task="results/tasks/{target}.parquet",
+        weights=get_network_files,
     output:
         "results/transfer/_scratch/{target}.json",
     log:

@@ -1,9 +1,12 @@
 """The task-network checkpoint ``results/models/{task}.pt``: what it holds, how it is written and read.
 
 A checkpoint is a dict: the network's ``state_dict`` (on the CPU), its
-``arch`` (:class:`~taskdist.specs.ArchSpec` as builtins), ``in_channels``,
-``n_classes``, the ``task`` it was trained on, its ``metrics`` and training
-``history``. :func:`read` checks the keys and turns a missing or foreign file
+``arch`` (:class:`~taskdist.specs.ArchSpec` or :class:`~taskdist.specs.BackboneSpec`
+as builtins), ``in_channels``, ``n_classes``, the ``task`` it was trained on, its
+``metrics`` and training ``history``. A torchvision backbone's checkpoint also
+holds ``network: "torchvision"``, which tells the two specs apart; a checkpoint
+without it (every small CNN's, as before backbones existed) holds an ArchSpec.
+:func:`read` checks the keys and turns a missing or foreign file
 into an :class:`~taskdist.io.ArtifactError`.
 """
 
@@ -15,14 +18,16 @@ from pathlib import Path
 import torch
 
 from taskdist import io, models
-from taskdist.specs import ArchSpec, from_params, to_params
+from taskdist.specs import ArchSpec, BackboneSpec, from_params, to_params
 
 KEYS = ("state_dict", "arch", "in_channels", "n_classes", "task", "metrics")
+NETWORK_KINDS = ("cnn", "torchvision")
+"""Values of a checkpoint's ``network`` key (absent: ``cnn``)."""
 
 
-def make(model: models.TaskNet, task: dict, metrics: dict, history: list[dict]) -> dict:
+def make(model: models.TaskNet | models.BackboneNet, task: dict, metrics: dict, history: list[dict]) -> dict:
     """The checkpoint of ``model``: weights, architecture, the task and its metrics."""
-    return {
+    checkpoint = {
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "arch": to_params(model.spec),
         "in_channels": model.in_channels,
@@ -31,6 +36,9 @@ def make(model: models.TaskNet, task: dict, metrics: dict, history: list[dict]) 
         "metrics": metrics,
         "history": history,
     }
+    if isinstance(model.spec, BackboneSpec):  # a small CNN's checkpoint stays as it was
+        checkpoint["network"] = "torchvision"
+    return checkpoint
 
 
 def write(checkpoint: dict, path: str | Path) -> None:
@@ -46,8 +54,19 @@ def read_all(paths: Iterable[str | Path]) -> dict[str, dict]:
     return io.by_name(((ckpt["task"]["id"], path, ckpt) for path in paths for ckpt in [read(path)]), "checkpoint")
 
 
-def load_network(checkpoint: dict, device: torch.device) -> models.TaskNet:
-    """The network of ``checkpoint`` on ``device``, in eval mode."""
-    net = models.TaskNet(from_params(ArchSpec, checkpoint["arch"]), checkpoint["in_channels"], checkpoint["n_classes"])
+def load_network(checkpoint: dict, device: torch.device) -> models.TaskNet | models.BackboneNet:
+    """The network of ``checkpoint`` on ``device``, in eval mode.
+
+    A backbone's weights come from the checkpoint's state dict only: its spec's weights file is not
+    read again, nor are torchvision weights fetched.
+    """
+    kind = checkpoint.get("network", "cnn")
+    if kind not in NETWORK_KINDS:
+        raise ValueError(f"checkpoint network must be one of {NETWORK_KINDS}, got {kind!r}")
+    shape = (checkpoint["in_channels"], checkpoint["n_classes"])
+    if kind == "torchvision":
+        net = models.BackboneNet(from_params(BackboneSpec, checkpoint["arch"]), *shape, load_weights=False)
+    else:
+        net = models.TaskNet(from_params(ArchSpec, checkpoint["arch"]), *shape)
     net.load_state_dict(checkpoint["state_dict"])
     return net.to(device).eval()

@@ -15,6 +15,7 @@ names its replacement (:data:`RENAMED`).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -38,7 +39,10 @@ from taskdist.data import (
 from taskdist.seeds import stable_seed
 from taskdist.sources import scan_folder
 from taskdist.specs import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     ArchSpec,
+    BackboneSpec,
     BoundSpec,
     ConsistencySpec,
     CoupledSpec,
@@ -148,10 +152,18 @@ def defaults(*path: str) -> dict:
 
 
 def _filled(node: dict, value):
-    """``value`` with the defaults of schema ``node`` filled in, recursively."""
+    """``value`` with the defaults of schema ``node`` filled in, recursively (those of the ``then`` or ``else``
+    branch that applies to it included, as in ``network``)."""
     value = _copy(value)
     if isinstance(value, dict):
-        for key, sub in node.get("properties", {}).items():
+        properties = {key: dict(sub) for key, sub in node.get("properties", {}).items()}
+        if "if" in node:
+            import jsonschema
+
+            branch = node.get("then" if jsonschema.Draft202012Validator(node["if"]).is_valid(value) else "else", {})
+            for key, sub in branch.get("properties", {}).items():
+                properties[key] = {**properties.get(key, {}), **sub}
+        for key, sub in properties.items():
             if key in value or "default" in sub:
                 value[key] = _filled(sub, value.get(key, sub.get("default")))
     return value
@@ -204,13 +216,14 @@ def from_dict(cfg: dict) -> Experiment:
             raise ConfigError(f"config key distances.methods: unknown method {method!r}; known: {sorted(METHODS)}")
 
     fisher = dict(cfg["fisher"])
+    network = _network(cfg["network"], cfg["image"], "network")
     return Experiment(
         seed=cfg["seed"],
         device=cfg["device"],
         image=ImageSpec(**cfg["image"]),
         datasets=datasets,
         tasks=tasks,
-        network=from_params(ArchSpec, cfg["network"]),
+        network=network,
         train=TrainSpec(**cfg["train"]),
         fisher=FisherSpec(head=LinearSpec(**fisher.pop("head")), **fisher),
         methods=tuple(cfg["distances"]["methods"]),
@@ -225,12 +238,103 @@ def from_dict(cfg: dict) -> Experiment:
         coupled=from_params(CoupledSpec, cfg["coupled"]),
         transfer_bound=from_params(BoundSpec, cfg["transfer_bound"]),
         consistency=ConsistencySpec(
-            seeds=cfg["consistency"]["seeds"],
-            network=from_params(ArchSpec, {**cfg["network"], **cfg["consistency"]["network"]})
-            if cfg["consistency"].get("network")
-            else None,
+            seeds=cfg["consistency"]["seeds"], network=_consistency_network(cfg["consistency"], cfg)
         ),
     )
+
+
+CNN_KEYS = tuple(f.name for f in dataclasses.fields(ArchSpec))
+"""The ``network`` keys of the small CNN (:class:`~taskdist.specs.ArchSpec`)."""
+BACKBONE_KEYS = ("weights", "mean", "std")
+"""The ``network`` keys of a torchvision architecture besides ``arch`` (:class:`~taskdist.specs.BackboneSpec`)."""
+
+
+def _network(raw: dict, image: dict, key: str) -> ArchSpec | BackboneSpec:
+    """The task network of section ``key``: the small CNN (no ``arch``, or ``arch: cnn``; its params exactly
+    as before torchvision architectures existed) or a torchvision architecture (:func:`_backbone`)."""
+    arch = raw.get("arch", "cnn")
+    if arch == "cnn":
+        foreign = [k for k in BACKBONE_KEYS if k in raw]
+        if foreign:
+            raise ConfigError(
+                f"config key {key}.{foreign[0]}: {foreign} apply to a torchvision arch only; the small CNN "
+                f"(no arch, or arch: cnn) takes {list(CNN_KEYS)}: remove them, or set arch, e.g. arch: resnet18"
+            )
+        return from_params(ArchSpec, {k: raw[k] for k in CNN_KEYS})
+    mixed = [k for k in CNN_KEYS if k in raw]
+    if mixed:
+        raise ConfigError(
+            f"config key {key}: {mixed} describe the small CNN, not the torchvision architecture {arch!r} "
+            f"(which takes arch and {list(BACKBONE_KEYS)}); remove them, or remove arch for the small CNN"
+        )
+    return _backbone(raw, image, key)
+
+
+def _backbone(raw: dict, image: dict, key: str) -> BackboneSpec:
+    """A torchvision architecture as task network: it exists, has a final ``nn.Linear``, takes ``image.size``
+    pixels, and its weights exist; a torchvision weights name is resolved in full, with its own mean and std.
+
+    Imports torchvision (1-2 s), which a config of the small CNN never does; nothing downloads.
+    """
+    from taskdist import backbones
+
+    arch = raw["arch"]
+    try:
+        backbones.check_arch(arch)
+    except ValueError as e:
+        raise ConfigError(f"config key {key}.arch: {e}; or cnn for the small CNN") from None
+    size = image["size"]
+    error = backbones.size_error(arch, size)
+    if error is not None:
+        smallest = backbones.smallest_size(arch, size + 1)
+        least = f"the smallest it takes is {smallest}" if smallest else "it takes no size up to 512"
+        raise ConfigError(
+            f"config key image.size: {arch!r} cannot take {size}x{size} images ({error}); {least}: raise image.size "
+            f"or choose another {key}.arch"
+        )
+    weights = raw.get("weights")
+    mean, std = tuple(raw.get("mean", IMAGENET_MEAN)), tuple(raw.get("std", IMAGENET_STD))
+    if weights is not None and backbones.looks_like_weights_name(weights) and not Path(weights).is_file():
+        try:
+            enum = backbones.weights_enum(arch, weights)
+        except ValueError as e:
+            raise ConfigError(
+                f"config key {key}.weights: {e} (or give the path of a state dict file of {arch!r})"
+            ) from None
+        given = [k for k in ("mean", "std") if k in raw]
+        if given:
+            raise ConfigError(
+                f"config key {key}.{given[0]}: torchvision weights {weights!r} normalise their inputs with their own "
+                f"mean and std; remove {given}"
+            )
+        weights = f"{type(enum).__name__}.{enum.name}"
+        mean, std = backbones.weights_normalisation(enum)
+    elif weights is not None:
+        try:
+            with Path(weights).open("rb") as f:
+                f.read(1)
+        except OSError as e:
+            raise ConfigError(
+                f"config key {key}.weights: cannot read the weights file {weights!r} ({e.strerror or e}); give the "
+                f"path of a state dict of {arch!r} saved with torch.save(model.state_dict(), path), a torchvision "
+                f"weights name (e.g. DEFAULT), or null for random weights"
+            ) from None
+    return BackboneSpec(arch=arch, weights=weights, mean=mean, std=std)
+
+
+def _consistency_network(raw: dict, cfg: dict) -> ArchSpec | BackboneSpec | None:
+    """The FTD-consistency ``shape`` network: without ``arch`` its keys replace those of ``network``; with
+    ``arch`` it is a network of its own (the small CNN's defaults filled in for ``arch: cnn``)."""
+    own = raw.get("network")
+    if not own:
+        return None
+    if "arch" not in own:
+        merged = {**cfg["network"], **own}
+    elif own["arch"] == "cnn":
+        merged = {**defaults("network"), **own}
+    else:
+        merged = own
+    return _network(merged, cfg["image"], "consistency.network")
 
 
 def _transfer(

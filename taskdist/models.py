@@ -1,16 +1,20 @@
-"""Task networks: a small CNN built from an :class:`ArchSpec`.
+"""Task networks: a small CNN built from an :class:`ArchSpec`, or a torchvision architecture from a
+:class:`BackboneSpec`.
 
 Every network is split into a ``body`` (the feature extractor whose Fisher
 Information we measure) and a ``head`` (the linear classifier that is refitted
-whenever the network meets a new task).
+whenever the network meets a new task). :func:`build` builds either from its spec.
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
-from taskdist.specs import ArchSpec
+from taskdist import backbones
+from taskdist.specs import ArchSpec, BackboneSpec
 
 
 class ConvBody(nn.Module):
@@ -65,6 +69,59 @@ class TaskNet(nn.Module):
         return net
 
 
+class BackboneBody(nn.Module):
+    """A torchvision model without its classifier, behind the fixed :class:`~taskdist.backbones.InputAdapter`."""
+
+    def __init__(self, spec: BackboneSpec, in_channels: int, load_weights: bool):
+        super().__init__()
+        self.adapter = backbones.InputAdapter(in_channels, spec.mean, spec.std)
+        self.model, self.out_features = backbones.torchvision_body(spec.arch, spec.weights if load_weights else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.adapter(x))  # (B, out_features)
+
+
+class BackboneNet(nn.Module):
+    """A torchvision classification architecture as a task network: ``body`` (:class:`BackboneBody`, the
+    model with its final ``nn.Linear`` replaced by ``nn.Identity``) followed by a new linear ``head`` over
+    ``n_classes`` labels; the interface of :class:`TaskNet`.
+
+    The constructor initialises every weight from the global RNG and, with ``load_weights``, loads the
+    spec's weights (file or torchvision's) into the body; :func:`build` seeds it.
+    """
+
+    def __init__(self, spec: BackboneSpec, in_channels: int, n_classes: int, *, load_weights: bool = True):
+        super().__init__()
+        self.spec = spec
+        self.in_channels = in_channels
+        self.body = BackboneBody(spec, in_channels, load_weights)
+        self.head = nn.Linear(self.body.out_features, n_classes)
+
+    @property
+    def n_classes(self) -> int:
+        return self.head.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))  # (B, n_classes)
+
+    def with_new_head(self, n_classes: int, seed: int) -> BackboneNet:
+        """A copy sharing nothing with ``self``, with a freshly initialised head; like a new network (as
+        :meth:`TaskNet.with_new_head` makes one) in train mode with every parameter trainable."""
+        net = copy.deepcopy(self)
+        net.head = nn.Linear(self.body.out_features, n_classes).to(self.head.weight.device)
+        _init_head(net.head, seed)
+        return net.train().requires_grad_(True)
+
+
+def _init_head(head: nn.Linear, seed: int) -> None:
+    """``U(-1/sqrt(D), 1/sqrt(D))`` weights and bias from ``seed``, as :meth:`TaskNet.with_new_head` draws them."""
+    gen = torch.Generator().manual_seed(seed)
+    bound = 1.0 / head.in_features**0.5
+    with torch.no_grad():
+        head.weight.copy_(torch.empty(head.weight.shape).uniform_(-bound, bound, generator=gen))
+        head.bias.copy_(torch.empty(head.bias.shape).uniform_(-bound, bound, generator=gen))
+
+
 def features(body: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """``body(images)`` in batches, without gradients and in eval mode (restored after): ``(N, D)`` on the body's
     device."""
@@ -77,10 +134,15 @@ def features(body: nn.Module, images: torch.Tensor, batch_size: int = 512) -> to
     return out.flatten(1)
 
 
-def build(spec: ArchSpec, in_channels: int, n_classes: int, seed: int) -> TaskNet:
-    """Build a :class:`TaskNet` whose initial weights depend only on ``seed``."""
+def build(spec: ArchSpec | BackboneSpec, in_channels: int, n_classes: int, seed: int) -> TaskNet | BackboneNet:
+    """Build the network of ``spec`` (a :class:`TaskNet` or a :class:`BackboneNet`) whose initial weights depend
+    only on ``seed`` (and, for a backbone with weights, on them: then only its head depends on ``seed``)."""
+    if not isinstance(spec, (ArchSpec, BackboneSpec)):
+        raise TypeError(f"spec must be an ArchSpec or a BackboneSpec, got {type(spec).__name__}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        if isinstance(spec, BackboneSpec):
+            return BackboneNet(spec, in_channels, n_classes)
         return TaskNet(spec, in_channels, n_classes)
 
 

@@ -189,7 +189,14 @@ class _LayerSquares:
 
 
 class FuncEngine:
-    """Per-sample squared VJPs of any module with ``torch.func`` (vmap over samples)."""
+    """Per-sample squared VJPs of any module with ``torch.func`` (vmap over samples).
+
+    vmap holds every sample's gradients at once, ``B * M`` copies of the parameters (``M`` vectors per
+    sample); a batch whose copies would exceed :attr:`MEMORY` bytes is taken in chunks of samples
+    (e.g. a ResNet-18 with 10 classes at the exact estimator: 10 copies of 11 M parameters per sample).
+    """
+
+    MEMORY = 2**30
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -219,5 +226,12 @@ class FuncEngine:
             (grads,) = torch.func.vmap(vjp_fn)(vi)  # name -> (M, *shape)
             return {n: g.square().sum(0) for n, g in grads.items()}
 
-        per_sample = torch.func.vmap(one_sample)(x, vecs.transpose(0, 1))  # name -> (B, *shape)
-        return {n: g.sum(0) for n, g in per_sample.items()}
+        copy_bytes = sum(p.numel() * p.element_size() for p in self.params.values()) * vecs.shape[0]
+        chunk = max(1, self.MEMORY // max(copy_bytes, 1))  # samples per vmap
+        per_vector = vecs.transpose(0, 1)  # (B, M, C)
+        sums: dict[str, torch.Tensor] = {}
+        for s in range(0, x.shape[0], chunk):
+            per_sample = torch.func.vmap(one_sample)(x[s : s + chunk], per_vector[s : s + chunk])  # name -> (b, *shape)
+            for n, g in per_sample.items():
+                sums[n] = sums[n] + g.sum(0) if n in sums else g.sum(0)
+        return sums

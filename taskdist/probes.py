@@ -12,13 +12,12 @@ takes either.
 from __future__ import annotations
 
 import difflib
-import pickle
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from taskdist.backbones import final_linear, read_state_dict, set_submodule, to_gray
 from taskdist.checks import check_int
 from taskdist.specs import ProbeSpec
 
@@ -105,25 +104,25 @@ def torchvision_probe(
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
     check_int("n_classes", n_classes, minimum=1)
 
-    state = _read_state_dict(weights, arch) if weights is not None else None
+    state = read_state_dict(weights, arch) if weights is not None else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = torchvision.models.get_model(arch, weights=None)
-        fc_name, fc = _final_linear(model, arch)
+        fc_name, fc = final_linear(model, arch)
         rows = state.get(f"{fc_name}.weight") if state is not None else None
         if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[0] != fc.out_features:
             # a file trained with another number of classes: build the matching classifier first
             model = torchvision.models.get_model(arch, weights=None, num_classes=rows.shape[0])
-            fc_name, fc = _final_linear(model, arch)
+            fc_name, fc = final_linear(model, arch)
         if state is not None:
             try:
                 model.load_state_dict(state, strict=True)
             except RuntimeError as e:
                 raise ValueError(f"weights file {weights} does not match torchvision architecture {arch!r}: {e}") from e
         head = nn.Linear(fc.in_features, n_classes)
-    _set_submodule(model, fc_name, nn.Identity())
+    set_submodule(model, fc_name, nn.Identity())
     if in_channels == 1:
-        _to_gray(model, arch)
+        to_gray(model, arch)
     return TorchvisionProbe(model, head, arch).eval()
 
 
@@ -160,56 +159,6 @@ def probe_from_spec(
     if checkpoint is not None:
         raise ValueError("a torchvision probe takes its weights from spec.weights, not from a checkpoint")
     return torchvision_probe(spec.arch, spec.weights, in_channels, n_classes)
-
-
-def _read_state_dict(weights: str | Path, arch: str) -> dict[str, torch.Tensor]:
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file for torchvision probe {arch!r} not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        raise ValueError(f"cannot read weights file {path} as a torch state dict: {e}") from e
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(
-            f"weights file {path} must hold a state dict (a mapping of names to tensors, as saved by "
-            f"torch.save(model.state_dict(), path)), got {type(state).__name__}"
-        )
-    return dict(state)
-
-
-def _final_linear(model: nn.Module, arch: str) -> tuple[str, nn.Linear]:
-    """The classifier of a torchvision model: its last registered ``nn.Linear``."""
-    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(f"torchvision architecture {arch!r} has no final nn.Linear classifier to replace")
-    return linears[-1]
-
-
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
-
-
-def _to_gray(model: nn.Module, arch: str) -> None:
-    """Replace the first 3-channel ``nn.Conv2d`` by a 1-channel one with the RGB filters summed."""
-    first = next(
-        ((name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3), None
-    )
-    if first is None:
-        raise ValueError(f"torchvision architecture {arch!r} has no 3-channel Conv2d to adapt to gray input")
-    name, conv = first
-    if conv.groups != 1:
-        raise ValueError(f"cannot adapt the grouped first convolution {name!r} of {arch!r} to 1 channel")
-    gray = nn.Conv2d(
-        1, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-        dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode,
-    )
-    with torch.no_grad():
-        gray.weight.copy_(conv.weight.sum(dim=1, keepdim=True))  # (out, 1, kh, kw)
-        if conv.bias is not None:
-            gray.bias.copy_(conv.bias)
-    _set_submodule(model, name, gray)
 
 
 def _check_spec(spec: ProbeSpec) -> None:

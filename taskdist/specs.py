@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import asdict, dataclass
@@ -42,6 +43,53 @@ class ArchSpec:
     convs_per_stage: int
     pool: int
     hidden: int
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel input normalisation of a torchvision backbone whose weights do not name their own (ImageNet's)."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A torchvision classification architecture as task network (:class:`taskdist.models.BackboneNet`).
+
+    Parameters
+    ----------
+    arch
+        Name from ``torchvision.models.list_models(module=torchvision.models)``, e.g. ``"resnet18"``.
+    weights
+        None: random initialisation from the network's seed; a torchvision weights name in full,
+        ``"ResNet18_Weights.IMAGENET1K_V1"`` (the config resolves ``DEFAULT`` and bare member names);
+        otherwise the path of a state dict of the architecture (:func:`weights_kind`).
+    mean, std
+        Per-channel (RGB) normalisation of the [0, 1] images: the weights' own for a torchvision
+        weights name, the config's otherwise.
+    """
+
+    arch: str
+    weights: str | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def weights_kind(weights: str | None) -> str | None:
+    """How a :class:`BackboneSpec`'s (resolved) ``weights`` are obtained: None (random), ``"torchvision"`` (a
+    full weights name, ``ResNet18_Weights.IMAGENET1K_V1``) or ``"file"`` (a path, e.g. ``w/resnet18.pth``)."""
+    if weights is None:
+        return None
+    return "torchvision" if re.fullmatch(r"[A-Za-z0-9]+_Weights\.[A-Za-z0-9_]+", weights) else "file"
+
+
+def network_files(spec: ArchSpec | BackboneSpec | None) -> list[str]:
+    """The files a task network is built from: a backbone's weights file, if it has one (a job input)."""
+    if isinstance(spec, BackboneSpec) and weights_kind(spec.weights) == "file":
+        return [spec.weights]
+    return []
+
+
+NetworkSpec = ArchSpec | BackboneSpec
+"""Any task network's spec; :func:`from_params` tells the two apart by their keys."""
 
 
 RESAMPLE_SUFFIX = "@resample"
@@ -413,7 +461,7 @@ class ConsistencySpec:
     """
 
     seeds: int
-    network: ArchSpec | None = None
+    network: ArchSpec | BackboneSpec | None = None
 
     def variants(self) -> tuple[str, ...]:
         return tuple(f"seed{k}" for k in range(1, self.seeds)) + (("shape",) if self.network else ())
@@ -426,7 +474,7 @@ class Experiment:
     image: ImageSpec
     datasets: dict[str, DatasetSpec]
     tasks: dict[str, TaskSpec]
-    network: ArchSpec
+    network: ArchSpec | BackboneSpec
     train: TrainSpec
     fisher: FisherSpec
     methods: tuple[str, ...]
@@ -466,7 +514,25 @@ def from_params(cls: type, value):
     origin = typing.get_origin(cls)
     if origin in (typing.Union, types.UnionType):  # ``X | None``: rebuild an X unless the value is None
         args = [arg for arg in typing.get_args(cls) if arg is not type(None)]
-        return value if value is None or len(args) != 1 else from_params(args[0], value)
+        if value is None:
+            return None
+        if len(args) == 1:
+            return from_params(args[0], value)
+        if not any(dataclasses.is_dataclass(a) for a in args):
+            return value
+        # ``X | Y`` of specs: the one whose fields are the value's keys (ArchSpec or BackboneSpec)
+        fits = [
+            a
+            for a in args
+            if dataclasses.is_dataclass(a)
+            and isinstance(value, dict)
+            and {f.name for f in dataclasses.fields(a)} == set(value)
+        ]
+        if len(fits) != 1:
+            names = [getattr(a, "__name__", str(a)) for a in args]
+            keys = sorted(value) if isinstance(value, dict) else type(value).__name__
+            raise ValueError(f"cannot tell which of {names} the params {keys} describe")
+        return from_params(fits[0], value)
     if origin is tuple:
         args = typing.get_args(cls)
         inner = args[0] if len(args) == 2 and args[1] is Ellipsis else None

@@ -29,7 +29,7 @@ import pandas as pd
 
 from taskdist import tasks
 from taskdist.seeds import stable_seed
-from taskdist.specs import ArchSpec, TaskSpec, TransferSpec
+from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec
 
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
     import torch
@@ -111,7 +111,7 @@ def run(
     target: TaskSpec,
     dataset: data.Dataset,
     table: pd.DataFrame,
-    arch: ArchSpec | None,
+    arch: NetworkSpec | None,
     spec: TransferSpec,
     seed: int,
     device: torch.device,

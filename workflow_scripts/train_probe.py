@@ -2,7 +2,7 @@
 
 from taskdist import data, io, stages, tasks
 from taskdist.runtime import finish, start
-from taskdist.specs import ArchSpec, TaskSpec, TrainSpec, from_params
+from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
@@ -10,7 +10,7 @@ checkpoint = stages.train_probe(
     [from_params(TaskSpec, t) for t in spec["tasks"]],
     [data.load_npz(path) for path in snakemake.input.datasets],
     [tasks.read_table(path) for path in snakemake.input.tasks],
-    from_params(ArchSpec, spec["network"]),
+    from_params(NetworkSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
     spec["seed"],
     device,

@@ -1,9 +1,8 @@
 """rules train_task, train_variant: train a task network N_task from scratch (a variant: another seed or shape)."""
 
 from taskdist import data, io, stages, tasks
-from taskdist.models import ArchSpec
 from taskdist.runtime import finish, start
-from taskdist.specs import TaskSpec, TrainSpec, from_params
+from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
@@ -11,7 +10,7 @@ checkpoint = stages.train_task(
     from_params(TaskSpec, spec["task"]),
     data.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
-    from_params(ArchSpec, spec["network"]),
+    from_params(NetworkSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
     device,
     seed=spec.get("seed"),

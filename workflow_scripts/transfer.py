@@ -2,7 +2,7 @@
 
 from taskdist import checkpoint, data, records, tasks, transfer
 from taskdist.runtime import finish, start
-from taskdist.specs import ArchSpec, TaskSpec, TransferSpec, from_params
+from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
@@ -12,7 +12,7 @@ runs = transfer.run(
     from_params(TaskSpec, spec["target"]),
     data.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
-    from_params(ArchSpec, spec["network"]) if "network" in spec else None,  # scratch only
+    from_params(NetworkSpec, spec["network"]) if "network" in spec else None,  # scratch only
     from_params(TransferSpec, spec["transfer"]),
     spec["seed"],
     device,
