@@ -261,7 +261,10 @@ def _network(raw: dict, image: dict, key: str) -> ArchSpec | BackboneSpec:
                 f"(no arch, or arch: cnn) takes {list(CNN_KEYS)}: remove them, or set arch, e.g. arch: resnet18"
             )
         return from_params(ArchSpec, {k: raw[k] for k in CNN_KEYS})
-    mixed = [k for k in CNN_KEYS if k in raw]
+    # config.yaml spells out the CNN's defaults, and an overlay (--configfile configs/ftd_mnist.yaml) that names
+    # an arch merges onto them: keys at their defaults say nothing, other values are a mix-up.
+    cnn = defaults("network")
+    mixed = [k for k in CNN_KEYS if k in raw and raw[k] != cnn[k]]
     if mixed:
         raise ConfigError(
             f"config key {key}: {mixed} describe the small CNN, not the torchvision architecture {arch!r} "
