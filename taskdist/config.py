@@ -313,15 +313,9 @@ def _backbone(raw: dict, image: dict, key: str) -> BackboneSpec:
         weights = f"{type(enum).__name__}.{enum.name}"
         mean, std = backbones.weights_normalisation(enum)
     elif weights is not None:
-        try:
-            with Path(weights).open("rb") as f:
-                f.read(1)
-        except OSError as e:
-            raise ConfigError(
-                f"config key {key}.weights: cannot read the weights file {weights!r} ({e.strerror or e}); give the "
-                f"path of a state dict of {arch!r} saved with torch.save(model.state_dict(), path), a torchvision "
-                f"weights name (e.g. DEFAULT), or null for random weights"
-            ) from None
+        _check_readable(
+            weights, f"config key {key}.weights", "a torchvision weights name (e.g. DEFAULT), or null (random weights)"
+        )
     return BackboneSpec(arch=arch, weights=weights, mean=mean, std=std)
 
 
@@ -422,23 +416,26 @@ def _check_torchvision_probe(arch: str | None, weights: str | None, key: str) ->
     """A torchvision probe names a classification architecture torchvision has, and a readable weights file."""
     if not arch:
         raise ConfigError(f"{key}.arch: a torchvision probe needs an architecture, e.g. resnet18")
-    import torchvision.models  # only for a torchvision probe: planning otherwise stays free of torch
+    from taskdist import backbones  # only for a torchvision probe: planning otherwise stays free of torch
 
-    known = torchvision.models.list_models(module=torchvision.models)
-    if arch not in known:
-        close = difflib.get_close_matches(arch, known, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {known}"
-        raise ConfigError(f"{key}.arch: {arch!r} is not a torchvision classification architecture{hint}")
+    try:
+        backbones.check_arch(arch)
+    except ValueError as e:
+        raise ConfigError(f"{key}.arch: {e}") from None
     if weights is not None:
-        path = Path(weights)
-        try:
-            with path.open("rb") as f:
-                f.read(1)
-        except OSError as e:
-            raise ConfigError(
-                f"{key}.weights: cannot read the weights file {weights!r} ({e.strerror or e}); give the path "
-                f"of a state dict saved with torch.save(model.state_dict(), path), or remove weights"
-            ) from None
+        _check_readable(weights, f"{key}.weights", "or remove weights")
+
+
+def _check_readable(weights: str, where: str, otherwise: str) -> None:
+    """A weights file can be opened and read; ``where`` names the config key in the error."""
+    try:
+        with Path(weights).open("rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise ConfigError(
+            f"{where}: cannot read the weights file {weights!r} ({e.strerror or e}); give the path of a "
+            f"state dict saved with torch.save(model.state_dict(), path), {otherwise}"
+        ) from None
 
 
 DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -61,11 +61,7 @@ class TaskNet(nn.Module):
         """A copy sharing nothing with ``self``, with a freshly initialised head."""
         net = TaskNet(self.spec, self.in_channels, n_classes)
         net.body.load_state_dict(self.body.state_dict())
-        gen = torch.Generator().manual_seed(seed)
-        bound = 1.0 / self.body.out_features**0.5
-        with torch.no_grad():
-            net.head.weight.uniform_(-bound, bound, generator=gen)
-            net.head.bias.uniform_(-bound, bound, generator=gen)
+        _init_head(net.head, seed)
         return net
 
 
@@ -114,7 +110,7 @@ class BackboneNet(nn.Module):
 
 
 def _init_head(head: nn.Linear, seed: int) -> None:
-    """``U(-1/sqrt(D), 1/sqrt(D))`` weights and bias from ``seed``, as :meth:`TaskNet.with_new_head` draws them."""
+    """``U(-1/sqrt(D), 1/sqrt(D))`` weights, then bias, from ``seed`` (``D`` the head's inputs)."""
     gen = torch.Generator().manual_seed(seed)
     bound = 1.0 / head.in_features**0.5
     with torch.no_grad():

@@ -11,13 +11,12 @@ takes either.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from taskdist.backbones import final_linear, read_state_dict, set_submodule, to_gray
+from taskdist.backbones import check_arch, final_linear, read_state_dict, set_submodule, to_gray
 from taskdist.checks import check_int
 from taskdist.specs import ProbeSpec
 
@@ -95,11 +94,7 @@ def torchvision_probe(
     """
     import torchvision.models
 
-    known = torchvision.models.list_models(module=torchvision.models)
-    if arch not in known:
-        close = difflib.get_close_matches(str(arch), known, n=3)
-        hint = f"; did you mean {close}?" if close else ""
-        raise ValueError(f"unknown torchvision classification architecture {arch!r}{hint} (known: {known})")
+    check_arch(arch)
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
     check_int("n_classes", n_classes, minimum=1)

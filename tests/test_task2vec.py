@@ -236,7 +236,7 @@ def _trunk(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def test_torchvision_probe_errors(resnet18_file, tmp_path):
     _, path = resnet18_file
-    with pytest.raises(ValueError, match="unknown torchvision.*resnet19.*did you mean"):
+    with pytest.raises(ValueError, match="resnet19.*is not a torchvision classification architecture.*did you mean"):
         probes.torchvision_probe("resnet19", None, 3, 10)
     with pytest.raises(ValueError, match="in_channels must be 1 or 3"):
         probes.torchvision_probe("resnet18", path, 2, 10)
