@@ -43,6 +43,21 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return Evaluation(loss=loss_sum / len(images), accuracy=correct / len(images))
 
 
+def batches(order: torch.Tensor, batch_size: int, model: nn.Module) -> list[torch.Tensor]:
+    """One epoch's mini-batches of the shuffled indices ``order``, ``batch_size`` at a time.
+
+    For a model with BatchNorm, a last batch of a single example joins the batch before it: batch
+    statistics of one example are undefined where a layer's maps are 1 x 1 (a ResNet's last stage on
+    small images), and training would stop with an error. Models without BatchNorm (the small CNN)
+    get the plain split.
+    """
+    parts = list(order.split(batch_size))
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_batchnorm and len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
 def fit(
     model: nn.Module,
     images: torch.Tensor,
@@ -74,8 +89,7 @@ def fit(
         model.train()
         order = torch.randperm(len(images), generator=gen)
         loss_sum, correct = 0.0, 0
-        for start in range(0, len(images), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in batches(order, batch_size, model):
             x, y = images[idx].to(device), labels[idx].to(device)
             logits = model(x)  # (B, C)
             loss = F.cross_entropy(logits, y)
@@ -148,8 +162,7 @@ def fit_early_stopping(
         model.train()
         order = torch.randperm(len(images), generator=gen)
         loss_sum = 0.0
-        for start in range(0, len(images), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in batches(order, batch_size, model):
             x, y = images[idx].to(device), labels[idx].to(device)
             loss = F.cross_entropy(model(x), y)  # model(x): (B, C)
             opt.zero_grad(set_to_none=True)

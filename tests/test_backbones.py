@@ -102,6 +102,21 @@ def test_the_seed_decides_the_weights_and_a_new_head_keeps_the_body(one_thread):
     assert again.training and all(p.requires_grad for p in again.parameters())
 
 
+def test_a_last_batch_of_one_example_joins_the_one_before_for_a_batchnorm_network(one_thread):
+    """A ResNet's last stage is 1 x 1 on small images: a batch of one cannot be normalised and training stopped."""
+    from taskdist import train
+
+    order = torch.arange(33)
+    cnn = models.build(ArchSpec((4,), 1, 1, 4), 1, 2, seed=0)
+    resnet = models.build(spec(), 1, 2, seed=0)
+    assert [len(b) for b in train.batches(order, 16, cnn)] == [16, 16, 1]  # the small CNN: as before
+    assert [len(b) for b in train.batches(order, 16, resnet)] == [16, 17]
+    assert torch.equal(torch.cat(train.batches(order, 16, resnet)), order)
+    x, y = images(33, 8), torch.arange(33) % 2
+    history = train.fit(resnet, x, y, epochs=1, batch_size=16, lr=1e-3, seed=0)
+    assert np.isfinite(history[0]["loss"])
+
+
 def test_specs_round_trip_through_params_and_a_cnn_keeps_its_params():
     backbone = spec("resnet18", "w.pth")
     assert from_params(NetworkSpec, to_params(backbone)) == backbone
