@@ -2,8 +2,9 @@
 
 Generates an image folder of ``--classes`` classes of ``--images`` 32x32 RGB
 images each (PNG and JPEG alternately) in a temporary directory, then prepares
-the dataset as rule ``prepare_dataset`` does (``taskdist.data.load`` with the
-used classes, then ``save_npz``), each case in a fresh Python process:
+the dataset with the code of rule ``prepare_dataset`` (``taskdist.data.load`` with the
+used classes, then ``save_npz``; the rule runs it once per class, here the classes
+of a case are read in one process), each case in a fresh Python process:
 
 - ``imports only``: the process's floor (numpy, torch, Pillow, taskdist imported; nothing read);
 - ``5 classes``: the classes a small experiment's tasks use;

@@ -46,8 +46,6 @@ NAS_PARAMS = to_params(NAS.search)
 # on it one after another (the SLURM profile sets `resources: gpu=1`).
 GPUS = 1 if EXP.device == "cuda" else 0
 DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
-# The classes each dataset's npz holds: those any materialised task (resamples and probe tasks included) draws.
-USED_CLASSES = taskdist.config.used_classes(SPECS.values())
 # The version of each stage's computation, owned by the module that computes it; every rule's params
 # carry its stage's, so raising one reruns exactly that stage and what depends on it.
 VERSIONS = {
@@ -91,12 +89,17 @@ wildcard_constraints:
     source=alternatives(TASKS),
     target=alternatives(SPECS),
     dataset=alternatives(DATASETS_USED),
+    cls=r"\d+",
     method=alternatives(EXP.methods),
     search=alternatives(SEARCHES),
 
 
-def dataset_file(task_id):
-    return f"resources/datasets/{SPECS[task_id].dataset}.npz"
+def dataset_files(task_id):
+    """The files of the dataset classes a task draws from: one per class, so that a task drawing a new class
+    adds a file and changes none that other tasks read (a dataset is read only for the classes tasks use).
+    """
+    spec = SPECS[task_id]
+    return [f"resources/datasets/{spec.dataset}/{c}.npz" for c in spec.classes]
 
 
 def transfer_seed(target):
@@ -123,12 +126,12 @@ def get_dataset_params(wildcards):
         "dataset": to_params(EXP.datasets[wildcards.dataset]),
         "image": to_params(EXP.image),
         "seed": EXP.seed,  # of the pool assignment
-        "classes": list(USED_CLASSES[wildcards.dataset]),  # read only these
+        "class": int(wildcards.cls),  # read only this one
     }
 
 
 def get_task_dataset(wildcards):
-    return dataset_file(wildcards.task)
+    return dataset_files(wildcards.task)
 
 
 def get_task_params(wildcards):
@@ -151,7 +154,7 @@ def get_train_params(wildcards):
 
 
 def get_fisher_dataset(wildcards):
-    return dataset_file(wildcards.data)
+    return dataset_files(wildcards.data)
 
 
 def get_fisher_params(wildcards):
@@ -194,7 +197,7 @@ def get_variant_fisher(wildcards):
 
 
 def get_target_dataset(wildcards):
-    return dataset_file(wildcards.target)
+    return dataset_files(wildcards.target)
 
 
 def get_transfer_params(wildcards):
@@ -222,7 +225,7 @@ def get_score_inputs(wildcards):
     target = wildcards.target
     return {
         "models": [f"results/models/{a}.pt" for a, b in PAIRS if b == target],
-        "dataset": dataset_file(target),
+        "dataset": dataset_files(target),
         "task": f"results/tasks/{target}.parquet",
         "resample": f"results/tasks/{RESAMPLE[target].id}.parquet",
     }
@@ -248,7 +251,9 @@ PROBE = EXP.task2vec.probe
 
 
 def get_probe_datasets(wildcards):
-    return [dataset_file(t) for t in EXP.task2vec.probe_tasks]
+    return [
+        path for t in EXP.task2vec.probe_tasks for path in dataset_files(t)
+    ]  # train_probe splits them by task
 
 
 def get_probe_tables(wildcards):
@@ -319,9 +324,9 @@ PATH_FILE = "results/paths/{length}/{source}/{target}.json"
 def get_pair_inputs(wildcards):
     return {
         "source": f"results/models/{wildcards.source}.pt",
-        "source_dataset": dataset_file(wildcards.source),
+        "source_dataset": dataset_files(wildcards.source),
         "source_task": f"results/tasks/{wildcards.source}.parquet",
-        "target_dataset": dataset_file(wildcards.target),
+        "target_dataset": dataset_files(wildcards.target),
         "target_task": f"results/tasks/{wildcards.target}.parquet",
     }
 
@@ -388,7 +393,7 @@ def get_nas_params(wildcards):
 
 
 def get_nas_base_task_dataset(wildcards):
-    return dataset_file(wildcards.task)
+    return dataset_files(wildcards.task)
 
 
 def nearest_bases(target):

@@ -1,8 +1,8 @@
 rule prepare_dataset:
     output:
-        "resources/datasets/{dataset}.npz",
+        "resources/datasets/{dataset}/{cls}.npz",
     log:
-        "logs/prepare_dataset/{dataset}.log",
+        "logs/prepare_dataset/{dataset}/{cls}.log",
     conda:
         "../envs/taskdist.yaml"
     threads: 1

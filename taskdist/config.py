@@ -574,14 +574,6 @@ def _class_id(value: int | str, info: DatasetInfo, fail, key: str) -> int:
         raise fail(key, f"dataset {info.name!r} has no class named {value!r}{hint} (classes: {known})") from None
 
 
-def used_classes(tasks) -> dict[str, tuple[int, ...]]:
-    """Dataset name -> the sorted class ids that ``tasks`` (TaskSpecs) draw from: what its npz needs to hold."""
-    used: dict[str, set[int]] = {}
-    for task in tasks:
-        used.setdefault(task.dataset, set()).update(c for sources in task.label_map for c in sources)
-    return {name: tuple(sorted(ids)) for name, ids in sorted(used.items())}
-
-
 def _check_label_map(label_map, label_names, info: DatasetInfo, fail, key: str) -> None:
     seen: dict[int, str] = {}
     for name, sources in zip(label_names, label_map, strict=True):

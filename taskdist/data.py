@@ -19,8 +19,9 @@ a train, val or test pool (``pool``), and every task draws its splits from
 those pools, so no task is tested on an image another task trained on.
 :func:`pool_sizes` gives the pools' sizes from the registry alone.
 
-:func:`save_npz` / :func:`load_npz` store the result as
-``resources/datasets/{dataset}.npz``.
+:func:`save_npz` / :func:`load_npz` store the result; the workflow keeps one file per class,
+``resources/datasets/{dataset}/{class}.npz``, so that a dataset is read for the classes its tasks
+use and a task that draws a new class changes no file that other tasks read.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # 2: images assigned to train / val / test pools (``pool`` in the npz); 3: only the used classes
+VERSION = 3  # 2: images assigned to train / val / test pools (``pool`` in the npz); 3: only the used classes, ``ids``
 DEFAULT_ROOT = "data/torchvision"
 _CHUNK = 4096  # images converted at once by canonicalize
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
-_NPZ_KEYS = ("images", "labels", "origin", "pool", "class_names")
+_NPZ_KEYS = ("images", "labels", "origin", "pool", "class_names", "ids")
 
 POOLS = ("train", "val", "test")
 """Names of the pools, indexed by the values of :attr:`Dataset.pool`."""
@@ -402,6 +403,13 @@ class Dataset:
         (0 train, 1 val, 2 test); see :func:`assign_pools`.
     class_names
         Name of each class, indexed by label.
+    ids
+        int64, (N,), distinct: each image's name, the same whichever other classes were read: for
+        a registered dataset its position in the whole source (train file then test file, every
+        class), for an image folder a number from its identity
+        (:func:`taskdist.sources.image_id`; positions there move when class folders are added).
+        Task tables name images by it (:func:`taskdist.tasks.rows`), so a dataset file that gains
+        or loses other classes leaves every task's table valid. None: ``0..N-1`` (the whole source).
     """
 
     images: np.ndarray
@@ -409,13 +417,18 @@ class Dataset:
     origin: np.ndarray
     pool: np.ndarray
     class_names: tuple[str, ...]
+    ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         images = self.images
         if images.dtype != np.uint8 or images.ndim != 4:
             raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
         n = len(images)
-        for field, dtype in (("labels", np.int64), ("origin", np.uint8), ("pool", np.uint8)):
+        if self.ids is None:
+            object.__setattr__(self, "ids", np.arange(n, dtype=np.int64))
+        elif n and (self.ids.min() < 0 or len(np.unique(self.ids)) != n):
+            raise ValueError(f"ids must be distinct and >= 0, got {n - len(np.unique(self.ids))} repeated")
+        for field, dtype in (("labels", np.int64), ("origin", np.uint8), ("pool", np.uint8), ("ids", np.int64)):
             array = getattr(self, field)
             if array.dtype != dtype or array.shape != (n,):
                 raise ValueError(f"{field} must be {np.dtype(dtype)} ({n},), got {array.dtype} {array.shape}")
@@ -446,9 +459,11 @@ def canonicalize(images: np.ndarray, image: ImageSpec) -> np.ndarray:
     numpy.ndarray
         uint8, (N, image.channels, image.size, image.size).
     """
+    nchw = _as_nchw(images)
+    if nchw.shape[1:] == (image.channels, image.size, image.size):  # already canonical: no torch to import
+        return np.ascontiguousarray(nchw)
     import torch  # here, so that reading configs and task tables does not pay for importing torch
 
-    nchw = _as_nchw(images)
     out = np.empty((len(nchw), image.channels, image.size, image.size), dtype=np.uint8)
     for start in range(0, len(nchw), _CHUNK):
         chunk = torch.from_numpy(np.ascontiguousarray(nchw[start : start + _CHUNK]))
@@ -560,10 +575,10 @@ def load(
     split = default_split(info) if split is None else split
     _check_split(info.has_test_part, split, name)
     if folder is not None:
-        decoded, labels, origin, identities = sources.read_folder(listing, used, image.channels)
+        decoded, labels, origin, identities, ids = sources.read_folder(listing, used, image.channels)
         pool = assign_pools(labels, origin, info.has_test_part, split, seed, name, identities)
         log.info("canonicalizing %d images of %d classes of folder %s to %s", len(labels), len(used), folder, image)
-        return Dataset(_canonicalize_each(decoded, image), labels, origin, pool, info.class_names)
+        return Dataset(_canonicalize_each(decoded, image), labels, origin, pool, info.class_names, ids)
     if info.embedded:
         images, labels = sources.EMBEDDED[name]()
         origin = np.zeros(len(labels), dtype=np.uint8)
@@ -572,12 +587,13 @@ def load(
         root = Path(DEFAULT_ROOT if root is None else root)
         images, labels, origin, names = sources.read_torchvision(name, root, download)
         names = names or info.class_names
+    ids = np.arange(len(labels), dtype=np.int64)
     if len(used) < info.n_classes:  # whole classes dropped: the kept ones keep their positions, so their pools
         keep = np.isin(labels, used)
-        images, labels, origin = images[keep], labels[keep], origin[keep]
+        images, labels, origin, ids = images[keep], labels[keep], origin[keep], ids[keep]
     pool = assign_pools(labels, origin, info.has_test_part, split, seed, name)
     log.info("canonicalizing %d %s images of %d classes to %s", len(images), name, len(used), image)
-    return Dataset(canonicalize(images, image), labels, origin, pool, names)
+    return Dataset(canonicalize(images, image), labels, origin, pool, names, ids)
 
 
 def _check_classes(classes: Sequence[int] | None, info: DatasetInfo) -> tuple[int, ...]:
@@ -618,7 +634,7 @@ def _canonicalize_each(decoded: list[np.ndarray], image: ImageSpec) -> np.ndarra
 def save_npz(path: str | os.PathLike, ds: Dataset) -> None:
     """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename).
 
-    The archive holds the arrays ``images``, ``labels``, ``origin``, ``pool`` and ``class_names``.
+    The archive holds the arrays ``images``, ``labels``, ``origin``, ``pool``, ``class_names`` and ``ids``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -626,25 +642,39 @@ def save_npz(path: str | os.PathLike, ds: Dataset) -> None:
     try:
         with open(tmp, "wb") as f:
             names = np.array(ds.class_names, dtype=str)
-            np.savez(f, images=ds.images, labels=ds.labels, origin=ds.origin, pool=ds.pool, class_names=names)
+            np.savez(f, images=ds.images, labels=ds.labels, origin=ds.origin, pool=ds.pool, class_names=names,
+                     ids=ds.ids)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def load_npz(path: str | os.PathLike) -> Dataset:
-    """Read a dataset written by :func:`save_npz`.
+def load_npz(path: str | os.PathLike | Sequence[str | os.PathLike]) -> Dataset:
+    """Read a dataset written by :func:`save_npz`, or several parts of one (the workflow writes one file per
+    class, ``resources/datasets/{dataset}/{class}.npz``), concatenated in the order given.
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist.
+        If a file does not exist.
     ValueError
-        If ``path`` is not a complete dataset archive (truncated, keys missing,
-        e.g. ``pool`` in a file written before pools existed, not an npz); the
-        message names the file and how to recompute it.
+        If a file is not a complete dataset archive (truncated, keys missing,
+        e.g. ``ids`` in a file written before they existed, not an npz), or the parts
+        are not of one dataset (their class names differ); the message names the file
+        and how to recompute it.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        parts = [load_npz(p) for p in path]
+        if not parts:
+            raise ValueError("no dataset files given")
+        names = {part.class_names for part in parts}
+        if len(names) > 1:
+            raise ValueError(f"dataset files {[str(p) for p in path]} are not parts of one dataset: their class "
+                             f"names differ; delete them and rerun snakemake")
+        return Dataset(**{k: np.concatenate([getattr(part, k) for part in parts])
+                          for k in ("images", "labels", "origin", "pool", "ids")},
+                       class_names=parts[0].class_names)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset file {path} does not exist; run snakemake to create it")

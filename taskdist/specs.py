@@ -123,6 +123,11 @@ class TaskSpec:
     def n_classes(self) -> int:
         return len(self.label_map)
 
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The dataset's classes the task draws from, sorted: the dataset files it reads."""
+        return tuple(sorted(c for sources in self.label_map for c in sources))
+
     def draws_per_class(self) -> dict[int, int]:
         """How many examples each original class contributes."""
         draws = {}

@@ -38,7 +38,7 @@ def read_table(path) -> pd.DataFrame:
     return io.read_parquet(path, COLUMNS)
 
 
-def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.DataFrame:
+def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.ndarray | None = None) -> pd.DataFrame:
     """Draw the task's examples, each split from the dataset's matching pool.
 
     Each new label gets ``spec.samples_per_class`` examples, spread as evenly
@@ -57,6 +57,11 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.Dat
         int, (N,): class of every image of the dataset.
     pools
         uint8, (N,): pool of every image, an index into :data:`taskdist.data.POOLS`.
+    ids
+        int64, (N,): the name of every image, written to the table's ``index``
+        (:attr:`taskdist.data.Dataset.ids`); None: its row.
+        A class's images are drawn by their order within the class, so the table does not
+        depend on which other classes the arrays hold.
 
     Returns
     -------
@@ -72,6 +77,8 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.Dat
     labels, pools = np.asarray(labels), np.asarray(pools)
     if labels.ndim != 1 or pools.shape != labels.shape:
         raise ValueError(f"labels and pools must be 1-d of equal length, got shapes {labels.shape}, {pools.shape}")
+    if ids is not None and np.shape(ids) != labels.shape:
+        raise ValueError(f"ids must name each of the {len(labels)} images, got shape {np.shape(ids)}")
     if len(pools) and not (0 <= pools.min() and pools.max() < len(POOLS)):
         raise ValueError(f"pools must index {POOLS}, got values {np.unique(pools).tolist()}")
     n_classes = 1 + max(int(labels.max(initial=-1)), *(c for sources in spec.label_map for c in sources))
@@ -99,7 +106,10 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray) -> pd.Dat
                     )
                 picked = rng.choice(pool, size=need, replace=False).astype(np.int64)
                 parts.append(pd.DataFrame({"index": picked, "label": new_label, "split": pool_name}))
-    table = pd.concat(parts, ignore_index=True).sort_values("index", kind="stable").reset_index(drop=True)
+    table = pd.concat(parts, ignore_index=True)
+    if ids is not None:
+        table["index"] = np.asarray(ids, dtype=np.int64)[table["index"].to_numpy()]
+    table = table.sort_values("index", kind="stable").reset_index(drop=True)
     table["label"] = table["label"].astype(np.int64)
     table["split"] = table["split"].astype(str)
     return table
@@ -112,10 +122,32 @@ def arrays(dataset: Dataset, table: pd.DataFrame, split: str | None = None) -> t
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         table = table[table["split"] == split]
-    images = torch.from_numpy(dataset.images[table["index"].to_numpy()]).float()  # (N, C, H, W)
+    images = torch.from_numpy(dataset.images[rows(dataset, table["index"].to_numpy())]).float()  # (N, C, H, W)
     images = images.div_(127.5).sub_(1.0)
     labels = torch.tensor(table["label"].to_numpy(dtype=np.int64))  # (N,)
     return images, labels
+
+
+def rows(dataset: Dataset, index: np.ndarray) -> np.ndarray:
+    """Rows of ``dataset``'s arrays holding the images a table's ``index`` names (:attr:`Dataset.ids`).
+
+    Raises
+    ------
+    ValueError
+        If the dataset file lacks some of them (it was prepared for other classes): the message says how
+        to recompute it.
+    """
+    order = np.argsort(dataset.ids, kind="stable")
+    found = np.searchsorted(dataset.ids, index, sorter=order)  # (n,) positions in the sorted ids
+    present = found < len(order)
+    present[present] = dataset.ids[order[found[present]]] == index[present]
+    if not present.all():
+        absent = index[~present]
+        raise ValueError(
+            f"the dataset file lacks {len(absent)} of the task's images (e.g. ids {absent[:3].tolist()}): it was "
+            f"prepared for other classes; rerun snakemake (or --forcerun prepare_dataset) to recompute it"
+        )
+    return order[found]
 
 
 def subsample(n: int, k: int, seed: int) -> np.ndarray:

@@ -201,7 +201,7 @@ def test_tasks_name_classes_by_name_or_id_also_on_registered_datasets(tmp_path):
     exp = _load_config(tmp_path, cfg)
     assert exp.tasks["pets"].label_map == ((3,), (5,)) and exp.tasks["pets"].label_names == ("cat", "dog")
     assert exp.tasks["mix"].label_map == ((3, 6), (0, 9))
-    assert config.used_classes(exp.tasks.values()) == {"cifar10": (0, 3, 5, 6, 9)}
+    assert exp.tasks["mix"].classes == (0, 3, 6, 9)  # the dataset files the task reads
     cfg["tasks"][0]["classes"] = ["cat", "dgo"]
     with pytest.raises(ConfigError, match=r"tasks\[pets\]\.classes: .*no class named 'dgo'; did you mean 'dog'"):
         _load_config(tmp_path, cfg)
@@ -305,10 +305,13 @@ def test_unused_classes_change_no_artifact_and_are_never_read(folder_runs):
     assert a.equals(b) and len(a) == 4 and (a["value"] > 0).sum() == 2
     transfer = io.read_parquet(plain / TARGETS[1])
     assert set(transfer["source"]) == {"round", "mixed"} and transfer["accuracy"].between(0, 1).all()
-    p = data.load_npz(plain / "resources/datasets/shapes.npz")
-    e = data.load_npz(extra / "resources/datasets/shapes.npz")
+    # one file per class a task draws, named by its id (the extra class sorting first shifts the ids)
+    files = {run: sorted((run / "resources/datasets/shapes").glob("*.npz")) for run in (plain, extra)}
+    assert [f.name for f in files[plain]] == [f"{c}.npz" for c in range(len(CLASSES))]
+    assert [f.name for f in files[extra]] == [f"{c + 1}.npz" for c in range(len(CLASSES))]
+    p, e = data.load_npz(files[plain]), data.load_npz(files[extra])
     assert e.class_names == ("aaa_extra", *CLASSES, "zzz_extra") and p.class_names == CLASSES
-    assert np.array_equal(e.labels, p.labels + 1)  # original ids: the extra class sorting first shifts them
+    assert np.array_equal(e.labels, p.labels + 1)
     assert len(p.labels) == len(CLASSES) * PER_CLASS and set(e.labels.tolist()) == {1, 2, 3, 4}
-    for key in ("images", "origin", "pool"):
+    for key in ("images", "origin", "pool", "ids"):
         assert np.array_equal(getattr(p, key), getattr(e, key)), key

@@ -123,6 +123,26 @@ def test_arrays_scales_images_and_selects_a_split():
         tasks.arrays(ds, table, "training")
 
 
+def test_a_table_names_the_same_images_whichever_other_classes_the_dataset_file_holds():
+    """Tables name images by their place in the whole source (Dataset.ids): a file of fewer classes gives the
+    same table and the same arrays, and a file without a task's classes is an error that says what to do."""
+    images = np.arange(len(LABELS), dtype=np.uint8).reshape(-1, 1, 1, 1).repeat(8, 2).repeat(8, 3)
+    full = Dataset(images, LABELS.astype(np.int64), np.zeros(len(LABELS), np.uint8), POOL, tuple("abcdef"))
+    keep = np.isin(LABELS, (1, 3, 4))
+    part = Dataset(images[keep], full.labels[keep], full.origin[keep], POOL[keep], full.class_names,
+                   np.flatnonzero(keep))
+    spec = _spec(((3,), (1,)))
+    table = tasks.materialize(spec, full.labels, full.pool, full.ids)
+    assert table.equals(tasks.materialize(spec, part.labels, part.pool, part.ids))
+    for split in ("train", "test"):
+        (x, y), (x_part, y_part) = tasks.arrays(full, table, split), tasks.arrays(part, table, split)
+        assert x.equal(x_part) and y.equal(y_part)
+    other = Dataset(images[~keep], full.labels[~keep], full.origin[~keep], POOL[~keep], full.class_names,
+                    np.flatnonzero(~keep))
+    with pytest.raises(ValueError, match="lacks 40 of the task's images.*recompute"):
+        tasks.arrays(other, table)
+
+
 def test_subsample():
     assert tasks.subsample(5, 10, 0).tolist() == [0, 1, 2, 3, 4]
     picked = tasks.subsample(100, 10, 0)

@@ -25,7 +25,7 @@ METHODS = list(EXP.methods)
 SETTINGS = list(EXP.transfer.settings)  # finetune, linear
 NAS = tiny_config()["nas"]
 NAS_SUMMARY = "results/nas/summary.parquet"
-MID = {"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]}  # a task the tests add
+MID = {"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]}  # a task the tests add; no other task draws 6
 
 
 @pytest.fixture(scope="module")
@@ -213,9 +213,11 @@ def after_transfer(methods=METHODS):
 
 
 def added_task_outputs(task, tasks, targets=EXP.nas.targets):
-    """What adding ``task`` to an experiment of ``tasks`` plans (other than its own NAS searches)."""
+    """What adding ``task`` to an experiment of ``tasks`` plans (other than its own NAS searches). "mid" draws a
+    class no other task draws: that class's dataset file is prepared, and no file that other tasks read changes."""
     return (
-        own_outputs(task)
+        {"resources/datasets/digits/6.npz"}
+        | own_outputs(task)
         | pair_outputs(task, tasks)
         | score_outputs(tasks)
         | after_matrices(METHODS, targets=targets)

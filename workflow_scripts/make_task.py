@@ -9,7 +9,7 @@ from taskdist.specs import TaskSpec, from_params
 start(snakemake)
 spec = from_params(TaskSpec, snakemake.params.task)
 dataset = data.load_npz(snakemake.input.dataset)
-table = tasks.materialize(spec, dataset.labels, dataset.pool)
+table = tasks.materialize(spec, dataset.labels, dataset.pool, dataset.ids)
 logging.getLogger("taskdist").info("task %s: %s", spec.id, table.groupby(["split", "label"]).size().to_dict())
 tasks.write_table(table, snakemake.output[0])
 finish()

@@ -1,4 +1,4 @@
-"""rule prepare_dataset: load a dataset source's used classes, assign their images to pools and store their canonical
+"""rule prepare_dataset: load one class of a dataset source, assign its images to pools and store its canonical
 arrays."""
 
 from taskdist import data
@@ -9,10 +9,9 @@ start(snakemake)
 spec = from_params(DatasetSpec, snakemake.params.spec["dataset"])
 image = from_params(data.ImageSpec, snakemake.params.spec["image"])
 seed = snakemake.params.spec["seed"]  # the experiment seed: pools are the same for every task
-classes = snakemake.params.spec["classes"]  # what the experiment's tasks draw from
 ds = data.load(
     spec.name, image, split=spec.split, seed=seed, root=spec.root, download=spec.download, folder=spec.folder,
-    classes=classes,
+    classes=[snakemake.params.spec["class"]],
 )  # fmt: skip
 if spec.folder is not None and ds.class_names != spec.class_names:
     raise RuntimeError(

@@ -6,9 +6,11 @@ from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
+probe_tasks = [from_params(TaskSpec, t) for t in spec["tasks"]]
+files = iter(snakemake.input.datasets)  # each task's class files, task after task
 checkpoint = stages.train_probe(
-    [from_params(TaskSpec, t) for t in spec["tasks"]],
-    [data.load_npz(path) for path in snakemake.input.datasets],
+    probe_tasks,
+    [data.load_npz([next(files) for _ in task.classes]) for task in probe_tasks],
     [tasks.read_table(path) for path in snakemake.input.tasks],
     from_params(NetworkSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
