@@ -40,15 +40,16 @@ class ConvBody(nn.Module):
         return torch.relu(self.fc(x))  # (B, hidden)
 
 
-class TaskNet(nn.Module):
-    """``body`` followed by a linear ``head`` over ``n_classes`` labels."""
+class _HeadedNet(nn.Module):
+    """A ``body`` (with ``out_features``) followed by a linear ``head`` over ``n_classes`` labels, built from
+    ``spec`` for images of ``in_channels`` channels."""
 
-    def __init__(self, spec: ArchSpec, in_channels: int, n_classes: int):
+    def __init__(self, spec: ArchSpec | BackboneSpec, in_channels: int, body: nn.Module, n_classes: int):
         super().__init__()
         self.spec = spec
         self.in_channels = in_channels
-        self.body = ConvBody(spec, in_channels)
-        self.head = nn.Linear(self.body.out_features, n_classes)
+        self.body = body
+        self.head = nn.Linear(body.out_features, n_classes)
 
     @property
     def n_classes(self) -> int:
@@ -56,6 +57,13 @@ class TaskNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))  # (B, n_classes)
+
+
+class TaskNet(_HeadedNet):
+    """The small CNN: a :class:`ConvBody` followed by a linear ``head`` over ``n_classes`` labels."""
+
+    def __init__(self, spec: ArchSpec, in_channels: int, n_classes: int):
+        super().__init__(spec, in_channels, ConvBody(spec, in_channels), n_classes)
 
     def with_new_head(self, n_classes: int, seed: int) -> TaskNet:
         """A copy sharing nothing with ``self``, with a freshly initialised head."""
@@ -77,7 +85,7 @@ class BackboneBody(nn.Module):
         return self.model(self.adapter(x))  # (B, out_features)
 
 
-class BackboneNet(nn.Module):
+class BackboneNet(_HeadedNet):
     """A torchvision classification architecture as a task network: ``body`` (:class:`BackboneBody`, the
     model with its final ``nn.Linear`` replaced by ``nn.Identity``) followed by a new linear ``head`` over
     ``n_classes`` labels; the interface of :class:`TaskNet`.
@@ -87,18 +95,7 @@ class BackboneNet(nn.Module):
     """
 
     def __init__(self, spec: BackboneSpec, in_channels: int, n_classes: int, *, load_weights: bool = True):
-        super().__init__()
-        self.spec = spec
-        self.in_channels = in_channels
-        self.body = BackboneBody(spec, in_channels, load_weights)
-        self.head = nn.Linear(self.body.out_features, n_classes)
-
-    @property
-    def n_classes(self) -> int:
-        return self.head.out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))  # (B, n_classes)
+        super().__init__(spec, in_channels, BackboneBody(spec, in_channels, load_weights), n_classes)
 
     def with_new_head(self, n_classes: int, seed: int) -> BackboneNet:
         """A copy sharing nothing with ``self``, with a freshly initialised head; like a new network (as
