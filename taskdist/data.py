@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskdist import sources
-from taskdist.seeds import stable_seed
+from taskdist.seeds import stable_id, stable_seed
 
 if TYPE_CHECKING:
     import torch
@@ -407,7 +407,8 @@ class Dataset:
         int64, (N,), distinct: each image's name, the same whichever other classes were read: for
         a registered dataset its position in the whole source (train file then test file, every
         class), for an image folder a number from its identity
-        (:func:`taskdist.sources.image_id`; positions there move when class folders are added).
+        (:func:`taskdist.seeds.stable_id` of its class name, part and file name; positions there
+        move when class folders are added).
         Task tables name images by it (:func:`taskdist.tasks.rows`), so a dataset file that gains
         or loses other classes leaves every task's table valid. None: ``0..N-1`` (the whole source).
     """
@@ -575,8 +576,9 @@ def load(
     split = default_split(info) if split is None else split
     _check_split(info.has_test_part, split, name)
     if folder is not None:
-        decoded, labels, origin, identities, ids = sources.read_folder(listing, used, image.channels)
+        decoded, labels, origin, identities = sources.read_folder(listing, used, image.channels)
         pool = assign_pools(labels, origin, info.has_test_part, split, seed, name, identities)
+        ids = np.array([stable_id(*identity) for identity in identities], dtype=np.int64)  # listing positions move
         log.info("canonicalizing %d images of %d classes of folder %s to %s", len(labels), len(used), folder, image)
         return Dataset(_canonicalize_each(decoded, image), labels, origin, pool, info.class_names, ids)
     if info.embedded:

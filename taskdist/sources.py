@@ -12,7 +12,6 @@ of them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pickle
@@ -318,7 +317,7 @@ def scan_folder(root: str | os.PathLike) -> FolderListing:
 
 def read_folder(
     listing: FolderListing, classes: Sequence[int], channels: int
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[tuple[str, str, str]], np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[tuple[str, str, str]]]:
     """Decode the images of ``classes`` of an image folder with Pillow; other classes are never opened.
 
     Parameters
@@ -339,11 +338,8 @@ def read_folder(
     origin
         uint8, (N,): 0 for the train part (or the flat folder), 1 for the test part.
     identities
-        ``(class name, part, file name)`` of each image: its key in the pool assignment.
+        ``(class name, part, file name)`` of each image: its key in the pool assignment and its id.
         Images are in part order, then class id, then file name.
-    ids
-        int64, (N,): each image's name as a number (:func:`image_id` of its identity), the same
-        whichever other class folders exist or are read.
 
     Raises
     ------
@@ -366,15 +362,4 @@ def read_folder(
                 labels.append(c)
                 origin.append(p)
                 identities.append((listing.class_names[c], part, file_name))
-    ids = np.array([image_id(*identity) for identity in identities], dtype=np.int64)
-    return images, np.array(labels, dtype=np.int64), np.array(origin, dtype=np.uint8), identities, ids
-
-
-def image_id(*identity: str) -> int:
-    """A 63-bit number naming an image by its identity (an image folder's class name, part and file name).
-
-    Positions in a folder's listing move when a class folder is added; this does not. Two of a million
-    images share one with probability about 5e-8 (:class:`taskdist.data.Dataset` checks that they differ).
-    """
-    digest = hashlib.sha256("\x1f".join(identity).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
+    return images, np.array(labels, dtype=np.int64), np.array(origin, dtype=np.uint8), identities
