@@ -4,7 +4,7 @@ Builds the default task network (``DEFAULT_NETWORK``, 1 channel, 28x28 inputs, 1
 random data and times, side by side and at the same batch size:
 
 - a plain training-style pass: forward, mean cross-entropy, ``backward()``;
-- :func:`taskdist.fisher.fisher_diagonal` for each estimator (``mc`` with one draw);
+- :func:`taskdist.methods.fisher.fisher_diagonal` for each estimator (``mc`` with one draw);
 - the ``torch.func`` engine that :func:`fisher_diagonal` falls back on for models the fast
   path does not cover;
 - a per-sample Python loop of ``torch.autograd.grad`` (the brute-force reference), on a
@@ -35,8 +35,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from taskdist.config import defaults  # noqa: E402
-from taskdist.fisher import ESTIMATORS, _fisher_diagonal, fisher_diagonal  # noqa: E402
-from taskdist.models import ArchSpec, TaskNet, build  # noqa: E402
+from taskdist.methods.fisher import ESTIMATORS, _fisher_diagonal, fisher_diagonal  # noqa: E402
+from taskdist.nets.models import ArchSpec, TaskNet, build  # noqa: E402
 from taskdist.specs import from_params
 
 DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network

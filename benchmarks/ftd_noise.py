@@ -24,7 +24,7 @@ Every cell of the table is the mean over ``--repeats`` seed families (``F_{a,a}`
 ``c`` and ``all10``.
 
 Candidate settings (rows): the head fit (``adam10`` = today's 10 Adam epochs lr 0.01 batch
-64 from a seeded init; ``adam100``; ``lbfgs(l2)`` = :func:`taskdist.linear.fit_linear_head`,
+64 from a seeded init; ``adam100``; ``lbfgs(l2)`` = :func:`taskdist.nets.linear.fit_linear_head`,
 converged, seed-free; ``own`` = ``N_a``'s own head wherever ``x`` has ``a``'s labels (``a``,
 ``a#2``, ``a_resample``), ``adam10`` elsewhere), the estimator (empirical / exact), the
 granularity (parameter / filter), the number of Fisher samples (500 / all 900) and the images
@@ -62,12 +62,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taskdist import data, fisher, models, tasks, train, vectors  # noqa: E402
+from taskdist.artifacts import vectors  # noqa: E402
 from taskdist.config import defaults  # noqa: E402
-from taskdist.distances import fisher_task_distance  # noqa: E402
-from taskdist.linear import refit_head  # noqa: E402
+from taskdist.data import (
+    datasets,  # noqa: E402
+    tasks,  # noqa: E402
+)
+from taskdist.methods import fisher  # noqa: E402
+from taskdist.methods.distances import fisher_task_distance  # noqa: E402
+from taskdist.nets import (
+    models,  # noqa: E402
+    train,  # noqa: E402
+)
+from taskdist.nets.linear import refit_head  # noqa: E402
 from taskdist.seeds import stable_seed  # noqa: E402
-from taskdist.specs import ArchSpec, from_params
+from taskdist.specs import (
+    ArchSpec,
+    ImageSpec,  # noqa: E402
+    from_params,
+)
 
 DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 
@@ -101,7 +114,7 @@ def pools(labels: np.ndarray, seed: int) -> dict[int, tuple[np.ndarray, np.ndarr
 
 def make_task(
     name: str,
-    ds: data.Dataset,
+    ds: datasets.Dataset,
     pool: dict,
     label_of: dict[int, int],
     n_train: int | dict[int, int],
@@ -126,7 +139,7 @@ def make_task(
     return Task(name, *arrays, n_classes=len(set(label_of.values())), labels_of_a=labels_of_a)
 
 
-def build_tasks(ds: data.Dataset) -> dict[str, Task]:
+def build_tasks(ds: datasets.Dataset) -> dict[str, Task]:
     pool = pools(ds.labels, seed=0)
     low, reverse = {d: d for d in range(5)}, {d: 4 - d for d in range(5)}
     a = make_task("a", ds, pool, low, 180, 60, seed=1, labels_of_a=True)
@@ -356,8 +369,8 @@ def cost_table(pairs: Pairs, repeats: int) -> list[tuple[str, float]]:
         rows.append((f"Fisher pass, {label}, {estimator} (5 classes)", time.perf_counter() - start))
     rows.append(("fresh process: first torch.optim.LBFGS (imports torch._dynamo)",
                  fresh_process_seconds("torch.optim.LBFGS([torch.zeros(1, requires_grad=True)])", repeats)))
-    rows.append(("fresh process: first taskdist.optim.Adam step",
-                 fresh_process_seconds("from taskdist.optim import Adam\np = torch.zeros(1, requires_grad=True)\n"
+    rows.append(("fresh process: first taskdist.nets.optim.Adam step",
+                 fresh_process_seconds("from taskdist.nets.optim import Adam\np = torch.zeros(1, requires_grad=True)\n"
                                        "p.sum().backward(); Adam([p]).step()", repeats)))
     rows.append(("fresh process: import scipy.optimize (alternative L-BFGS)",
                  fresh_process_seconds("import scipy.optimize", repeats)))
@@ -384,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     wall, load_start = time.perf_counter(), os.getloadavg()
 
-    ds = data.load("mnist5k", data.ImageSpec(28, 1))
+    ds = datasets.load("mnist5k", ImageSpec(28, 1))
     task_set = build_tasks(ds)
     a = task_set["a"]
     net_a = models.build(DEFAULT_NETWORK, 1, a.n_classes, seed=0)

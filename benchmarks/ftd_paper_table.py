@@ -10,16 +10,16 @@ pools as ``benchmarks/ftd_noise.py`` (no test image is a train image of any task
 
 One task network per task, trained like the default workflow (``DEFAULT_NETWORK``, 15 Adam
 epochs, batch 64, lr 0.002). ``d(Ti -> Tj) = FTD(F_{i,i}, F_{i,j})``: ``N_i``'s body,
-a converged head (:func:`taskdist.linear.fit_linear_head`, l2 0.1) fitted on ``Tj``'s train
+a converged head (:func:`taskdist.nets.linear.fit_linear_head`, l2 0.1) fitted on ``Tj``'s train
 labels, the Fisher of the body over 500 train examples of ``Tj``, with three estimators:
 
-- ``per-sample``: :func:`taskdist.fisher.fisher_diagonal`, empirical (the mean of the
+- ``per-sample``: :func:`taskdist.methods.fisher.fisher_diagonal`, empirical (the mean of the
   per-sample squared gradients, as taskdist defines the FIM);
 - ``batch-mean``: :func:`batch_mean_squared_gradient_fisher`, the reference code's
   estimator: the square of the gradient of the *batch-mean* loss, averaged over batches of
   50 in a shuffled order (the reference used an unshuffled MNIST test loader, whose batches
   mix the digits; ``mnist5k`` is sorted by digit, so the order is shuffled);
-- ``exact``: :func:`taskdist.fisher.fisher_diagonal`, exact (the setting that
+- ``exact``: :func:`taskdist.methods.fisher.fisher_diagonal`, exact (the setting that
   ``benchmarks/ftd_noise.py`` recommends).
 
 A last matrix pairs the Fishers as the reference script ``fisher_distance_mnist.py`` does:
@@ -54,12 +54,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ftd_noise import Task, make_task, pools  # noqa: E402
 
-from taskdist import data, fisher, models, tasks, train, vectors  # noqa: E402
+from taskdist.artifacts import vectors  # noqa: E402
 from taskdist.config import defaults  # noqa: E402
-from taskdist.distances import fisher_task_distance  # noqa: E402
-from taskdist.linear import refit_head  # noqa: E402
+from taskdist.data import (
+    datasets,  # noqa: E402
+    tasks,  # noqa: E402
+)
+from taskdist.methods import fisher  # noqa: E402
+from taskdist.methods.distances import fisher_task_distance  # noqa: E402
+from taskdist.nets import (
+    models,  # noqa: E402
+    train,  # noqa: E402
+)
+from taskdist.nets.linear import refit_head  # noqa: E402
 from taskdist.seeds import stable_seed  # noqa: E402
-from taskdist.specs import ArchSpec, from_params
+from taskdist.specs import (
+    ArchSpec,
+    ImageSpec,  # noqa: E402
+    from_params,
+)
 
 DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 
@@ -76,7 +89,7 @@ PAPER = np.array(
 L2, MAX_ITER, TOL, SAMPLES = 0.1, 1000, 1e-6, 500
 
 
-def build_tasks(ds: data.Dataset) -> dict[str, Task]:
+def build_tasks(ds: datasets.Dataset) -> dict[str, Task]:
     pool = pools(ds.labels, seed=0)
     out = {}
     for name, digit in (("T0", 0), ("T1", 1)):
@@ -167,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     wall, load_start = time.perf_counter(), os.getloadavg()
 
-    ds = data.load("mnist5k", data.ImageSpec(28, 1))
+    ds = datasets.load("mnist5k", ImageSpec(28, 1))
     task_set = build_tasks(ds)
     nets = {}
     for k, name in enumerate(NAMES):

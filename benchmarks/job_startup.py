@@ -8,7 +8,7 @@ side by side in one run:
 - ``import torch``: the floor every job pays;
 - ``network, no step``: plus taskdist's imports, a network, one backward pass;
 - ``torch.optim.Adam``: that plus one step, whose first call imports ``torch._dynamo``;
-- ``taskdist.optim.Adam``: the same step without that import;
+- ``taskdist.nets.optim.Adam``: the same step without that import;
 - ``... + runtime.finish()``: that, leaving as every job does, without the interpreter's teardown.
 
     python benchmarks/job_startup.py --repeat 11   # 5 is too few: process start-up varies by ~1 s
@@ -37,9 +37,11 @@ VARIANTS = {
     "import torch": "import torch\n",
     "network, no step": SETUP,
     "torch.optim.Adam": SETUP + "opt = torch.optim.Adam(net.parameters()); opt.step()\n",
-    "taskdist.optim.Adam": SETUP + "from taskdist.optim import Adam\nopt = Adam(net.parameters()); opt.step()\n",
+    "taskdist.nets.optim.Adam": SETUP
+    + "from taskdist.nets.optim import Adam\nopt = Adam(net.parameters()); opt.step()\n",
 }
-VARIANTS["... + runtime.finish()"] = VARIANTS["taskdist.optim.Adam"] + "from taskdist.runtime import finish\nfinish()\n"
+FINISH = "from taskdist.runtime import finish\nfinish()\n"
+VARIANTS["... + runtime.finish()"] = VARIANTS["taskdist.nets.optim.Adam"] + FINISH
 
 
 def seconds(code: str) -> float:

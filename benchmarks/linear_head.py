@@ -1,7 +1,7 @@
 """The converged linear head: taskdist's Newton-CG against scipy's L-BFGS-B on the same problems, side by side.
 
 Every Fisher pair job and every linear-transfer replicate fits an L2 softmax
-regression on frozen features (``taskdist.linear.fit_linear_head``). This runs
+regression on frozen features (``taskdist.nets.linear.fit_linear_head``). This runs
 that solver and scipy's L-BFGS-B (what taskdist used before) on the same
 problems -- the default network's feature width (64), class counts and sample
 sizes of the default experiment -- with one torch thread, as a job has, and
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taskdist.linear import fit_linear_head  # noqa: E402
+from taskdist.nets.linear import fit_linear_head  # noqa: E402
 
 PROBLEMS = [(60, 3), (120, 2), (200, 10), (500, 10)]  # (examples, classes): budgets and Fisher samples
 WIDTH = 64  # the default network's feature layer

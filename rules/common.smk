@@ -6,8 +6,7 @@ from snakemake.utils import validate
 import taskdist.config
 from taskdist.specs import SEARCHES, network_files, resample, to_params
 from taskdist.seeds import stable_seed
-from taskdist.distances import SCORE_METHODS
-from taskdist.coupled import METHODS as PATH_METHODS, reads as path_reads
+from taskdist.methods.registry import PATH_METHODS, SCORE_METHODS, path_reads
 from taskdist.runtime import prepend_pythonpath, stage_version
 
 # Job scripts import taskdist from this checkout, whatever environment they run in.
@@ -51,20 +50,20 @@ DATASETS_USED = sorted({spec.dataset for spec in EXP.tasks.values()})
 VERSIONS = {
     stage: stage_version(f"taskdist.{module}")
     for stage, module in {
-        "dataset": "data",
-        "task": "tasks",
-        "train": "train",
-        "fisher": "fisher",
-        "ftd": "distances",
-        "task2vec": "task2vec",
-        "scores": "scores",
-        "tanas": "nas.complexity",
-        "paths": "coupled",
-        "bound": "bound",
-        "transfer": "transfer",
-        "reliability": "reliability",
-        "floors": "floors",
-        "evaluation": "evaluation",
+        "dataset": "data.datasets",
+        "task": "data.tasks",
+        "train": "nets.train",
+        "fisher": "methods.fisher",
+        "ftd": "methods.distances",
+        "task2vec": "methods.task2vec",
+        "scores": "methods.scores",
+        "tanas": "methods.tanas",
+        "paths": "methods.coupled",
+        "bound": "methods.bound",
+        "transfer": "evaluation.transfer",
+        "reliability": "evaluation.reliability",
+        "floors": "evaluation.floors",
+        "evaluation": "evaluation.tables",
         "nas": "nas.taskaware",
         "plots": "plots",
     }.items()
@@ -117,7 +116,7 @@ def labelled_params(target):
         "samples_per_class": EXP.transfer.samples_per_class,
         "holdout_per_class": EXP.transfer.holdout_per_class,
         "seed": transfer_seed(target),
-        "version": VERSIONS["transfer"],  # taskdist.transfer draws the budget
+        "version": VERSIONS["transfer"],  # taskdist.evaluation.transfer draws the budget
     }
 
 

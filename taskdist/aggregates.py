@@ -1,11 +1,11 @@
 """The aggregate stages: per-pair and per-task files combined into matrices and tables.
 
 Every function takes lists of paths in any order and identifies each file by
-the names inside it (:func:`taskdist.io.read_names`,
-:mod:`taskdist.vectors`, :mod:`taskdist.matrices`, :mod:`taskdist.records`),
+the names inside it (:func:`taskdist.artifacts.io.read_names`,
+:mod:`taskdist.artifacts.vectors`, :mod:`taskdist.artifacts.matrices`, :mod:`taskdist.artifacts.records`),
 never by its position in the list: a reordered list gives the same result,
 and two files about the same pair, or a pair missing from the set the files
-themselves imply, is an :class:`~taskdist.io.ArtifactError` naming it.
+themselves imply, is an :class:`~taskdist.artifacts.io.ArtifactError` naming it.
 
 The workflow's aggregate scripts are one call each; the version of what a
 function computes is that of its method's module (noted per function).
@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskdist import evaluation, floors, io, matrices, records, transfer, vectors
-from taskdist.distances import METHODS, fisher_task_distance, ftd_matrix, task2vec_matrices
+from taskdist.artifacts import io, matrices, records, vectors
+from taskdist.evaluation import floors, tables, transfer
+from taskdist.methods.distances import fisher_task_distance, ftd_matrix, task2vec_matrices
+from taskdist.methods.registry import METHODS
 from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
 
 Paths = Iterable[str | Path]
@@ -48,7 +50,7 @@ def _one_per_task(keys: Iterable[tuple[str, ...]], tasks: Iterable[str], what: s
 
 
 def ftd(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The FTD matrix and its noise floor from the Fisher tables (version: :data:`taskdist.distances.VERSION`).
+    """The FTD matrix and its noise floor from the Fisher tables (version: :data:`taskdist.methods.distances.VERSION`).
 
     ``pair_paths`` are the tables ``F_{a,b}`` (names ``net=a, data=b``) of
     every ordered pair of tasks, own tasks included: the tasks are the nets
@@ -56,7 +58,7 @@ def ftd(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFra
     once. ``floor_paths`` hold ``F_{a,a'}`` of each task's network on its
     resample ``a'``.
 
-    Returns the long matrix ``d(a -> b)`` (:func:`taskdist.distances.ftd_matrix`)
+    Returns the long matrix ``d(a -> b)`` (:func:`taskdist.methods.distances.ftd_matrix`)
     and the floor ``d(a -> a')``, reported as the pair ``(a, a)``.
     """
     fisher = vectors.read_all(pair_paths, ("net", "data"))
@@ -102,16 +104,16 @@ def ftd_variants(matrix_path: str | Path, variant_paths: Paths) -> dict[str, pd.
 
 def task2vec(embedding_paths: Paths, floor_paths: Paths, trivial_path: str | Path,
              alpha: float) -> dict[str, pd.DataFrame]:
-    """Task2Vec matrices and floors from the embeddings (version: :data:`taskdist.task2vec.VERSION`).
+    """Task2Vec matrices and floors from the embeddings (version: :data:`taskdist.methods.task2vec.VERSION`).
 
     ``embedding_paths`` name their ``task``; ``floor_paths`` are the
     embeddings of the tasks' resamples, one per task; ``trivial_path`` is the
-    trivial embedding (name :data:`taskdist.task2vec.TRIVIAL`). Returns the
-    long frames ``task2vec``, ``task2vec_asym`` (:func:`taskdist.distances.task2vec_matrices`)
+    trivial embedding (name :data:`taskdist.methods.task2vec.TRIVIAL`). Returns the
+    long frames ``task2vec``, ``task2vec_asym`` (:func:`taskdist.methods.distances.task2vec_matrices`)
     and their floors ``task2vec_floor``, ``task2vec_asym_floor``: ``d(a, a')``
     reported as the pair ``(a, a)``.
     """
-    from taskdist.task2vec import TRIVIAL  # the name only: the module itself imports torch
+    from taskdist.methods.task2vec import TRIVIAL  # the name only: the module itself imports torch
 
     embeddings = {task: e for (task,), e in sorted(vectors.read_all(embedding_paths, ("task",)).items())}
     resampled = {task: e for (task,), e in vectors.read_all(floor_paths, ("task",)).items()}
@@ -133,7 +135,7 @@ def task2vec(embedding_paths: Paths, floor_paths: Paths, trivial_path: str | Pat
 
 
 def tanas(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """TA-NAS matrix (0 on the diagonal) and floor from the pair records (version: :mod:`taskdist.nas.complexity`).
+    """TA-NAS matrix (0 on the diagonal) and floor from the pair records (version: :mod:`taskdist.methods.tanas`).
 
     ``pair_paths`` are the records of every ordered pair of distinct tasks,
     ``floor_paths`` those of each task's network against its resample
@@ -144,7 +146,8 @@ def tanas(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataF
 
 def path_lengths(method: str, pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Matrix (0 on the diagonal) and floor of a path-length method from its pair records (version:
-    :mod:`taskdist.coupled`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`, every record of ``method``.
+    :mod:`taskdist.methods.coupled`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`, every record of
+    ``method``.
     """
     values = []
     for paths in (pair_paths, floor_paths):
@@ -158,14 +161,14 @@ def path_lengths(method: str, pair_paths: Paths, floor_paths: Paths) -> tuple[pd
 
 def transfer_bound(pair_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Matrix (0 on the diagonal) and floor of the transferability bound from its pair records (version:
-    :mod:`taskdist.bound`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`."""
+    :mod:`taskdist.methods.bound`); ``pair_paths`` and ``floor_paths`` as for :func:`tanas`."""
     return _pair_matrix(_values(pair_paths, "bound", "bound"), _values(floor_paths, "bound", "bound"),
                         "transfer_bound")
 
 
 def bound_terms(pair_paths: Paths) -> pd.DataFrame:
     """Per pair: the bound's terms on the labelled target examples, the loss of the transferred head there and on
-    the test split, and the test loss of a new linear head (:func:`taskdist.bound.transfer_bound`)."""
+    the test split, and the test loss of a new linear head (:func:`taskdist.methods.bound.transfer_bound`)."""
     rows = [{"source": s, "target": t, **r["terms"], "test_loss": r["test"]["target_loss"],
              "test_bound": r["test"]["bound"], "linear_loss": r["linear_loss"]}
             for (s, t), r in sorted(records.read_all(pair_paths, "bound").items())]
@@ -206,7 +209,7 @@ def _pair_matrix(pairs: dict[tuple[str, str], float], resampled: dict[tuple[str,
 
 
 def scores(table_paths: Paths, score: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One score's matrix and floor from the per-target score tables (version: :data:`taskdist.scores.VERSION`).
+    """One score's matrix and floor from the per-target score tables (version: :data:`taskdist.methods.scores.VERSION`).
 
     Each table names its target and must hold the score of every other task
     as a source, once per sample (``task``: the target's own examples,
@@ -238,10 +241,11 @@ def scores(table_paths: Paths, score: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def transfer_table(pair_paths: Paths, scratch_paths: Paths) -> pd.DataFrame:
-    """The ground-truth table from the transfer and from-scratch records (version: :data:`taskdist.transfer.VERSION`).
+    """The ground-truth table from the transfer and from-scratch records
+    (version: :data:`taskdist.evaluation.transfer.VERSION`).
 
     The tasks are the targets trained from scratch; every ordered pair of
-    distinct tasks must have its transfer record (:func:`taskdist.transfer.table`).
+    distinct tasks must have its transfer record (:func:`taskdist.evaluation.transfer.table`).
     """
     pairs = records.read_all(pair_paths, "transfer")
     scratch = records.read_all(scratch_paths, "scratch")
@@ -254,7 +258,7 @@ def transfer_table(pair_paths: Paths, scratch_paths: Paths) -> pd.DataFrame:
 
 
 def method_matrices(paths: Paths, tasks: list[str] | None = None, kind: str = "distances") -> dict[str, pd.DataFrame]:
-    """The matrices of ``paths`` by the method each names, in the order of :data:`taskdist.distances.METHODS`.
+    """The matrices of ``paths`` by the method each names, in the order of :data:`taskdist.methods.registry.METHODS`.
 
     With ``tasks``, every matrix must be over exactly those tasks.
     """
@@ -273,22 +277,22 @@ def method_matrices(paths: Paths, tasks: list[str] | None = None, kind: str = "d
 
 def mantel(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, method: str, permutations: int,
            seed: int) -> pd.DataFrame:
-    """:func:`taskdist.evaluation.mantel_table` over the method matrices at ``matrix_paths``."""
-    return evaluation.mantel_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
+    """:func:`taskdist.evaluation.tables.mantel_table` over the method matrices at ``matrix_paths``."""
+    return tables.mantel_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
                                    tasks, method=method, permutations=permutations, seed=seed)
 
 
 def selection(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, seed: int) -> pd.DataFrame:
-    """:func:`taskdist.evaluation.selection_table` over the method matrices at ``matrix_paths``."""
-    return evaluation.selection_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
+    """:func:`taskdist.evaluation.tables.selection_table` over the method matrices at ``matrix_paths``."""
+    return tables.selection_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
                                       tasks, seed=seed)
 
 
 def noise_floors(matrix_paths: Paths, floor_paths: Paths) -> pd.DataFrame:
-    """Every method's floor beside its between-task spread (version: :data:`taskdist.floors.VERSION`).
+    """Every method's floor beside its between-task spread (version: :data:`taskdist.evaluation.floors.VERSION`).
 
     Each method needs its matrix and its floor matrix; rows in the order of
-    :data:`taskdist.distances.METHODS`.
+    :data:`taskdist.methods.registry.METHODS`.
     """
     found = method_matrices(matrix_paths)
     floor = method_matrices(floor_paths, kind="floor")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskdist import io, matrices
+from taskdist.artifacts import io, matrices
 
 
 def show(path: Path, value: str, digits: int) -> str:
@@ -37,7 +37,7 @@ def show(path: Path, value: str, digits: int) -> str:
 
 
 def nearest(results: Path, target: str, method: str, k: int | None) -> str:
-    from taskdist.distances import METHODS
+    from taskdist.methods.registry import METHODS
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
@@ -49,7 +49,7 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
     transfer_path = results / "transfer.parquet"
     columns = ["source", method]
     if transfer_path.exists():
-        from taskdist.transfer import SETTINGS, means
+        from taskdist.evaluation.transfer import SETTINGS, means
 
         transfer = matrices.read_transfer(transfer_path)
         for setting in [s for s in SETTINGS if s in set(transfer["setting"])]:
@@ -64,11 +64,11 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
 
 
 def summary(results: Path) -> str:
-    from taskdist import evaluation
+    from taskdist.evaluation import tables
 
     mantel = io.read_parquet(results / "mantel.parquet", ("x", "y", "setting", "statistic", "p_value"))
     selection = io.read_parquet(results / "selection.parquet", ("setting", "method", "target", "regret"))
-    table = evaluation.summary(mantel, selection)
+    table = tables.summary(mantel, selection)
     columns = ["setting", "method", "mantel_r", "mantel_p", "mantel_r_error", "mantel_p_error",
                "mean_regret", "mean_spearman", "mean_weighted_tau", "n_targets"]
     truth_tests = int((mantel["setting"] != "").sum())
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "nas":
             print(nas(args.results))
         elif args.command == "methods":
-            from taskdist.distances import METHODS
+            from taskdist.methods.registry import METHODS
 
             for m in METHODS.values():
                 print(f"{m.name:14} {m.kind:8}  {'symmetric ' if m.symmetric else 'asymmetric'}  {m.description}")

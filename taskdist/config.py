@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from taskdist.data import (
+from taskdist.data.datasets import (
     DATASETS,
     DEFAULT_VAL,
     POOLS,
@@ -36,8 +36,8 @@ from taskdist.data import (
     folder_info,
     pool_sizes,
 )
+from taskdist.data.sources import scan_folder
 from taskdist.seeds import stable_seed
-from taskdist.sources import scan_folder
 from taskdist.specs import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -190,7 +190,7 @@ def _json_path(raw: dict, path: list) -> str:
 
 def from_dict(cfg: dict) -> Experiment:
     """Semantic checks of a schema-validated config; returns the typed :class:`Experiment`."""
-    from taskdist.distances import METHODS
+    from taskdist.methods.registry import METHODS
 
     datasets, infos = {}, {}
     for name, opts in cfg["datasets"].items():
@@ -279,7 +279,7 @@ def _backbone(raw: dict, image: dict, key: str) -> BackboneSpec:
 
     Imports torchvision (1-2 s), which a config of the small CNN never does; nothing downloads.
     """
-    from taskdist import backbones
+    from taskdist.nets import backbones
 
     arch = raw["arch"]
     try:
@@ -416,7 +416,7 @@ def _check_torchvision_probe(arch: str | None, weights: str | None, key: str) ->
     """A torchvision probe names a classification architecture torchvision has, and a readable weights file."""
     if not arch:
         raise ConfigError(f"{key}.arch: a torchvision probe needs an architecture, e.g. resnet18")
-    from taskdist import backbones  # only for a torchvision probe: planning otherwise stays free of torch
+    from taskdist.nets import backbones  # only for a torchvision probe: planning otherwise stays free of torch
 
     try:
         backbones.check_arch(arch)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from taskdist.io import atomic_path  # noqa: E402
+from taskdist.artifacts.io import atomic_path  # noqa: E402
 from taskdist.specs import SEARCHES  # noqa: E402
 
 VERSION = 2

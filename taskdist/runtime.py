@@ -40,7 +40,7 @@ def torch_device(threads: int, device: str = "cpu") -> torch.device:
     """Cap torch's CPU threads at the job's ``threads`` and resolve the configured ``device``."""
     import torch
 
-    from taskdist.models import resolve_device
+    from taskdist.nets.models import resolve_device
 
     torch.set_num_threads(max(1, int(threads)))
     resolved = resolve_device(device)

@@ -17,8 +17,78 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from taskdist.data import POOLS, ImageSpec, SplitSpec
 from taskdist.seeds import stable_seed
+
+POOLS = ("train", "val", "test")
+"""Names of the pools, indexed by the values of :attr:`Dataset.pool`."""
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How a dataset divides each class's images into train / val / test pools.
+
+    Parameters
+    ----------
+    train, val
+        Fractions of each class's images that go to the train and val pools.
+        For a dataset with its own test file, fractions of each class's
+        *train-file* images (``train = 1 - val``).
+    test
+        Fraction that goes to the test pool; None for a dataset whose own
+        test file is the test pool.
+
+    Raises
+    ------
+    ValueError
+        If a fraction is not in (0, 1) or the fractions do not sum to 1.
+    """
+
+    train: float
+    val: float
+    test: float | None = None
+
+    def __post_init__(self) -> None:
+        parts = {"train": self.train, "val": self.val}
+        if self.test is not None:
+            parts["test"] = self.test
+        for key, value in parts.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"split {key} must be a fraction in (0, 1), got {value!r}")
+        total = sum(parts.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(f"split {' + '.join(parts)} must sum to 1, got {total:g}")
+
+    @classmethod
+    def of_train_part(cls, val: float) -> SplitSpec:
+        """Split of a dataset with its own test file: ``val`` of each class's train file held out for validation."""
+        return cls(train=1.0 - val, val=val, test=None)
+
+    @property
+    def own_test_part(self) -> bool:
+        """True if the dataset's own test file is the test pool."""
+        return self.test is None
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Canonical image shape every dataset is brought to.
+
+    Parameters
+    ----------
+    size
+        Height and width in pixels, at least 8.
+    channels
+        1 (grayscale) or 3 (RGB).
+    """
+
+    size: int = 28
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 8:
+            raise ValueError(f"image size must be an integer >= 8, got {self.size!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"image channels must be 1 or 3, got {self.channels!r}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +122,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A torchvision classification architecture as task network (:class:`taskdist.models.BackboneNet`).
+    """A torchvision classification architecture as task network (:class:`taskdist.nets.models.BackboneNet`).
 
     Parameters
     ----------
@@ -107,7 +177,7 @@ class TaskSpec:
     (:meth:`split_counts`).
 
     ``split`` is not the task's to choose: it is the dataset's
-    :class:`~taskdist.data.SplitSpec`, copied here so that a change of the
+    :class:`SplitSpec`, copied here so that a change of the
     dataset's split changes the task's params.
     """
 
@@ -150,7 +220,7 @@ class TaskSpec:
         ----------
         pool_sizes
             (n_dataset_classes, 3): images of each class in the train, val and
-            test pools (:func:`taskdist.data.pool_sizes`, or counted from a
+            test pools (:func:`taskdist.data.datasets.pool_sizes`, or counted from a
             dataset's ``pool`` array).
 
         Returns
@@ -193,14 +263,14 @@ class DatasetSpec:
     Parameters
     ----------
     name
-        Registry name (:data:`taskdist.data.DATASETS`), or the config's name of an image folder.
+        Registry name (:data:`taskdist.data.datasets.DATASETS`), or the config's name of an image folder.
     root, download
         Where torchvision reads the files, and whether it may fetch them.
     split
         How its images are divided into train / val / test pools
-        (:func:`taskdist.data.default_split` of the dataset unless configured).
+        (:func:`taskdist.data.datasets.default_split` of the dataset unless configured).
     folder
-        Root of an image folder (:func:`taskdist.sources.scan_folder`); None for a registered dataset.
+        Root of an image folder (:func:`taskdist.data.sources.scan_folder`); None for a registered dataset.
     class_names
         An image folder's class folders as listed when the config was read
         (class ``c`` is ``class_names[c]``), so that a change of them is a
@@ -246,7 +316,7 @@ class FisherSpec:
     mc_samples: int
     samples: int
     batch_size: int
-    head: LinearSpec  # the refitted head, converged (taskdist.linear.refit_head)
+    head: LinearSpec  # the refitted head, converged (taskdist.nets.linear.refit_head)
 
 
 @dataclass(frozen=True)
@@ -261,7 +331,8 @@ class FinetuneSpec:
 
 @dataclass(frozen=True)
 class TransferSpec:
-    """Ground truth of transfer (:mod:`taskdist.transfer`): a small labelled budget of the target, per replicate."""
+    """Ground truth of transfer (:mod:`taskdist.evaluation.transfer`): a small labelled budget of the target, per
+    replicate."""
 
     samples_per_class: int
     holdout_per_class: int
@@ -273,7 +344,7 @@ class TransferSpec:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """The Task2Vec probe network (:func:`taskdist.probes.probe_from_spec`): ``kind: trained``, a task network
+    """The Task2Vec probe network (:func:`taskdist.methods.probes.probe_from_spec`): ``kind: trained``, a task network
     the workflow trains on :attr:`Task2VecSpec.probe_tasks`, or ``kind: torchvision``, the torchvision
     architecture ``arch``, randomly initialised or with the state dict in the file ``weights``."""
 
@@ -401,7 +472,7 @@ class NasSpec:
 
 @dataclass(frozen=True)
 class TanasSpec:
-    """The TA-NAS complexity distance (``tanas:``); see :func:`taskdist.nas.complexity.complexity_distance`."""
+    """The TA-NAS complexity distance (``tanas:``); see :func:`taskdist.methods.tanas.complexity_distance`."""
 
     samples: int
     hidden: tuple[int, ...]
@@ -416,7 +487,8 @@ class TanasSpec:
 
 @dataclass(frozen=True)
 class CoupledSpec:
-    """The path-length distances coupled, uncoupled and finetune_length (``coupled:``); see :mod:`taskdist.coupled`.
+    """The path-length distances coupled, uncoupled and finetune_length (``coupled:``); see
+    :mod:`taskdist.methods.coupled`.
 
     ``samples`` per task (at most), in blocks of ``block``; ``steps`` values of
     τ after 0, ``steps_per_tau`` Adam steps (``lr``) of ``batch_size`` pairs
@@ -438,7 +510,7 @@ class CoupledSpec:
 
 @dataclass(frozen=True)
 class BoundSpec:
-    """The transferability bound (``transfer_bound:``); see :mod:`taskdist.bound`.
+    """The transferability bound (``transfer_bound:``); see :mod:`taskdist.methods.bound`.
 
     ``setting`` LearnedAll / LearnedA / FixedAll; at most ``samples`` source
     examples; ``epochs`` Adam steps (``lr`` for A, Ā, b and B, ``lr_prior``

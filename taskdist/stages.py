@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from taskdist import data, fisher, models, tasks, train
-from taskdist.checkpoint import load_network
-from taskdist.checkpoint import make as make_checkpoint
-from taskdist.checkpoint import read as read_checkpoint
+from taskdist.artifacts.checkpoint import load_network
+from taskdist.artifacts.checkpoint import make as make_checkpoint
+from taskdist.artifacts.checkpoint import read as read_checkpoint
+from taskdist.data import datasets, tasks
+from taskdist.methods import fisher
+from taskdist.nets import models, train
 from taskdist.seeds import stable_seed
 from taskdist.specs import (
     BoundSpec,
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 def train_task(
     task: TaskSpec,
-    dataset: data.Dataset,
+    dataset: datasets.Dataset,
     table: pd.DataFrame,
     arch: NetworkSpec,
     spec: TrainSpec,
@@ -80,7 +82,7 @@ def train_task(
 
 def train_probe(
     probe_tasks: list[TaskSpec],
-    datasets: list[data.Dataset],
+    datasets: list[datasets.Dataset],
     tables: list[pd.DataFrame],
     arch: NetworkSpec,
     spec: TrainSpec,
@@ -107,7 +109,7 @@ def train_probe(
 
 
 def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> list[dict]:
-    """:func:`taskdist.train.fit` with the settings of a :class:`TrainSpec`."""
+    """:func:`taskdist.nets.train.fit` with the settings of a :class:`TrainSpec`."""
     return train.fit(model, x, y, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
                      weight_decay=spec.weight_decay, seed=seed, val=val, name=name)
 
@@ -115,21 +117,22 @@ def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> list[dict]:
 def pair_fisher(
     checkpoint: dict,
     data_task: TaskSpec,
-    dataset: data.Dataset,
+    dataset: datasets.Dataset,
     table: pd.DataFrame,
     spec: FisherSpec,
     seed: int,
     device: torch.device,
 ) -> dict[str, np.ndarray]:
-    """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``, per layer (:mod:`taskdist.vectors`).
+    """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``, per layer
+    (:mod:`taskdist.artifacts.vectors`).
 
     The body of ``N_net`` is frozen, a fresh head is fitted on ``data``'s
-    training labels to convergence (:func:`taskdist.linear.refit_head`: it
+    training labels to convergence (:func:`taskdist.nets.linear.refit_head`: it
     then depends on the examples only, not on a seed or the label order),
     then the FIM of the body is estimated over at most ``spec.samples`` of
     ``data``'s training examples.
     """
-    from taskdist.linear import refit_head
+    from taskdist.nets.linear import refit_head
 
     x, y = tasks.arrays(dataset, table, "train")
     net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
@@ -154,7 +157,8 @@ def pair_fisher(
 
 
 def _per_layer(values: torch.Tensor, granularity: str) -> np.ndarray:
-    """One parameter's Fisher diagonal as :mod:`taskdist.vectors` values: ``(filters,)`` at filter granularity,
+    """One parameter's Fisher diagonal as :mod:`taskdist.artifacts.vectors` values: ``(filters,)`` at filter
+    granularity,
     ``(filters, entries per filter)`` at parameter granularity."""
     grid = values.detach().cpu().double().reshape(values.shape[0], -1).numpy()  # (filters, entries per filter)
     return grid if granularity == "parameter" else grid[:, 0]
@@ -162,7 +166,7 @@ def _per_layer(values: torch.Tensor, granularity: str) -> np.ndarray:
 
 @torch.no_grad()
 def target_scores(
-    checkpoints: dict[str, dict], dataset: data.Dataset, samples: dict[str, pd.DataFrame], device: torch.device
+    checkpoints: dict[str, dict], dataset: datasets.Dataset, samples: dict[str, pd.DataFrame], device: torch.device
 ) -> pd.DataFrame:
     """Every transferability score of every source network for one target, on each of its labelled samples.
 
@@ -178,7 +182,7 @@ def target_scores(
     pandas.DataFrame
         ``source, sample, method, value``, one row per source, sample and score.
     """
-    from taskdist import scores
+    from taskdist.methods import scores
 
     rows = []
     arrays = {sample: tasks.arrays(dataset, table, "train") for sample, table in samples.items()}
@@ -196,7 +200,7 @@ def target_scores(
 
 def task2vec_probe(spec: ProbeSpec, in_channels: int, probe_files: list[str]) -> torch.nn.Module:
     """The probe: the workflow's trained probe checkpoint, or a torchvision model (with its weights file)."""
-    from taskdist import probes
+    from taskdist.methods import probes
 
     checkpoint = read_checkpoint(probe_files[0]) if spec.kind == "trained" else None
     return probes.probe_from_spec(spec, in_channels=in_channels, checkpoint=checkpoint)
@@ -205,7 +209,7 @@ def task2vec_probe(spec: ProbeSpec, in_channels: int, probe_files: list[str]) ->
 def task2vec_embedding(
     probe: torch.nn.Module,
     task: TaskSpec,
-    dataset: data.Dataset,
+    dataset: datasets.Dataset,
     table: pd.DataFrame,
     *,
     estimator: str,
@@ -216,7 +220,7 @@ def task2vec_embedding(
     device: torch.device,
 ) -> dict[str, np.ndarray]:
     """The Task2Vec embedding of ``task`` (its train split): per layer, one value per filter."""
-    from taskdist import task2vec
+    from taskdist.methods import task2vec
 
     x, y = tasks.arrays(dataset, table, "train")
     return task2vec.embed(
@@ -238,7 +242,7 @@ def task2vec_embedding(
 def pair_complexity(
     source: dict,
     target: dict,
-    dataset: data.Dataset,
+    dataset: datasets.Dataset,
     table: pd.DataFrame,
     spec: TanasSpec,
     seed: int,
@@ -248,9 +252,9 @@ def pair_complexity(
 
     ``source`` and ``target`` are the two checkpoints; at most ``spec.samples``
     train examples of the target enter (see
-    :func:`taskdist.nas.complexity.complexity_distance`).
+    :func:`taskdist.methods.tanas.complexity_distance`).
     """
-    from taskdist.nas.complexity import complexity_distance
+    from taskdist.methods.tanas import complexity_distance
 
     x, y = tasks.arrays(dataset, table, "train")
     keep = tasks.subsample(len(y), spec.samples, stable_seed(seed, "samples"))
@@ -263,16 +267,16 @@ def pair_complexity(
 def pair_path(
     method: str,
     source: dict,
-    source_data: tuple[data.Dataset, pd.DataFrame],
-    target_data: tuple[data.Dataset, pd.DataFrame],
+    source_data: tuple[datasets.Dataset, pd.DataFrame],
+    target_data: tuple[datasets.Dataset, pd.DataFrame],
     spec: CoupledSpec,
     seed: int,
     device: torch.device,
 ) -> dict:
-    """A path-length distance ``d(source -> target)`` (:func:`taskdist.coupled.distance`): the source network
+    """A path-length distance ``d(source -> target)`` (:func:`taskdist.methods.coupled.distance`): the source network
     (checkpoint ``source``) on its own train examples and the target's examples (dataset and task table each;
     the target's table holds the labelled examples distances see)."""
-    from taskdist import coupled
+    from taskdist.methods import coupled
 
     xs = tasks.arrays(*source_data, "train")
     xt = tasks.arrays(*target_data, "train")
@@ -281,16 +285,16 @@ def pair_path(
 
 def pair_bound(
     source: dict,
-    source_data: tuple[data.Dataset, pd.DataFrame],
-    target_data: tuple[data.Dataset, pd.DataFrame, pd.DataFrame],
+    source_data: tuple[datasets.Dataset, pd.DataFrame],
+    target_data: tuple[datasets.Dataset, pd.DataFrame, pd.DataFrame],
     spec: BoundSpec,
     seed: int,
     device: torch.device,
 ) -> dict:
-    """The transferability bound ``d(source -> target)`` (:func:`taskdist.bound.transfer_bound`): the source
+    """The transferability bound ``d(source -> target)`` (:func:`taskdist.methods.bound.transfer_bound`): the source
     network on its train examples, and the target's labelled examples (read by the bound) and its whole table
     (its test split, what the bound is checked against)."""
-    from taskdist import bound
+    from taskdist.methods import bound
 
     dataset, labelled, table = target_data
     return bound.transfer_bound(load_network(source, device), tasks.arrays(*source_data, "train"),
@@ -301,7 +305,7 @@ def pair_bound(
 def nas_search(
     search: str,
     task: TaskSpec,
-    dataset: data.Dataset,
+    dataset: datasets.Dataset,
     table: pd.DataFrame,
     spec: FuseSpec,
     seed: int,
@@ -315,7 +319,7 @@ def nas_search(
     the space. The search seed is ``stable_seed(seed, search)`` and every
     search of a task trains its winner with ``stable_seed(seed, "final")``, so
     a base task's search equals the ``full`` search it would get as a target.
-    Returns what its record holds (:mod:`taskdist.records`, kind ``search``):
+    Returns what its record holds (:mod:`taskdist.artifacts.records`, kind ``search``):
     task, search, bases, space, genotype, parameters, accuracies, budget,
     times and the search history.
     """

@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskdist import aggregates, io, matrices, records, vectors
-from taskdist.distances import METHODS, fisher_task_distance
-from taskdist.task2vec import TRIVIAL
+from taskdist import aggregates
+from taskdist.artifacts import io, matrices, records, vectors
+from taskdist.methods.distances import fisher_task_distance
+from taskdist.methods.registry import METHODS
+from taskdist.methods.task2vec import TRIVIAL
 
 TASKS = ["a", "b", "c"]
 PAIRS = [(s, t) for s in TASKS for t in TASKS if s != t]

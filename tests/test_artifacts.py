@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskdist import io, matrices, records, vectors
+from taskdist.artifacts import io, matrices, records, vectors
 
 
 def _matrix():

@@ -12,9 +12,12 @@ import yaml
 from torch import nn
 from wf import FTD, shared_run, snakemake, tiny_config, write_config
 
-from taskdist import backbones, checkpoint, config, distances, fisher, models, vectors
+from taskdist import config
+from taskdist.artifacts import checkpoint, vectors
 from taskdist.config import ConfigError
-from taskdist.persample import HookEngine, Unsupported
+from taskdist.methods import distances, fisher
+from taskdist.methods.persample import HookEngine, Unsupported
+from taskdist.nets import backbones, models
 from taskdist.specs import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -104,7 +107,7 @@ def test_the_seed_decides_the_weights_and_a_new_head_keeps_the_body(one_thread):
 
 def test_a_last_batch_of_one_example_joins_the_one_before_for_a_batchnorm_network(one_thread):
     """A ResNet's last stage is 1 x 1 on small images: a batch of one cannot be normalised and training stopped."""
-    from taskdist import train
+    from taskdist.nets import train
 
     order = torch.arange(33)
     cnn = models.build(ArchSpec((4,), 1, 1, 4), 1, 2, seed=0)
@@ -329,7 +332,7 @@ def test_workflow_with_a_torchvision_backbone_computes_the_ftd_matrix(backbone_r
 def test_transfer_fine_tunes_and_fits_a_linear_head_on_a_backbone(one_thread):
     from test_transfer import _dataset, _spec, _table, _target
 
-    from taskdist import transfer
+    from taskdist.evaluation import transfer
 
     table = _table()
     dataset, settings = _dataset(table), _spec(replicates=1)

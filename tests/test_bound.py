@@ -1,4 +1,4 @@
-"""Tests of taskdist.bound: the W1 term by hand, the label assignment, and the bound on a trained toy network."""
+"""Tests of taskdist.methods.bound: the W1 term by hand, the label assignment, the bound on a trained toy network."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_coupled import toy_net, toy_task
 
-from taskdist import bound
+from taskdist.methods import bound
 from taskdist.specs import BoundSpec
 
 SPEC = BoundSpec(setting="LearnedAll", samples=60, epochs=15, lr=0.01, lr_prior=1e-4, penalty=1.0, linear_l2=0.1)

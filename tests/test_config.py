@@ -6,7 +6,7 @@ from wf import snakemake, tiny_config, write_config
 
 from taskdist import config, specs
 from taskdist.config import ConfigError
-from taskdist.data import dataset_info, default_split
+from taskdist.data.datasets import dataset_info, default_split
 from taskdist.seeds import stable_seed
 from taskdist.specs import from_params, to_params
 
@@ -106,7 +106,7 @@ def test_tanas_defaults_of_the_schema_are_those_of_the_library():
     """The schema's defaults and complexity_distance's keyword defaults must not drift apart."""
     import inspect
 
-    from taskdist.nas.complexity import complexity_distance
+    from taskdist.methods.tanas import complexity_distance
 
     cfg = tiny_config()
     del cfg["nas"], cfg["tanas"]
@@ -304,7 +304,8 @@ def test_transfer_settings_and_target_examples(tmp_path):
 
 def test_the_schema_names_each_choice_as_the_code_does():
     """Every enum of the schema is the tuple of names the code that reads it accepts: one name per concept."""
-    from taskdist import bound, fisher, mantel, probes, task2vec, transfer
+    from taskdist.evaluation import mantel, transfer
+    from taskdist.methods import bound, fisher, probes, task2vec
 
     schema = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
     task2vec_schema = schema["task2vec"]["properties"]

@@ -1,4 +1,4 @@
-"""Tests of taskdist.coupled: the schedule, the blocked couplings (POT) and the length of a trained path."""
+"""Tests of taskdist.methods.coupled: the schedule, the blocked couplings (POT) and the length of a trained path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import ot
 import pytest
 import torch
 
-from taskdist import coupled, models
+from taskdist.methods import coupled, registry
+from taskdist.nets import models
 from taskdist.specs import ArchSpec, CoupledSpec
 
 SPEC = CoupledSpec(samples=24, block=8, steps=6, steps_per_tau=3, batch_size=8, lr=0.003, outer=2, entropy=0.05,
@@ -95,13 +96,14 @@ def test_the_coupling_follows_the_cost():
 
 
 def test_spec_of_a_method_holds_only_what_it_reads():
-    for method in coupled.METHODS:
-        params = coupled.reads(method, SPEC)
+    for method in registry.PATH_METHODS:
+        params = registry.path_reads(method, SPEC)
         spec = coupled.spec_of(method, params)
-        assert {k for k, v in vars(spec).items() if v is not None} == set(coupled.READS[method])
-    assert "entropy" not in coupled.reads("uncoupled", SPEC) and "block" not in coupled.reads("finetune_length", SPEC)
+        assert {k for k, v in vars(spec).items() if v is not None} == set(registry.PATH_READS[method])
+    assert "entropy" not in registry.path_reads("uncoupled", SPEC)
+    assert "block" not in registry.path_reads("finetune_length", SPEC)
     with pytest.raises(ValueError, match="one of"):
-        coupled.reads("geodesic", SPEC)
+        registry.path_reads("geodesic", SPEC)
 
 
 # -- the path ------------------------------------------------------------------------------------------------------
@@ -120,7 +122,7 @@ def toy_task(n, classes, shift, seed):
 
 def toy_net(classes):
     """A small CNN trained on :func:`toy_task` with ``classes`` labels."""
-    from taskdist import train
+    from taskdist.nets import train
 
     x, y = toy_task(120, classes, 0, seed=0)
     net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, classes, seed=0)
@@ -133,7 +135,7 @@ def source_net():
     return toy_net(2)
 
 
-@pytest.mark.parametrize("method", coupled.METHODS)
+@pytest.mark.parametrize("method", registry.PATH_METHODS)
 def test_path_length_is_reproducible_and_leaves_the_source_unchanged(source_net, method):
     before = {k: v.clone() for k, v in source_net.state_dict().items()}
     source, target = toy_task(40, 2, 0, seed=1), toy_task(30, 3, 1, seed=2)
@@ -174,7 +176,7 @@ def test_weighted_length_weighs_each_pair_by_the_coupling():
     assert coupled.weighted_length(gammas, lengths) == pytest.approx(0.5 + 0.5 + 1.0)
 
 
-@pytest.mark.parametrize("method", coupled.METHODS)
+@pytest.mark.parametrize("method", registry.PATH_METHODS)
 def test_a_resample_is_about_as_far_as_a_task_with_disjoint_classes(source_net, method):
     """A measured property of the paper's head, not a wish: the issue asked that d(a, a') <= d(a, disjoint) / 2, and
     it does not hold. The target's labels are new outputs after the source's, even when the classes are the same,

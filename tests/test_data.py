@@ -1,4 +1,4 @@
-"""Tests of taskdist.data: registry, canonical arrays, sources (offline) and npz files."""
+"""Tests of taskdist.data.datasets: registry, canonical arrays, sources (offline) and npz files."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import scipy.io
 import torchvision.datasets as tvd
 
-from taskdist import data, sources
-from taskdist.data import (
+from taskdist.data import datasets, sources
+from taskdist.data.datasets import (
     DATASETS,
     POOLS,
     Dataset,
@@ -73,9 +73,9 @@ def test_registry_is_consistent():
 
 
 def test_dataset_info_rejects_unknown_name():
-    assert data.dataset_info("cifar10").n_classes == 10
+    assert datasets.dataset_info("cifar10").n_classes == 10
     with pytest.raises(ValueError, match=r"'cifar11'.*mnist5k.*cifar10"):
-        data.dataset_info("cifar11")
+        datasets.dataset_info("cifar11")
     with pytest.raises(ValueError, match="cifar11"):
         load("cifar11", ImageSpec())
 
@@ -122,7 +122,7 @@ def test_no_resize_at_canonical_size_is_exact(rng):
 def test_chunking_does_not_change_the_result(rng, monkeypatch):
     images = rng.integers(0, 256, size=(7, 32, 32, 3), dtype=np.uint8)
     whole = canonicalize(images, ImageSpec(12, 1))
-    monkeypatch.setattr(data, "_CHUNK", 3)
+    monkeypatch.setattr(datasets, "_CHUNK", 3)
     np.testing.assert_array_equal(canonicalize(images, ImageSpec(12, 1)), whole)
 
 
@@ -388,7 +388,7 @@ def test_pool_sizes_are_the_counts_of_assign_pools(name, split):
 
 def test_pool_sizes_of_every_registered_dataset_add_up():
     for info in DATASETS.values():
-        sizes = pool_sizes(info, data.default_split(info))
+        sizes = pool_sizes(info, datasets.default_split(info))
         np.testing.assert_array_equal(sizes.sum(axis=1), info.class_counts)
         if info.has_test_part:
             np.testing.assert_array_equal(sizes[:, 2], info.test_counts)

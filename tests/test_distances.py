@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from taskdist.distances import fisher_task_distance, ftd_matrix
+from taskdist.methods.distances import fisher_task_distance, ftd_matrix
 
 
 def test_matches_the_formula_on_a_hand_computed_case():

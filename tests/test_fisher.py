@@ -1,4 +1,4 @@
-"""Tests of taskdist.fisher against a brute-force per-sample loop."""
+"""Tests of taskdist.methods.fisher against a brute-force per-sample loop."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from taskdist.fisher import ESTIMATORS, GRANULARITIES, _fisher_diagonal, _logit_vectors, fisher_diagonal
-from taskdist.models import ArchSpec, TaskNet, build
-from taskdist.persample import Unsupported
-from taskdist.vectors import flat as flatten
+from taskdist.artifacts.vectors import flat as flatten
+from taskdist.methods.fisher import ESTIMATORS, GRANULARITIES, _fisher_diagonal, _logit_vectors, fisher_diagonal
+from taskdist.methods.persample import Unsupported
+from taskdist.nets.models import ArchSpec, TaskNet, build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,9 +12,11 @@ import yaml
 from PIL import Image
 from wf import shared_run, snakemake, tiny_config, write_config
 
-from taskdist import config, data, io, matrices, sources
+from taskdist import config
+from taskdist.artifacts import io, matrices
 from taskdist.config import ConfigError
-from taskdist.data import ImageSpec, SplitSpec
+from taskdist.data import datasets, sources
+from taskdist.specs import POOLS, ImageSpec, SplitSpec
 
 CLASSES = ("circle", "cross", "stripes", "wave")  # the classes the workflow's tasks use
 EXTRA = ("aaa_extra", "zzz_extra")  # sort before and after them; their corrupt files fail if decoded
@@ -82,10 +84,10 @@ def test_scan_lists_sorted_classes_and_counts_skipping_hidden_and_non_image_file
     assert listing.class_names == ("a", "b", "c") and listing.parts == ("",)
     assert listing.counts(0) == (4, 4, 2) and not listing.has_test_part
     assert listing.files[0][2] == ("img000.png", "img001.jpg")
-    info = data.folder_info("shapes", listing)
+    info = datasets.folder_info("shapes", listing)
     assert (info.n_classes, info.class_names, info.train_counts) == (3, ("a", "b", "c"), (4, 4, 2))
     assert info.test_counts == ()
-    assert not info.embedded and data.default_split(info) == data.DEFAULT_SPLIT
+    assert not info.embedded and datasets.default_split(info) == datasets.DEFAULT_SPLIT
 
 
 def test_train_and_test_parts_are_the_train_file_and_the_test_pool(tmp_path):
@@ -94,13 +96,13 @@ def test_train_and_test_parts_are_the_train_file_and_the_test_pool(tmp_path):
     make_folder(root / "test", ("x", "y"), n=3, seed=1)
     listing = sources.scan_folder(root)
     assert listing.parts == ("train", "test") and listing.counts(0) == (10, 10) and listing.counts(1) == (3, 3)
-    info = data.folder_info("xy", listing)
+    info = datasets.folder_info("xy", listing)
     assert info.has_test_part and info.class_counts == (13, 13)
-    ds = data.load("xy", ImageSpec(12, 3), folder=root, seed=3)
+    ds = datasets.load("xy", ImageSpec(12, 3), folder=root, seed=3)
     assert ds.images.shape == (26, 3, 12, 12) and ds.labels.tolist() == [0] * 10 + [1] * 10 + [0] * 3 + [1] * 3
     assert ds.origin.tolist() == [0] * 20 + [1] * 6
-    assert (ds.pool[ds.origin == 1] == data.POOLS.index("test")).all()
-    assert (ds.pool[ds.origin == 0] != data.POOLS.index("test")).all()
+    assert (ds.pool[ds.origin == 1] == POOLS.index("test")).all()
+    assert (ds.pool[ds.origin == 0] != POOLS.index("test")).all()
     assert np.bincount(ds.pool[ds.origin == 0]).tolist() == [18, 2]  # val = round(10 * 0.1) per class
     cfg = folder_config(root, split={"val": 0.2})
     cfg["tasks"] = [{"id": t, "dataset": "shapes", "classes": ["x", "y"], "samples_per_class": 5} for t in "ab"]
@@ -121,15 +123,15 @@ def test_train_and_test_parts_need_the_same_classes(tmp_path):
 
 def test_rgb_and_gray_reading_and_a_corrupt_file_named(tmp_path):
     root = make_folder(tmp_path / "f", ("a", "b"), n=3)
-    rgb = data.load("f", ImageSpec(SIZE, 3), folder=root)
-    gray = data.load("f", ImageSpec(SIZE, 1), folder=root)
+    rgb = datasets.load("f", ImageSpec(SIZE, 3), folder=root)
+    gray = datasets.load("f", ImageSpec(SIZE, 1), folder=root)
     first = np.asarray(Image.open(root / "a" / "img000.png"))  # (16, 16, 3), no resize at the canonical size
     assert np.array_equal(rgb.images[0], first.transpose(2, 0, 1))
     assert np.array_equal(gray.images[0, 0], np.asarray(Image.open(root / "a" / "img000.png").convert("L")))
     (root / "b" / "img001.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(ValueError, match=r"cannot decode .*b/img001\.jpg"):
-        data.load("f", ImageSpec(SIZE, 1), folder=root)
-    assert len(data.load("f", ImageSpec(SIZE, 1), folder=root, classes=[0]).labels) == 3  # class b is not read
+        datasets.load("f", ImageSpec(SIZE, 1), folder=root)
+    assert len(datasets.load("f", ImageSpec(SIZE, 1), folder=root, classes=[0]).labels) == 3  # class b is not read
 
 
 @pytest.mark.parametrize(
@@ -230,7 +232,7 @@ def test_folder_tasks_name_classes_and_budgets_are_checked_from_the_listing(tmp_
 # --------------------------------------------------------------------------- pools and subsets
 
 
-def _by_identity(ds: data.Dataset, listing: sources.FolderListing) -> dict[tuple[str, str], int]:
+def _by_identity(ds: datasets.Dataset, listing: sources.FolderListing) -> dict[tuple[str, str], int]:
     names = [
         (listing.class_names[c], f)
         for p in range(len(listing.parts))
@@ -243,9 +245,9 @@ def _by_identity(ds: data.Dataset, listing: sources.FolderListing) -> dict[tuple
 
 def test_adding_a_class_moves_no_image_of_the_others_to_another_pool(tmp_path):
     root = make_folder(tmp_path / "f", ("b", "c"), n=20)
-    before = _by_identity(data.load("f", ImageSpec(12, 1), folder=root, seed=5), sources.scan_folder(root))
+    before = _by_identity(datasets.load("f", ImageSpec(12, 1), folder=root, seed=5), sources.scan_folder(root))
     make_folder(root, ("a",), n=20)  # sorts first: every class id shifts
-    after = _by_identity(data.load("f", ImageSpec(12, 1), folder=root, seed=5), sources.scan_folder(root))
+    after = _by_identity(datasets.load("f", ImageSpec(12, 1), folder=root, seed=5), sources.scan_folder(root))
     assert {k: v for k, v in after.items() if k[0] != "a"} == before
     assert np.bincount(list(before.values())).tolist() == [24, 8, 8]
 
@@ -254,24 +256,24 @@ def test_adding_a_class_moves_no_image_of_the_others_to_another_pool(tmp_path):
 def test_a_subset_is_the_rows_of_its_classes_in_the_full_read(tmp_path, source):
     kwargs = {"folder": make_folder(tmp_path / "f", n=12)} if source == "folder" else {}
     name = "shapes" if source == "folder" else "digits"
-    full = data.load(name, ImageSpec(12, 1), seed=2, **kwargs)
-    part = data.load(name, ImageSpec(12, 1), seed=2, classes=[3, 1], **kwargs)
+    full = datasets.load(name, ImageSpec(12, 1), seed=2, **kwargs)
+    part = datasets.load(name, ImageSpec(12, 1), seed=2, classes=[3, 1], **kwargs)
     rows = np.isin(full.labels, [1, 3])
     for key in ("images", "labels", "origin", "pool"):
         assert np.array_equal(getattr(part, key), getattr(full, key)[rows]), key
     assert part.class_names == full.class_names and len(part.class_names) == (4 if source == "folder" else 10)
-    data.save_npz(tmp_path / "part.npz", part)
-    assert np.array_equal(data.load_npz(tmp_path / "part.npz").labels, full.labels[rows])
+    datasets.save_npz(tmp_path / "part.npz", part)
+    assert np.array_equal(datasets.load_npz(tmp_path / "part.npz").labels, full.labels[rows])
 
 
 def test_load_checks_classes_and_folder_arguments(tmp_path):
     root = make_folder(tmp_path / "f", ("a", "b"), n=1)
     with pytest.raises(ValueError, match=r"classes must be a non-empty list of class ids 0\.\.9, got \[10\]"):
-        data.load("digits", ImageSpec(), classes=[10])
+        datasets.load("digits", ImageSpec(), classes=[10])
     with pytest.raises(ValueError, match=r"'digits' is a registered dataset"):
-        data.load("digits", ImageSpec(), folder=root)
+        datasets.load("digits", ImageSpec(), folder=root)
     with pytest.raises(ValueError, match=r"root and download do not apply"):
-        data.load("f", ImageSpec(), folder=root, download=True)
+        datasets.load("f", ImageSpec(), folder=root, download=True)
 
 
 # --------------------------------------------------------------------------- the workflow
@@ -309,7 +311,7 @@ def test_unused_classes_change_no_artifact_and_are_never_read(folder_runs):
     files = {run: sorted((run / "resources/datasets/shapes").glob("*.npz")) for run in (plain, extra)}
     assert [f.name for f in files[plain]] == [f"{c}.npz" for c in range(len(CLASSES))]
     assert [f.name for f in files[extra]] == [f"{c + 1}.npz" for c in range(len(CLASSES))]
-    p, e = data.load_npz(files[plain]), data.load_npz(files[extra])
+    p, e = datasets.load_npz(files[plain]), datasets.load_npz(files[extra])
     assert e.class_names == ("aaa_extra", *CLASSES, "zzz_extra") and p.class_names == CLASSES
     assert np.array_equal(e.labels, p.labels + 1)
     assert len(p.labels) == len(CLASSES) * PER_CLASS and set(e.labels.tolist()) == {1, 2, 3, 4}

@@ -1,4 +1,15 @@
-"""The package's import structure: every module imports on its own, and no two modules import each other.
+"""The package's import structure: the layers, no circles, and every module importing on its own.
+
+The layers, from the floor up; a module imports only modules of its own layer or below it:
+
+    floor       taskdist.specs, taskdist.seeds, taskdist.checks
+    nets        taskdist.nets.*        networks, training, optimiser, linear heads
+    artifacts   taskdist.artifacts.*   every file format (checkpoints rebuild networks)
+    data        taskdist.data.*        sources, pools, tasks, the labelled budget
+    methods     taskdist.methods.*     distances and scores
+    evaluation  taskdist.evaluation.*  ground truth, reliability, floors, Mantel, selection, tables
+    nas         taskdist.nas.*         architecture search (the nearest bases come from evaluation)
+    top         the rest               config, stages, aggregates, runtime, cli, plots
 
 The static graph counts every ``import`` of a taskdist module, at module level or inside a function (a
 function-level import hides a circle, it does not remove it). An edge goes to the module named, not to the
@@ -77,6 +88,42 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+LAYERS = ("floor", "nets", "artifacts", "data", "methods", "evaluation", "nas", "top")
+FLOOR = {"taskdist.specs", "taskdist.seeds", "taskdist.checks"}
+
+
+def layer(module: str) -> str:
+    """The layer of a taskdist module, from its folder (the floor's three modules by name)."""
+    if module in FLOOR:
+        return "floor"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in LAYERS else "top"
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    graph = import_graph()
+    upward = sorted(f"{m} ({layer(m)}) imports {d} ({layer(d)})" for m, deps in graph.items() for d in deps
+                    if LAYERS.index(layer(d)) > LAYERS.index(layer(m)))
+    assert upward == []
+
+
+def test_every_folder_is_a_layer_and_the_floor_is_flat():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders <= set(LAYERS), folders - set(LAYERS)
+    assert layer("taskdist.nets.models") == "nets" and layer("taskdist.config") == "top"
+    assert layer("taskdist.specs") == "floor" and layer("taskdist.nas.fuse") == "nas"
+
+
+def test_planning_imports_neither_torch_nor_a_method():
+    """What rules/common.smk imports to plan (the config, the specs, the method registry, the versions) loads no torch."""
+    script = ("import sys\nimport taskdist.config, taskdist.specs, taskdist.methods.registry, taskdist.runtime\n"
+              "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('taskdist.methods.', 'taskdist.nets')))\n"
+              "bad.remove('taskdist.methods.registry')\nprint(bad)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -84,8 +131,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "taskdist.task2vec" in graph["taskdist.stages"]  # imported inside task2vec_embedding
-    assert "taskdist.io" in graph["taskdist.vectors"]
+    assert "taskdist.methods.task2vec" in graph["taskdist.stages"]  # imported inside task2vec_embedding
+    assert "taskdist.artifacts.io" in graph["taskdist.artifacts.vectors"]
 
 
 def test_no_import_circles():

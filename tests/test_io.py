@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from taskdist import io, matrices
+from taskdist.artifacts import io, matrices
 from taskdist.cli import main
 
 

@@ -1,4 +1,4 @@
-"""Tests of taskdist.linear: a converged, seed-free linear head on fixed features."""
+"""Tests of taskdist.nets.linear: a converged, seed-free linear head on fixed features."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from taskdist.linear import fit_linear_head, refit_head
-from taskdist.models import ArchSpec, build
+from taskdist.nets.linear import fit_linear_head, refit_head
+from taskdist.nets.models import ArchSpec, build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

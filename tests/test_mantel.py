@@ -1,4 +1,4 @@
-"""Tests of the asymmetric Mantel test (taskdist.mantel)."""
+"""Tests of the asymmetric Mantel test (taskdist.evaluation.mantel)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskdist.mantel import MantelResult, mantel
+from taskdist.evaluation.mantel import MantelResult, mantel
 
 # A 3 x 3 asymmetric pair, small enough to enumerate its 6 relabellings by hand below.
 X3 = np.array([[0.0, 1.0, 5.0], [2.0, 0.0, 3.0], [4.0, 7.0, 0.0]])
@@ -187,7 +187,7 @@ def test_permutations_zero_gives_statistic_only():
 
 
 def test_chunking_does_not_change_the_result(monkeypatch):
-    import taskdist.mantel as m
+    import taskdist.evaluation.mantel as m
 
     x = asymmetric(9, seed=17)
     y = x + asymmetric(9, seed=18)

@@ -13,29 +13,19 @@ import pytest
 import torch
 from torch import nn
 
-from taskdist import data, train
 from taskdist.config import defaults
-from taskdist.nas import (
-    OP_NAMES,
-    OPS,
-    FuseSpec,
-    Genotype,
-    Mixture,
-    NetSpec,
-    SearchSpace,
-    build,
-    complexity_distance,
-    fuse,
-    nearest_bases,
-    param_count,
-    random_search,
-    task_aware_space,
-    taskaware,
-    train_final,
-)
-from taskdist.nas.ops import op_param_count
+from taskdist.data import datasets
+from taskdist.evaluation.selection import nearest_bases
+from taskdist.methods.tanas import complexity_distance
+from taskdist.nas import taskaware
+from taskdist.nas.fuse import Mixture, fuse, random_search, train_final
+from taskdist.nas.network import build, param_count
+from taskdist.nas.ops import OP_NAMES, OPS, op_param_count
+from taskdist.nas.space import Genotype, SearchSpace
+from taskdist.nas.taskaware import task_aware_space
+from taskdist.nets import train
 from taskdist.seeds import stable_seed
-from taskdist.specs import from_params
+from taskdist.specs import FuseSpec, ImageSpec, NetSpec, from_params
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,7 +38,7 @@ TINY = replace(SEARCH, stages=2, rounds=1, epochs=1, candidates=1, nodes=3, net=
 @pytest.fixture(scope="module")
 def digits():
     """3 classes of scikit-learn digits at 16x16: train 90, val 45, test 45."""
-    ds = data.load("digits", data.ImageSpec(size=16))
+    ds = datasets.load("digits", ImageSpec(size=16))
     rng = np.random.default_rng(0)
     idx = np.concatenate([rng.choice(np.flatnonzero(ds.labels == c), 60, replace=False) for c in range(3)])
     idx = rng.permutation(idx)

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from taskdist import data, distances, stages, task2vec, tasks, vectors
+from taskdist import stages
+from taskdist.artifacts import vectors
 from taskdist.config import SplitSpec
+from taskdist.data import datasets, tasks
+from taskdist.methods import distances, task2vec
 from taskdist.seeds import stable_seed
-from taskdist.specs import ArchSpec, FisherSpec, LinearSpec, TaskSpec, TrainSpec
+from taskdist.specs import ArchSpec, FisherSpec, ImageSpec, LinearSpec, TaskSpec, TrainSpec
 
 CPU = torch.device("cpu")
 SPLIT = SplitSpec(0.6, 0.2, 0.2)
@@ -26,7 +29,7 @@ TASKS = {  # id -> classes in label order
 
 @pytest.fixture(scope="module")
 def digits():
-    dataset = data.load("digits", data.ImageSpec(size=8, channels=1), split=SPLIT, seed=0)
+    dataset = datasets.load("digits", ImageSpec(size=8, channels=1), split=SPLIT, seed=0)
     specs = {
         tid: TaskSpec(id=tid, dataset="digits", label_map=tuple((c,) for c in classes),
                       label_names=tuple(map(str, classes)), samples_per_class=100, split=SPLIT,
@@ -67,7 +70,7 @@ def test_the_relabelled_copy_is_nearest_under_ftd(digits, networks):
 def test_the_relabelled_copy_is_nearest_under_task2vec(digits, networks):
     dataset, specs, tables = digits
     probe = networks["high"]  # a probe trained on other classes than the compared tasks
-    from taskdist.checkpoint import load_network
+    from taskdist.artifacts.checkpoint import load_network
 
     net = load_network(probe, CPU)
     embeddings = {}

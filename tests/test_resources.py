@@ -12,7 +12,7 @@ import pytest
 import yaml
 from wf import REPO, snakemake, tiny_config, write_config
 
-from taskdist.distances import METHODS
+from taskdist.methods.registry import METHODS
 
 pytestmark = pytest.mark.workflow
 

@@ -75,14 +75,15 @@ def test_stage_version_names_a_module_without_one():
 
 
 def test_stage_versions_are_read_without_importing_the_stages():
-    """Planning reads every stage's version; a nested stage (taskdist.nas.complexity) must not import its package,
+    """Planning reads every stage's version; a nested stage (taskdist.methods.tanas) must not import its package,
     whose __init__ imports torch (seconds of every dry run)."""
     code = textwrap.dedent("""
         import sys
         from taskdist.runtime import stage_version
-        versions = [stage_version(m) for m in ("taskdist.nas.complexity", "taskdist.nas.taskaware", "taskdist.fisher")]
+        stages = ("taskdist.methods.tanas", "taskdist.nas.taskaware", "taskdist.methods.fisher")
+        versions = [stage_version(m) for m in stages]
         assert all(isinstance(v, int) for v in versions), versions
-        print(sorted(m for m in ("torch", "taskdist.nas", "taskdist.fisher") if m in sys.modules))
+        print(sorted(m for m in ("torch", "taskdist.nas", "taskdist.methods.fisher") if m in sys.modules))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from taskdist.scores import SCORES, h_score, leep, linear_evidence, logme, nce, score_matrix_entry
+from taskdist.methods.scores import SCORES, h_score, leep, linear_evidence, logme, nce, score_matrix_entry
 
 # --------------------------------------------------------------------------- references written with loops
 

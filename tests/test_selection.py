@@ -1,4 +1,4 @@
-"""Tests of the source-selection metrics (taskdist.selection)."""
+"""Tests of the source-selection metrics (taskdist.evaluation.selection)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import weightedtau
 
-from taskdist.selection import random_baseline, rank_sources, selection_metrics, summarize
+from taskdist.evaluation.selection import random_baseline, rank_sources, selection_metrics, summarize
 
 TASKS = ["a", "b", "c", "d"]
 NAN = np.nan

@@ -17,23 +17,14 @@ import pytest
 import torch
 from wf import REPO
 
-from taskdist import (
-    aggregates,
-    checkpoint,
-    coupled,
-    data,
-    io,
-    matrices,
-    records,
-    stages,
-    task2vec,
-    tasks,
-    transfer,
-    vectors,
-)
+from taskdist import aggregates, stages
+from taskdist.artifacts import checkpoint, io, matrices, records, vectors
 from taskdist.config import load, stable_seed
-from taskdist.probes import ProbeSpec
-from taskdist.scores import SCORES
+from taskdist.data import datasets, tasks
+from taskdist.evaluation import transfer
+from taskdist.methods import coupled, registry, task2vec
+from taskdist.methods.probes import ProbeSpec
+from taskdist.methods.scores import SCORES
 from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES, resample
 
 CPU = torch.device("cpu")
@@ -52,7 +43,7 @@ def labelled(tid):
 def digits(one_thread):
     """The tiny config's dataset and task tables, resamples included (rules prepare_dataset, make_task)."""
     ds = EXP.datasets["digits"]
-    dataset = data.load(ds.name, EXP.image, split=ds.split, seed=EXP.seed, root=ds.root, download=ds.download)
+    dataset = datasets.load(ds.name, EXP.image, split=ds.split, seed=EXP.seed, root=ds.root, download=ds.download)
     specs = {**EXP.tasks, **{RESAMPLED[t]: resample(s) for t, s in EXP.tasks.items()}}
     tables = {tid: tasks.materialize(spec, dataset.labels, dataset.pool) for tid, spec in specs.items()}
     return dataset, specs, tables
@@ -275,11 +266,11 @@ def test_pair_complexities_make_the_tanas_matrix(digits, nets, tmp_path):
 # -- path lengths (coupled, uncoupled, finetune_length) -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", coupled.METHODS)
+@pytest.mark.parametrize("method", registry.PATH_METHODS)
 def test_path_lengths_make_their_matrix_and_floor(digits, nets, method, tmp_path):
     """Rule path_length (every ordered pair, every task against its resample), then rule path_matrix."""
     dataset, specs, tables = digits
-    spec = coupled.spec_of(method, coupled.reads(method, EXP.coupled))  # what the job's params give it
+    spec = coupled.spec_of(method, registry.path_reads(method, EXP.coupled))  # what the job's params give it
 
     def d(source, target):
         target_table = transfer.labelled_examples(tables[target], labelled(target))

@@ -1,5 +1,5 @@
-"""Tests of Task2Vec: embedding invariances, the variational estimator (taskdist.task2vec), probes
-(taskdist.probes), distances (taskdist.distances)."""
+"""Tests of Task2Vec: embedding invariances, the variational estimator (taskdist.methods.task2vec), probes
+(taskdist.methods.probes), distances (taskdist.methods.distances)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import torch
 import torchvision
 from torch import nn
 
-from taskdist import distances, matrices, probes, vectors
-from taskdist import task2vec as t2v
-from taskdist.data import ImageSpec, load
-from taskdist.models import ArchSpec, build
-from taskdist.specs import ProbeSpec
-from taskdist.train import fit
+from taskdist.artifacts import matrices, vectors
+from taskdist.data.datasets import load
+from taskdist.methods import distances, probes
+from taskdist.methods import task2vec as t2v
+from taskdist.nets.models import ArchSpec, build
+from taskdist.nets.train import fit
+from taskdist.specs import ImageSpec, ProbeSpec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""taskdist.optim.Adam against torch.optim.Adam, and what a training job imports."""
+"""taskdist.nets.optim.Adam against torch.optim.Adam, and what a training job imports."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from taskdist.optim import Adam
+from taskdist.nets.optim import Adam
 
 
 def _run(make_opt, weight_decay, freeze_every):
@@ -41,7 +41,7 @@ def test_adam_rejects_bad_settings():
 
 
 def test_training_does_not_import_the_compiler():
-    """The point of taskdist.optim: a job that trains stays clear of torch._dynamo's multi-second import."""
+    """The point of taskdist.nets.optim: a job that trains stays clear of torch._dynamo's multi-second import."""
     code = (
         "import sys, torch; from taskdist import train, models; from taskdist.config import ArchSpec\n"
         "net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, 3, seed=0)\n"

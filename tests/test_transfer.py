@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from taskdist import models, reliability, train, transfer
-from taskdist.data import Dataset
+from taskdist.data.datasets import Dataset
+from taskdist.evaluation import reliability, transfer
+from taskdist.nets import models, train
 from taskdist.specs import ArchSpec, FinetuneSpec, LinearSpec, TransferSpec
 
 ARCH = ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8)
@@ -84,7 +85,7 @@ def test_early_stopping_keeps_the_best_epoch_and_says_why(one_thread):
 
 
 def _checkpoint(seed):
-    from taskdist import checkpoint
+    from taskdist.artifacts import checkpoint
 
     net = models.build(ARCH, 1, 3, seed=seed)
     return checkpoint.make(net, {"id": f"s{seed}"}, {}, [])
@@ -183,7 +184,7 @@ def test_reliability_table_per_setting_over_pairs_and_within_targets():
 
 
 def test_noise_floor_of_a_distance_and_of_a_score():
-    from taskdist import floors
+    from taskdist.evaluation import floors
 
     matrix = pd.DataFrame({"source": ["a", "a", "b", "b"], "target": ["a", "b", "a", "b"],
                            "value": [0.0, 0.4, 0.6, 0.0]})

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from wf import REPO, finished_outputs, planned_outputs, shared_run, snakemake, tiny_config, write_config
 
-from taskdist import checkpoint, io, matrices, records, selection, vectors
+from taskdist.artifacts import checkpoint, io, matrices, records, vectors
 from taskdist.config import load
-from taskdist.coupled import METHODS as PATH_METHODS
-from taskdist.distances import SCORE_METHODS
+from taskdist.evaluation import selection
+from taskdist.methods.registry import PATH_METHODS, SCORE_METHODS
 from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
 
 pytestmark = pytest.mark.workflow
@@ -299,7 +299,8 @@ STAGES = {  # module owning a stage's version -> what raising it plans on a comp
 
 
 def labelled_outputs(methods=METHODS):
-    """What reads a target's labelled budget (taskdist.transfer draws it): Fisher pairs net != data, the score
+    """What reads a target's labelled budget (taskdist.evaluation.transfer draws it): Fisher pairs net != data, the
+    score
     tables, Task2Vec embeddings, the path lengths, and the matrices built from them."""
     fisher = {p for p in fisher_outputs(TASKS) if p.split("/")[2] != p.split("/")[3].removesuffix(".parquet")}
     readers = {m for m in methods if m in ("ftd", "transfer_bound") or m in SCORE_METHODS or m.startswith("task2vec")

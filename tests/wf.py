@@ -321,7 +321,7 @@ def differing_checkpoints(a: Path, b: Path) -> list[str]:
     """
     import torch
 
-    from taskdist import io
+    from taskdist.artifacts import io
 
     differ = []
     for p in sorted(p for p in artifacts(a) | artifacts(b) if p.endswith(".pt")):

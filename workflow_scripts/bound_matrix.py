@@ -1,7 +1,8 @@
 """rule bound_matrix: the transferability bound over every ordered pair (0 on the diagonal), its noise floor,
 and the figure of its terms against the loss it bounds."""
 
-from taskdist import aggregates, matrices, plots
+from taskdist import aggregates, plots
+from taskdist.artifacts import matrices
 from taskdist.runtime import finish, start
 
 start(snakemake)

@@ -1,6 +1,9 @@
 """rule fisher: diagonal FIM of the body of N_net on the data of task `data`."""
 
-from taskdist import checkpoint, data, stages, tasks, transfer, vectors
+from taskdist import stages
+from taskdist.artifacts import checkpoint, vectors
+from taskdist.data import datasets, tasks
+from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import FisherSpec, TaskSpec, from_params
 
@@ -12,7 +15,7 @@ table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),
 fisher = stages.pair_fisher(
     checkpoint.read(snakemake.input.model),
     from_params(TaskSpec, spec["data_task"]),
-    data.load_npz(snakemake.input.dataset),
+    datasets.load_npz(snakemake.input.dataset),
     table,
     from_params(FisherSpec, spec["fisher"]),
     spec["seed"],

@@ -1,6 +1,7 @@
 """rule distance_matrix (ftd): Fisher Task Distance over every ordered pair of tasks, and its noise floor."""
 
-from taskdist import aggregates, matrices
+from taskdist import aggregates
+from taskdist.artifacts import matrices
 from taskdist.runtime import finish, start
 
 start(snakemake)

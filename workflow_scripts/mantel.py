@@ -1,6 +1,7 @@
 """rule mantel: every method against the ground truth of transfer, and every pair of methods."""
 
-from taskdist import aggregates, io
+from taskdist import aggregates
+from taskdist.artifacts import io
 from taskdist.runtime import finish, start
 
 start(snakemake)

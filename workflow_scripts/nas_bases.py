@@ -2,8 +2,9 @@
 
 import logging
 
-from taskdist import matrices, records, selection
-from taskdist.distances import METHODS
+from taskdist.artifacts import matrices, records
+from taskdist.evaluation import selection
+from taskdist.methods.registry import METHODS
 from taskdist.runtime import finish, start
 
 start(snakemake)

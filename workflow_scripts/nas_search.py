@@ -1,6 +1,8 @@
 """rules nas_base, nas_target: one architecture search on a task, its winner trained from scratch and tested."""
 
-from taskdist import aggregates, data, records, stages, tasks
+from taskdist import aggregates, stages
+from taskdist.artifacts import records
+from taskdist.data import datasets, tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import FuseSpec, TaskSpec, from_params
 
@@ -11,7 +13,7 @@ role = {"nas_base": "base", "nas_target": "target"}[snakemake.rule]
 result = stages.nas_search(
     search,
     task,
-    data.load_npz(snakemake.input.dataset),
+    datasets.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
     from_params(FuseSpec, spec["search"]),
     spec["seed"],

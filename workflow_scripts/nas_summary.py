@@ -1,6 +1,7 @@
 """rule nas_summary: one row per search (base tasks and the targets' three searches), and its figure."""
 
-from taskdist import aggregates, io, plots
+from taskdist import aggregates, plots
+from taskdist.artifacts import io
 from taskdist.runtime import finish, start
 
 start(snakemake)

@@ -1,6 +1,7 @@
 """rule noise_floors: every method's noise floor (task against its resample) beside its between-task spread."""
 
-from taskdist import aggregates, io
+from taskdist import aggregates
+from taskdist.artifacts import io
 from taskdist.runtime import finish, start
 
 start(snakemake)

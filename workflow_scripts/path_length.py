@@ -1,6 +1,10 @@
 """rule path_length: a path-length distance d(source -> target) (coupled, uncoupled or finetune_length)."""
 
-from taskdist import checkpoint, coupled, data, records, stages, tasks, transfer
+from taskdist import stages
+from taskdist.artifacts import checkpoint, records
+from taskdist.data import datasets, tasks
+from taskdist.evaluation import transfer
+from taskdist.methods import coupled
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
@@ -11,8 +15,8 @@ target_table = transfer.labelled_examples(tasks.read_table(snakemake.input.targe
 values = stages.pair_path(
     method,
     checkpoint.read(snakemake.input.source),
-    (data.load_npz(snakemake.input.source_dataset), tasks.read_table(snakemake.input.source_task)),
-    (data.load_npz(snakemake.input.target_dataset), target_table),
+    (datasets.load_npz(snakemake.input.source_dataset), tasks.read_table(snakemake.input.source_task)),
+    (datasets.load_npz(snakemake.input.target_dataset), target_table),
     coupled.spec_of(method, spec["coupled"]),
     spec["seed"],
     device,

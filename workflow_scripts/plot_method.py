@@ -1,7 +1,9 @@
 """rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer."""
 
-from taskdist import evaluation, io, matrices, plots, transfer
-from taskdist.distances import METHODS
+from taskdist import plots
+from taskdist.artifacts import io, matrices
+from taskdist.evaluation import tables, transfer
+from taskdist.methods.registry import METHODS
 from taskdist.runtime import finish, start
 
 start(snakemake)
@@ -11,7 +13,7 @@ matrix = matrices.read_method(snakemake.input.matrix, method.name)
 kind = "higher = better transfer expected" if method.kind == "score" else "d(source -> target)"
 plots.heatmap(matrices.to_square(matrix, order=tasks), title=f"{method.name}: {kind}", path=snakemake.output.heatmap)
 
-distance = evaluation.oriented(method.name, matrix, tasks)
+distance = tables.oriented(method.name, matrix, tasks)
 plots.atlas(distance, title=f"task atlas ({method.name}, MDS)", path=snakemake.output.atlas,
             seed=snakemake.params.seed)
 

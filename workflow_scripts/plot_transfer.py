@@ -1,6 +1,8 @@
 """rule plot_transfer: heatmap of the transferred accuracy or the gain over training from scratch, per setting."""
 
-from taskdist import matrices, plots, transfer
+from taskdist import plots
+from taskdist.artifacts import matrices
+from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 
 start(snakemake)

@@ -1,6 +1,7 @@
 """rule score_matrix: one transferability score over every ordered pair, and the same with resampled targets."""
 
-from taskdist import aggregates, matrices
+from taskdist import aggregates
+from taskdist.artifacts import matrices
 from taskdist.runtime import finish, start
 
 start(snakemake)

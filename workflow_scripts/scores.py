@@ -1,6 +1,9 @@
 """rule scores: LEEP, LogME, NCE and H-score of every source network for one target (and its resample)."""
 
-from taskdist import checkpoint, data, matrices, stages, tasks, transfer
+from taskdist import stages
+from taskdist.artifacts import checkpoint, matrices
+from taskdist.data import datasets, tasks
+from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
@@ -10,6 +13,6 @@ samples = {
     for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample))
 }
 checkpoints = checkpoint.read_all(snakemake.input.models)  # by the task each network was trained on
-table = stages.target_scores(checkpoints, data.load_npz(snakemake.input.dataset), samples, device)
+table = stages.target_scores(checkpoints, datasets.load_npz(snakemake.input.dataset), samples, device)
 matrices.write_scores(table, snakemake.output[0], target=snakemake.wildcards.target)
 finish()

@@ -1,6 +1,7 @@
 """rule selection: rank sources per target by each method; regret and rank correlations vs the truth."""
 
-from taskdist import aggregates, io
+from taskdist import aggregates
+from taskdist.artifacts import io
 from taskdist.runtime import finish, start
 
 start(snakemake)

@@ -1,6 +1,8 @@
 """rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
 
-from taskdist import checkpoint, data, records, stages, tasks
+from taskdist import stages
+from taskdist.artifacts import checkpoint, records
+from taskdist.data import datasets, tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import TanasSpec, from_params
 
@@ -9,7 +11,7 @@ spec = snakemake.params.spec
 value = stages.pair_complexity(
     checkpoint.read(snakemake.input.source),
     checkpoint.read(snakemake.input.target),
-    data.load_npz(snakemake.input.dataset),
+    datasets.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
     from_params(TanasSpec, spec["spec"]),
     spec["seed"],

@@ -1,6 +1,7 @@
 """rule tanas_matrix: TA-NAS complexity over every ordered pair (0 on the diagonal), and its noise floor."""
 
-from taskdist import aggregates, matrices
+from taskdist import aggregates
+from taskdist.artifacts import matrices
 from taskdist.runtime import finish, start
 
 start(snakemake)

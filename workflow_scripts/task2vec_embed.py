@@ -1,6 +1,9 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
-from taskdist import data, stages, tasks, transfer, vectors
+from taskdist import stages
+from taskdist.artifacts import vectors
+from taskdist.data import datasets, tasks
+from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import HeadSpec, ProbeSpec, TaskSpec, from_params
 
@@ -8,7 +11,7 @@ device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 t2v = spec["task2vec"]  # probe, estimator, head, samples, beta: what an embedding reads
 task = from_params(TaskSpec, spec["task"])
-dataset = data.load_npz(snakemake.input.dataset)
+dataset = datasets.load_npz(snakemake.input.dataset)
 probe_spec = from_params(ProbeSpec, t2v["probe"])
 probe = stages.task2vec_probe(probe_spec, dataset.images.shape[1], snakemake.input.probe)
 table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),

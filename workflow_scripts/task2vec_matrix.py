@@ -1,6 +1,7 @@
 """rule task2vec_matrix: symmetric and asymmetric Task2Vec distances between all tasks, and their noise floors."""
 
-from taskdist import aggregates, matrices
+from taskdist import aggregates
+from taskdist.artifacts import matrices
 from taskdist.runtime import finish, start
 
 start(snakemake)

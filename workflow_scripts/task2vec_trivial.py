@@ -1,6 +1,8 @@
 """rule task2vec_trivial: the embedding of the trivial task t0 (asymmetric Task2Vec distance)."""
 
-from taskdist import stages, task2vec, vectors
+from taskdist import stages
+from taskdist.artifacts import vectors
+from taskdist.methods import task2vec
 from taskdist.runtime import finish, start
 from taskdist.specs import ProbeSpec, from_params
 

@@ -1,6 +1,8 @@
 """rule train_probe: the Task2Vec probe network, trained on the union of the probe tasks."""
 
-from taskdist import data, io, stages, tasks
+from taskdist import stages
+from taskdist.artifacts import io
+from taskdist.data import datasets, tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
@@ -10,7 +12,7 @@ probe_tasks = [from_params(TaskSpec, t) for t in spec["tasks"]]
 files = iter(snakemake.input.datasets)  # each task's class files, task after task
 checkpoint = stages.train_probe(
     probe_tasks,
-    [data.load_npz([next(files) for _ in task.classes]) for task in probe_tasks],
+    [datasets.load_npz([next(files) for _ in task.classes]) for task in probe_tasks],
     [tasks.read_table(path) for path in snakemake.input.tasks],
     from_params(NetworkSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),

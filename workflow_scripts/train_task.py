@@ -1,6 +1,8 @@
 """rules train_task, train_variant: train a task network N_task from scratch (a variant: another seed or shape)."""
 
-from taskdist import data, io, stages, tasks
+from taskdist import stages
+from taskdist.artifacts import io
+from taskdist.data import datasets, tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
@@ -8,7 +10,7 @@ device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 checkpoint = stages.train_task(
     from_params(TaskSpec, spec["task"]),
-    data.load_npz(snakemake.input.dataset),
+    datasets.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
     from_params(NetworkSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),

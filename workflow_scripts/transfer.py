@@ -1,6 +1,8 @@
 """rules transfer, scratch: the ground truth of one ordered pair (or of training the target from scratch)."""
 
-from taskdist import checkpoint, data, records, tasks, transfer
+from taskdist.artifacts import checkpoint, records
+from taskdist.data import datasets, tasks
+from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec, from_params
 
@@ -10,7 +12,7 @@ source = snakemake.wildcards.get("source")
 runs = transfer.run(
     checkpoint.read(snakemake.input.model) if source else None,
     from_params(TaskSpec, spec["target"]),
-    data.load_npz(snakemake.input.dataset),
+    datasets.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
     from_params(NetworkSpec, spec["network"]) if "network" in spec else None,  # scratch only
     from_params(TransferSpec, spec["transfer"]),

@@ -1,6 +1,8 @@
 """rule transfer_matrix: the ground truth over all ordered pairs, every replicate, and its reliability."""
 
-from taskdist import aggregates, io, matrices, reliability
+from taskdist import aggregates
+from taskdist.artifacts import io, matrices
+from taskdist.evaluation import reliability
 from taskdist.runtime import finish, start
 
 start(snakemake)

@@ -40,9 +40,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from taskdist import train
 from taskdist.nas.network import build, param_count
 from taskdist.nas.space import Genotype, SearchSpace
+from taskdist.nets import train
 from taskdist.seeds import stable_seed
 from taskdist.specs import FuseSpec
 

@@ -10,7 +10,7 @@ Layout, for ``NetSpec(width=w, cells=n)``::
     head     linear -> n_classes
 
 Every cell shares the genotype (not the weights), as in DARTS. As
-:class:`taskdist.models.TaskNet`, the network is split into ``body`` and
+:class:`taskdist.nets.models.TaskNet`, the network is split into ``body`` and
 ``head``, and any input size >= 1 pixel works.
 """
 

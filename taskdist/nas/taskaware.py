@@ -21,15 +21,15 @@ from collections.abc import Collection, Mapping
 import pandas as pd
 import torch
 
+from taskdist.evaluation.selection import nearest_bases
 from taskdist.nas.fuse import Split, fuse, random_search, train_final
 from taskdist.nas.space import Genotype, SearchSpace
-from taskdist.selection import nearest_bases
 from taskdist.specs import SEARCHES, FuseSpec
 
 VERSION = 2
 """Version of the architecture searches; raised whenever their results change.
 
-2: search and bases records carry their format and names, role included (:mod:`taskdist.records`)."""
+2: search and bases records carry their format and names, role included (:mod:`taskdist.artifacts.records`)."""
 
 log = logging.getLogger(__name__)
 

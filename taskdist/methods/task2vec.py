@@ -12,7 +12,7 @@ One *probe* network is shared by all tasks. For a task ``(x_i, y_i)``:
 Two estimators of step 2:
 
 - ``"mc"``: the Fisher ``F = E_x E_{y ~ p_w(y|x)}[(grad_w log p_w(y|x))^2]`` with labels
-  sampled from the model, per sample (:func:`taskdist.fisher.fisher_diagonal`, ``estimator="mc"``);
+  sampled from the model, per sample (:func:`taskdist.methods.fisher.fisher_diagonal`, ``estimator="mc"``);
 - ``"variational"`` (the paper's "robust Fisher"): a Gaussian perturbation ``w ~ N(ŵ, Λ)`` of the
   body's weights, one variance per filter, is learnt by minimising
 
@@ -24,14 +24,14 @@ Two estimators of step 2:
   and "the Fisher is approximated by the inverse of the variance": the embedding is ``1/σ²`` per
   filter. For a quadratic loss the optimum is ``1/σ² = F/β + 1/λ²`` (see :func:`embed`).
 
-Distances (paper §3.2; :func:`taskdist.distances.symmetric_distance`,
-:func:`taskdist.distances.asymmetric_distance`): the symmetric one is the cosine distance of the
+Distances (paper §3.2; :func:`taskdist.methods.distances.symmetric_distance`,
+:func:`taskdist.methods.distances.asymmetric_distance`): the symmetric one is the cosine distance of the
 embeddings normalised by their sum, ``d_sym(a, b) = d_cos(F_a/(F_a+F_b), F_b/(F_a+F_b))``; the
 asymmetric one, ``d_asym(a -> b) = d_sym(a, b) - α d_sym(a, t_0)`` "where t_0 is the trivial
 embedding" (:func:`trivial_embedding`), brings complex source tasks closer to every target.
 
-Where the rest lives: the probe network in :mod:`taskdist.probes`, the embeddings' files in
-:mod:`taskdist.vectors`, the distances in :mod:`taskdist.distances`.
+Where the rest lives: the probe network in :mod:`taskdist.methods.probes`, the embeddings' files in
+:mod:`taskdist.artifacts.vectors`, the distances in :mod:`taskdist.methods.distances`.
 
 References
 ----------
@@ -55,16 +55,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskdist import fisher, tasks, train
 from taskdist.checks import check_int, check_positive
-from taskdist.models import features
-from taskdist.optim import Adam
+from taskdist.data import tasks
+from taskdist.methods import fisher
+from taskdist.nets import train
+from taskdist.nets.models import features
+from taskdist.nets.optim import Adam
 from taskdist.seeds import stable_seed
 
 VERSION = 2
 """Version of the Task2Vec embeddings and distances; raised whenever their results change.
 
-2: embeddings and matrices carry their format and names (:mod:`taskdist.vectors`, :mod:`taskdist.matrices`).
+2: embeddings and matrices carry their format and names (:mod:`taskdist.artifacts.vectors`,
+:mod:`taskdist.artifacts.matrices`).
 """
 
 log = logging.getLogger(__name__)
@@ -106,13 +109,13 @@ def embed(
 
     1. A copy of ``probe`` gets a new head ``nn.Linear(in_features, n_classes)`` initialised to
        zero; the body is frozen (eval mode) and only the head is fitted on all of
-       ``(images, labels)`` with :func:`taskdist.train.fit` (Adam, cross-entropy, ``head_lr``,
+       ``(images, labels)`` with :func:`taskdist.nets.train.fit` (Adam, cross-entropy, ``head_lr``,
        ``head_weight_decay``, ``head_epochs``) on the body's features computed once.
     2. On at most ``samples`` of the examples (all if None), the filter-level Fisher of the
        weights of every ``nn.Conv2d`` and ``nn.Linear`` module of ``probe.body`` (biases,
        normalisation layers and the head excluded, as in the reference implementation):
 
-       - ``"mc"``: :func:`taskdist.fisher.fisher_diagonal` with ``estimator="mc"``,
+       - ``"mc"``: :func:`taskdist.methods.fisher.fisher_diagonal` with ``estimator="mc"``,
          ``granularity="filter"``: ``F_f = mean_{w in f} (1/N) sum_i E_{y ~ p_w(.|x_i)}
          [(d log p_w(y|x_i) / dw)^2]``, ``mc_samples`` labels per example;
        - ``"variational"``: one log-variance ``s_f = log σ_f²`` per filter ``f``; minimise over
@@ -143,8 +146,8 @@ def embed(
     ----------
     probe
         A module with a ``body`` (feature extractor, ``(B, ...) -> (B, D)``) and a ``head``
-        (``nn.Linear(D, ·)``), e.g. a :class:`~taskdist.models.TaskNet` or a
-        :class:`~taskdist.probes.TorchvisionProbe`. It is not modified.
+        (``nn.Linear(D, ·)``), e.g. a :class:`~taskdist.nets.models.TaskNet` or a
+        :class:`~taskdist.methods.probes.TorchvisionProbe`. It is not modified.
     images
         Floating point ``(N, C, H, W)`` (tensor or array).
     labels
@@ -188,7 +191,7 @@ def embed(
     dict of str to numpy.ndarray
         Body layer name (module name inside ``probe.body``, e.g. ``"features.0"``, ``"fc"``,
         ``"layer1.0.conv1"``) to a float64 vector with one value per filter, keys in sorted
-        order (the order of :func:`taskdist.vectors.flat` and :func:`taskdist.vectors.table`).
+        order (the order of :func:`taskdist.artifacts.vectors.flat` and :func:`taskdist.artifacts.vectors.table`).
 
     Raises
     ------
@@ -280,7 +283,7 @@ def embed(
 def trivial_embedding(
     probe: nn.Module, *, estimator: str, beta: float = 1e-7, prior_std: float | None = None
 ) -> dict[str, np.ndarray]:
-    r"""Embedding of the trivial task ``t_0`` used by :func:`taskdist.distances.asymmetric_distance`.
+    r"""Embedding of the trivial task ``t_0`` used by :func:`taskdist.methods.distances.asymmetric_distance`.
 
     The paper defines ``d_asym(t_a -> t_b) = d_sym(t_a, t_b) - α d_sym(t_a, t_0)`` "where t_0 is
     the trivial embedding" (§3.2), the embedding of a task that carries no information. We take

@@ -1,11 +1,11 @@
 """Torchvision classification architectures as a ``body`` without its classifier: shared by task networks
-(:class:`taskdist.models.BackboneNet`) and the Task2Vec probe (:func:`taskdist.probes.torchvision_probe`).
+(:class:`taskdist.nets.models.BackboneNet`) and the Task2Vec probe (:func:`taskdist.methods.probes.torchvision_probe`).
 
 A torchvision model's classifier is its last registered ``nn.Linear`` (:func:`final_linear`); the body is
 the model with it replaced by ``nn.Identity``. Its weights come from the seed, from a state dict file
 (:func:`read_state_dict`) or from a torchvision weights name (:func:`weights_enum`; torchvision
 downloads them when the network is built, never when a config is checked). Images reach task networks
-scaled to [-1, 1] (:func:`taskdist.tasks.arrays`); :class:`InputAdapter` maps them to what torchvision
+scaled to [-1, 1] (:func:`taskdist.data.tasks.arrays`); :class:`InputAdapter` maps them to what torchvision
 models expect. Importing this module imports torch; torchvision is imported by the functions that need it.
 """
 
@@ -216,7 +216,7 @@ def torchvision_body(arch: str, weights: str | None = None) -> tuple[nn.Module, 
 class InputAdapter(nn.Module):
     """Images as the workflow gives them to what a torchvision model expects.
 
-    ``x`` in [-1, 1] (:func:`taskdist.tasks.arrays`) -> ``(x + 1) / 2`` in [0, 1] -> a single gray
+    ``x`` in [-1, 1] (:func:`taskdist.data.tasks.arrays`) -> ``(x + 1) / 2`` in [0, 1] -> a single gray
     channel repeated to 3 -> ``(x - mean) / std`` per channel. ``mean`` and ``std`` are buffers, not
     parameters: they are saved with the network and the Fisher never sees them.
 

@@ -52,7 +52,7 @@ from taskdist.seeds import stable_seed
 if TYPE_CHECKING:
     import torch
 
-    from taskdist import models
+    from taskdist.nets import models
     from taskdist.specs import BoundSpec
 
 log = logging.getLogger(__name__)
@@ -211,9 +211,9 @@ def transfer_bound(
     """
     import torch
 
-    from taskdist.linear import fit_linear_head
-    from taskdist.models import features
-    from taskdist.optim import Adam
+    from taskdist.nets.linear import fit_linear_head
+    from taskdist.nets.models import features
+    from taskdist.nets.optim import Adam
 
     rng = np.random.default_rng(stable_seed(seed, "samples"))
     keep = np.sort(rng.permutation(len(source[1]))[: spec.samples])

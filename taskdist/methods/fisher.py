@@ -25,7 +25,7 @@ vector-Jacobian products ``(J_i^T v)^2`` over a small set of logit-space vectors
   ``v_c = sqrt(p_ic) (e_c - p_i)``, because ``sum_c p_c (e_c - p)(e_c - p)^T = diag(p) - p p^T
   = S S^T`` (the Fisher of softmax cross-entropy equals its generalised Gauss-Newton).
 
-Two engines (:mod:`taskdist.persample`) evaluate the squared per-sample vector-Jacobian
+Two engines (:mod:`taskdist.methods.persample`) evaluate the squared per-sample vector-Jacobian
 products, vectorised over the batch (no Python loop over samples):
 
 - ``hooks`` (fast path), used when every trainable parameter is the ``weight`` or ``bias``
@@ -61,13 +61,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskdist.persample import FuncEngine, HookEngine, Unsupported
+from taskdist.methods.persample import FuncEngine, HookEngine, Unsupported
 
 VERSION = 3
 """Version of the per-pair Fisher computation (head refit + FIM); raised whenever its results change.
 
-3: the per-pair table carries its format and names (:mod:`taskdist.vectors`); the head is fitted by
-Newton's method (:mod:`taskdist.linear`: the same minimiser, to the gradient tolerance)."""
+3: the per-pair table carries its format and names (:mod:`taskdist.artifacts.vectors`); the head is fitted by
+Newton's method (:mod:`taskdist.nets.linear`: the same minimiser, to the gradient tolerance)."""
 
 ESTIMATORS = ("empirical", "mc", "exact")
 GRANULARITIES = ("parameter", "filter")
@@ -188,7 +188,7 @@ def fisher_diagonal(
     Examples
     --------
     >>> fim = fisher_diagonal(net, x, y, estimator="exact", granularity="filter")
-    >>> vec = taskdist.vectors.flat(fim)  # one float64 vector, parameters in sorted order
+    >>> vec = taskdist.artifacts.vectors.flat(fim)  # one float64 vector, parameters in sorted order
     """
     return _fisher_diagonal(
         model,

@@ -7,7 +7,7 @@
   or ``floor`` for ``results/floors/{method}.parquet`` (the noise floor:
   each task against its resample).
 - The *ground truth* ``results/transfer.parquet``
-  (:func:`taskdist.transfer.table`), format :data:`TRANSFER_FORMAT`.
+  (:func:`taskdist.evaluation.transfer.table`), format :data:`TRANSFER_FORMAT`.
 - A *score table* ``results/scores/{target}.parquet``: every transferability
   score of every source for one target (:func:`taskdist.stages.target_scores`),
   format :data:`SCORES_FORMAT`, name ``target``.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskdist import io
+from taskdist.artifacts import io
 
 FORMAT = io.Format("matrix", 1)
 COLUMNS = ("source", "target", "value")

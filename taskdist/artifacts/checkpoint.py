@@ -7,7 +7,7 @@ as builtins), ``in_channels``, ``n_classes``, the ``task`` it was trained on, it
 holds ``network: "torchvision"``, which tells the two specs apart; a checkpoint
 without it (every small CNN's, as before backbones existed) holds an ArchSpec.
 :func:`read` checks the keys and turns a missing or foreign file
-into an :class:`~taskdist.io.ArtifactError`.
+into an :class:`~taskdist.artifacts.io.ArtifactError`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from taskdist import io, models
+from taskdist.artifacts import io
+from taskdist.nets import models
 from taskdist.specs import ArchSpec, BackboneSpec, from_params, to_params
 
 KEYS = ("state_dict", "arch", "in_channels", "n_classes", "task", "metrics")

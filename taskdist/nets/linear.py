@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from taskdist.models import features
+from taskdist.nets.models import features
 
 __all__ = ["fit_linear_head", "refit_head"]
 

@@ -4,14 +4,14 @@ Each kind of record has its names (what it is about) and the keys its
 readers need (:data:`KINDS`):
 
 - ``transfer``: ``results/transfer/{source}/{target}.json``; names source,
-  target; key runs (:func:`taskdist.transfer.run`);
+  target; key runs (:func:`taskdist.evaluation.transfer.run`);
 - ``scratch``: ``results/transfer/_scratch/{target}.json``; name target; key runs;
 - ``tanas``: ``results/tanas/{source}/{target}.json``; names source, target;
   key tanas;
 - ``path``: ``results/paths/{method}/{source}/{target}.json``; names method,
-  source, target; keys distance, path, coupling (:func:`taskdist.coupled.distance`);
+  source, target; keys distance, path, coupling (:func:`taskdist.methods.coupled.distance`);
 - ``bound``: ``results/bound/{source}/{target}.json``; names source, target;
-  keys bound, setting, terms, test, linear_loss, trace (:func:`taskdist.bound.transfer_bound`);
+  keys bound, setting, terms, test, linear_loss, trace (:func:`taskdist.methods.bound.transfer_bound`);
 - ``search``: ``results/nas/base/{task}.json`` and
   ``results/nas/target/{task}/{search}.json``; names task, search, role
   (``base`` or ``target``); keys genotype, space, bases, ...
@@ -22,7 +22,7 @@ readers need (:data:`KINDS`):
 A record is a JSON object: its names and values at the top level, plus
 ``format`` (:data:`FORMAT`'s name), ``format_version`` and ``kind``.
 :func:`read` checks all of them, so a file from another taskdist, of another
-kind or about nothing is an :class:`~taskdist.io.ArtifactError`;
+kind or about nothing is an :class:`~taskdist.artifacts.io.ArtifactError`;
 :func:`read_all` keys many records by their names and refuses two records
 about the same thing.
 """
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from taskdist import io
+from taskdist.artifacts import io
 
 FORMAT = io.Format("record", 1)
 """Format of every JSON record; raise its version when the layout changes."""

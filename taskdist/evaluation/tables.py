@@ -1,7 +1,7 @@
 """Does a distance predict transfer? Mantel tests and source selection over the workflow's matrices.
 
 Every method is first oriented as a distance (lower = closer; scores are
-negated, see :meth:`taskdist.distances.Method.as_distance`). The ground truth
+negated, see :meth:`taskdist.methods.registry.Method.as_distance`). The ground truth
 enters, per transfer setting (fine-tuning, linear), as two distances:
 ``-gain`` (the gain of transferring from the source over training from
 scratch, negated) and ``1-accuracy`` (the transferred error), each averaged
@@ -15,17 +15,17 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from taskdist.distances import METHODS
-from taskdist.mantel import mantel
-from taskdist.matrices import to_square
-from taskdist.selection import random_baseline, selection_metrics, summarize
-from taskdist.transfer import SETTINGS
-from taskdist.transfer import means as transfer_means
+from taskdist.artifacts.matrices import to_square
+from taskdist.evaluation.mantel import mantel
+from taskdist.evaluation.selection import random_baseline, selection_metrics, summarize
+from taskdist.evaluation.transfer import SETTINGS
+from taskdist.evaluation.transfer import means as transfer_means
+from taskdist.methods.registry import METHODS
 
 VERSION = 3
 """Version of the Mantel and selection tables; raised whenever they change.
 
-3: methods in the order of :data:`taskdist.distances.METHODS`, whatever the order of the inputs (the
+3: methods in the order of :data:`taskdist.methods.registry.METHODS`, whatever the order of the inputs (the
 default config's order: its tables are unchanged)."""
 
 
@@ -47,7 +47,7 @@ def ground_truth(transfer: pd.DataFrame, tasks: list[str], setting: str) -> dict
 
 
 def settings(transfer: pd.DataFrame) -> list[str]:
-    """The transfer settings present in ``transfer``, in :data:`taskdist.transfer.SETTINGS` order."""
+    """The transfer settings present in ``transfer``, in :data:`taskdist.evaluation.transfer.SETTINGS` order."""
     present = set(transfer["setting"])
     return [s for s in SETTINGS if s in present]
 

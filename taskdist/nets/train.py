@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from taskdist.optim import Adam
+from taskdist.nets.optim import Adam
 
 VERSION = 1
 """Version of task-network training; raised whenever what it computes changes."""

@@ -1,8 +1,8 @@
-"""Task distances and the registry of methods the workflow can compute.
+"""The formulas of the distances that compare two vectors.
 
 Every method turns per-task or per-pair artifacts into a long matrix
 ``source, target, value``; the workflow picks methods by name from
-:data:`METHODS`. The formulas here compare vectors: the Fisher Task Distance
+:data:`taskdist.methods.registry.METHODS`. The formulas here compare vectors: the Fisher Task Distance
 of two Fisher diagonals (:func:`fisher_task_distance`) and the Task2Vec
 distances of two embeddings (:func:`symmetric_distance`,
 :func:`asymmetric_distance`); :mod:`taskdist.aggregates` reads the vectors'
@@ -12,64 +12,20 @@ files and builds the matrices.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from taskdist import vectors as vectors_
+from taskdist.artifacts import vectors as vectors_
 from taskdist.checks import check_positive
 
 VERSION = 3
 """Version of the FTD matrix and its floor; raised whenever what they hold changes.
 
 The Task2Vec distances below are versioned with the embeddings, by
-:data:`taskdist.task2vec.VERSION` (which the Task2Vec matrix job carries).
-3: the matrices carry their format and names (:mod:`taskdist.matrices`).
+:data:`taskdist.methods.task2vec.VERSION` (which the Task2Vec matrix job carries).
+3: the matrices carry their format and names (:mod:`taskdist.artifacts.matrices`).
 """
-
-
-@dataclass(frozen=True)
-class Method:
-    """A task-distance method the workflow can compute.
-
-    ``kind`` is ``"distance"`` (lower = closer, better transfer expected) or
-    ``"score"`` (a transferability score: higher = better transfer expected).
-    """
-
-    name: str
-    description: str
-    symmetric: bool
-    kind: str = "distance"
-
-    def as_distance(self, values: np.ndarray) -> np.ndarray:
-        """Values oriented as a distance (lower = closer): scores are negated."""
-        return -np.asarray(values, dtype=float) if self.kind == "score" else np.asarray(values, dtype=float)
-
-
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in [
-        Method("ftd", "Fisher Task Distance (Le et al. 2021): Hellinger distance of normalised FIM diagonals", False),
-        Method("task2vec", "Task2Vec (Achille et al. 2019): cosine distance of normalised probe embeddings", True),
-        Method("task2vec_asym", "Task2Vec asymmetric: d_sym(a, b) - alpha * d_sym(a, trivial)", False),
-        Method("tanas", "TA-NAS complexity (Le et al. 2021): share of a feature map's weights that must remain",
-               False),
-        Method("coupled", "Coupled transfer distance (Gao & Chaudhari 2021): Fisher-Rao length of the path "
-               "interpolating OT-coupled samples", False),
-        Method("uncoupled", "Uncoupled transfer distance: the same path with the independent coupling", False),
-        Method("finetune_length", "Fisher-Rao length of plain fine-tuning on the target (Gao & Chaudhari 2021)",
-               False),
-        Method("transfer_bound", "Transferability bound (Mehra et al. 2023): optimised upper bound on the target "
-               "loss of the source head, linear transfer", False),
-        Method("leep", "LEEP (Nguyen et al. 2020): log expected empirical prediction", False, "score"),
-        Method("logme", "LogME (You et al. 2021): log marginal evidence of a linear model on features", False, "score"),
-        Method("nce", "NCE (Tran et al. 2019): negative conditional entropy of target given source labels", False,
-               "score"),
-        Method("h_score", "H-score (Bao et al. 2019): tr(cov(f)^-1 cov(E[f|y]))", False, "score"),
-    ]
-}
-SCORE_METHODS = tuple(name for name, m in METHODS.items() if m.kind == "score")
 
 
 def fisher_task_distance(f_source: np.ndarray, f_target: np.ndarray) -> float:
@@ -150,7 +106,7 @@ def symmetric_distance(fa: np.ndarray, fb: np.ndarray) -> float:
     Parameters
     ----------
     fa, fb
-        Non-negative, finite 1-D embeddings of equal length (see :func:`taskdist.vectors.flat`).
+        Non-negative, finite 1-D embeddings of equal length (see :func:`taskdist.artifacts.vectors.flat`).
 
     Returns
     -------
@@ -169,7 +125,7 @@ def asymmetric_distance(fa: np.ndarray, fb: np.ndarray, f_trivial: np.ndarray, a
 
     .. math::  d_\mathrm{asym}(a \to b) = d_\mathrm{sym}(a, b) - α\, d_\mathrm{sym}(a, t_0),
 
-    with ``t_0`` the trivial embedding (:func:`taskdist.task2vec.trivial_embedding`). The more
+    with ``t_0`` the trivial embedding (:func:`taskdist.methods.task2vec.trivial_embedding`). The more
     information the source task carries (the farther from ``t_0``), the closer it is to every
     target: complex sources are favoured for transfer. The paper uses ``α = 0.15`` (ResNet-34
     probe). Values lie in ``[-α, 1]``; the reference implementation never finished this distance.
@@ -200,7 +156,7 @@ def task2vec_matrices(
     ----------
     embeddings
         Task id to its embedding: a vector, or a per-layer dict (flattened with
-        :func:`taskdist.vectors.flat`; all dicts must have the same layers).
+        :func:`taskdist.artifacts.vectors.flat`; all dicts must have the same layers).
     trivial
         The trivial embedding (vector or per-layer dict), or None to skip the asymmetric matrix.
     alpha

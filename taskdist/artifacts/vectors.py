@@ -14,7 +14,7 @@ say what it is about:
   (the body's diagonal Fisher of ``N_net`` on task ``data``,
   :func:`taskdist.stages.pair_fisher`);
 - ``results/task2vec/{task}.parquet``: name ``task`` (its embedding,
-  :func:`taskdist.task2vec.embed`; ``_trivial`` for the trivial embedding).
+  :func:`taskdist.methods.task2vec.embed`; ``_trivial`` for the trivial embedding).
 
 :func:`write` and :func:`read` are the only writer and reader; :func:`read`
 validates the table (every layer's filters and entries ``0..n-1`` exactly
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskdist import io
+from taskdist.artifacts import io
 
 FORMAT = io.Format("vectors", 1)
 """Format of the per-layer vector table; raise its version when the layout changes."""
@@ -70,7 +70,7 @@ def check(vectors: object, what: str = "vectors") -> None:
 def flat(vectors: Mapping[str, object]) -> np.ndarray:
     """All values as one float64 vector: layers in sorted order, each raveled (filter-major).
 
-    Also takes a Fisher diagonal as :func:`taskdist.fisher.fisher_diagonal` returns it
+    Also takes a Fisher diagonal as :func:`taskdist.methods.fisher.fisher_diagonal` returns it
     (``{parameter name: tensor of the parameter's shape}``).
     """
     if not isinstance(vectors, Mapping) or not vectors:
@@ -161,7 +161,7 @@ def read_all(paths: Iterable[str | Path], keys: tuple[str, ...]) -> dict[tuple[s
 
     Raises
     ------
-    taskdist.io.ArtifactError
+    taskdist.artifacts.io.ArtifactError
         If a file lacks one of ``keys`` or two files carry the same names.
     """
     def entries():

@@ -1,4 +1,5 @@
-"""Per-sample squared gradients, summed over a batch: the two engines behind :func:`taskdist.fisher.fisher_diagonal`.
+"""Per-sample squared gradients, summed over a batch: the engines behind
+:func:`taskdist.methods.fisher.fisher_diagonal`.
 
 Both compute, for a batch ``x`` and logit-space vectors ``v_j`` (``(M, B, C)``),
 ``sum_i sum_j (J_i^T v_ij)^2`` per trainable parameter, with ``J_i`` the
@@ -15,7 +16,7 @@ Python loop over samples:
   ``torch.func.vjp`` of ``torch.func.functional_call``.
 
 Which vectors ``v`` (the estimator) and how sums become the Fisher diagonal is
-:mod:`taskdist.fisher`'s business.
+:mod:`taskdist.methods.fisher`'s business.
 """
 
 from __future__ import annotations

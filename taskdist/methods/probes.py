@@ -1,11 +1,11 @@
 """The Task2Vec probe: a network shared by all tasks, from the workflow's training or from torchvision.
 
 :func:`probe_from_spec` turns a :class:`~taskdist.specs.ProbeSpec` into the probe network:
-``kind="trained"``, the workflow's :class:`~taskdist.models.TaskNet` trained
-on the probe tasks (its checkpoint, :mod:`taskdist.checkpoint`);
+``kind="trained"``, the workflow's :class:`~taskdist.nets.models.TaskNet` trained
+on the probe tasks (its checkpoint, :mod:`taskdist.artifacts.checkpoint`);
 ``kind="torchvision"``, a torchvision classification architecture split
 into ``body`` and a new linear ``head`` (:func:`torchvision_probe`), its
-weights read from a file (nothing downloads). :func:`taskdist.task2vec.embed`
+weights read from a file (nothing downloads). :func:`taskdist.methods.task2vec.embed`
 takes either.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from taskdist.backbones import check_arch, final_linear, read_state_dict, set_submodule, to_gray
 from taskdist.checks import check_int
+from taskdist.nets.backbones import check_arch, final_linear, read_state_dict, set_submodule, to_gray
 from taskdist.specs import ProbeSpec
 
 PROBE_KINDS = ("trained", "torchvision")
@@ -137,7 +137,7 @@ def probe_from_spec(
         For ``kind="trained"``: the checkpoint dict of the probe task's network
         (``results/models/{task}.pt``, see :func:`taskdist.stages.train_task`).
     n_classes
-        Outputs of the probe's head; irrelevant to :func:`taskdist.task2vec.embed`, which replaces it.
+        Outputs of the probe's head; irrelevant to :func:`taskdist.methods.task2vec.embed`, which replaces it.
     """
     if not isinstance(spec, ProbeSpec):
         raise TypeError(f"spec must be a taskdist.specs.ProbeSpec (kind, arch, weights), got {type(spec).__name__}")
@@ -145,7 +145,7 @@ def probe_from_spec(
     if spec.kind == "trained":
         if checkpoint is None:
             raise ValueError("a trained probe needs the checkpoint of the probe task's network")
-        from taskdist.checkpoint import load_network
+        from taskdist.artifacts.checkpoint import load_network
 
         net = load_network(checkpoint, torch.device("cpu"))
         if net.in_channels != in_channels:

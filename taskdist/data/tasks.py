@@ -4,7 +4,7 @@ A task table has one row per example: ``index`` (row in the dataset's
 canonical arrays), ``label`` (the task's label, 0..n_classes-1) and ``split``
 (``train``, ``val`` or ``test``). Splits belong to the dataset: a task's
 train / val / test examples are drawn from the dataset's train / val / test
-pools (:func:`taskdist.data.assign_pools`), so no task is tested on an image
+pools (:func:`taskdist.data.datasets.assign_pools`), so no task is tested on an image
 that any task trains or validates on. A table depends only on the task's spec
 and the dataset's labels and pools, so it is deterministic.
 """
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from taskdist import io
-from taskdist.data import POOLS, Dataset
-from taskdist.specs import TaskSpec
+from taskdist.artifacts import io
+from taskdist.data.datasets import Dataset
+from taskdist.specs import POOLS, TaskSpec
 
 if TYPE_CHECKING:
     import torch
@@ -56,10 +56,10 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.n
     labels
         int, (N,): class of every image of the dataset.
     pools
-        uint8, (N,): pool of every image, an index into :data:`taskdist.data.POOLS`.
+        uint8, (N,): pool of every image, an index into :data:`taskdist.specs.POOLS`.
     ids
         int64, (N,): the name of every image, written to the table's ``index``
-        (:attr:`taskdist.data.Dataset.ids`); None: its row.
+        (:attr:`taskdist.data.datasets.Dataset.ids`); None: its row.
         A class's images are drawn by their order within the class, so the table does not
         depend on which other classes the arrays hold.
 

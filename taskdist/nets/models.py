@@ -13,7 +13,7 @@ import copy
 import torch
 from torch import nn
 
-from taskdist import backbones
+from taskdist.nets import backbones
 from taskdist.specs import ArchSpec, BackboneSpec
 
 
@@ -74,7 +74,7 @@ class TaskNet(_HeadedNet):
 
 
 class BackboneBody(nn.Module):
-    """A torchvision model without its classifier, behind the fixed :class:`~taskdist.backbones.InputAdapter`."""
+    """A torchvision model without its classifier, behind the fixed :class:`~taskdist.nets.backbones.InputAdapter`."""
 
     def __init__(self, spec: BackboneSpec, in_channels: int, load_weights: bool):
         super().__init__()

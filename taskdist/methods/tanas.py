@@ -54,13 +54,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from taskdist.optim import Adam
+from taskdist.nets.optim import Adam
 from taskdist.seeds import stable_seed
 
 VERSION = 2
 """Version of the TA-NAS complexity distance; raised whenever its results change.
 
-2: pair records and matrices carry their format and names (:mod:`taskdist.records`, :mod:`taskdist.matrices`)."""
+2: pair records and matrices carry their format and names (:mod:`taskdist.artifacts.records`,
+:mod:`taskdist.artifacts.matrices`)."""
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 VERSION = 3
-"""Version of the floors table; 3: methods in the order of :data:`taskdist.distances.METHODS`."""
+"""Version of the floors table; 3: methods in the order of :data:`taskdist.methods.registry.METHODS`."""
 
 COLUMNS = ("method", "kind", "floor", "between", "ratio", "tasks")
 

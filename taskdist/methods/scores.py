@@ -24,7 +24,7 @@ import numpy as np
 VERSION = 3
 """Version of the transferability scores and their tables; raised whenever their results change.
 
-3: score tables and matrices carry their format and names (:mod:`taskdist.matrices`)."""
+3: score tables and matrices carry their format and names (:mod:`taskdist.artifacts.matrices`)."""
 
 #: Tolerance on the row sums of ``source_probs`` (softmax outputs).
 PROB_ATOL = 1e-4
