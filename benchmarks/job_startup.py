@@ -27,7 +27,7 @@ import time
 
 SETUP = (
     "import torch\n"
-    "from taskdist import models\n"
+    "from taskdist.nets import models\n"
     "from taskdist.config import ArchSpec\n"
     "net = models.build(ArchSpec(widths=(16, 32), convs_per_stage=1, pool=4, hidden=64), 1, 10, seed=0)\n"
     "loss = net(torch.randn(8, 1, 28, 28)).logsumexp(1).mean()\n"

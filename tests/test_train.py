@@ -43,7 +43,7 @@ def test_adam_rejects_bad_settings():
 def test_training_does_not_import_the_compiler():
     """The point of taskdist.nets.optim: a job that trains stays clear of torch._dynamo's multi-second import."""
     code = (
-        "import sys, torch; from taskdist import train, models; from taskdist.config import ArchSpec\n"
+        "import sys, torch; from taskdist.nets import train, models; from taskdist.config import ArchSpec\n"
         "net = models.build(ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8), 1, 3, seed=0)\n"
         "x, y = torch.randn(20, 1, 8, 8), torch.randint(0, 3, (20,))\n"
         "train.fit(net, x, y, epochs=2, batch_size=8, lr=0.01, seed=0)\n"
