@@ -33,7 +33,7 @@ ROWS = {
     "train_task": "task networks (incl. resamples for tanas' floor)",
     "train_variant": "ftd consistency (extra networks)",
     "fisher": "ftd",
-    "distance_matrix": "ftd",
+    "ftd_matrix": "ftd",
     "ftd_consistency": "ftd consistency (extra networks)",
     "train_probe": "task2vec (+ task2vec_asym)",
     "task2vec_embed": "task2vec (+ task2vec_asym)",

@@ -116,7 +116,9 @@ def labelled_params(target):
         "samples_per_class": EXP.transfer.samples_per_class,
         "holdout_per_class": EXP.transfer.holdout_per_class,
         "seed": transfer_seed(target),
-        "version": VERSIONS["transfer"],  # taskdist.evaluation.transfer draws the budget
+        "version": VERSIONS[
+            "transfer"
+        ],  # taskdist.evaluation.transfer draws the budget
     }
 
 

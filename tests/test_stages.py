@@ -129,7 +129,7 @@ def test_pair_fisher_covers_the_body_per_parameter_and_is_reproducible(digits, n
 
 
 def test_fisher_tables_make_the_ftd_matrix_and_its_floor(digits, nets, tmp_path):
-    """Rule fisher writes every pair (and each network on its task's resample); rule distance_matrix reads them."""
+    """Rule fisher writes every pair (and each network on its task's resample); rule ftd_matrix reads them."""
     pairs = [*itertools.product(TASKS, TASKS)]
     floors = [(t, RESAMPLED[t]) for t in TASKS]
     paths = {}

@@ -1,4 +1,4 @@
-"""rule distance_matrix (ftd): Fisher Task Distance over every ordered pair of tasks, and its noise floor."""
+"""rule ftd_matrix: Fisher Task Distance over every ordered pair of tasks, and its noise floor."""
 
 from taskdist import aggregates
 from taskdist.artifacts import matrices

@@ -60,3 +60,25 @@ rule noise_floors:
         version=VERSIONS["floors"],
     script:
         "../workflow_scripts/noise_floors.py"
+
+
+rule ftd_consistency:
+    input:
+        matrix="results/distances/ftd.parquet",
+        pairs=get_variant_fisher,
+    output:
+        "results/consistency.parquet",
+    log:
+        "logs/ftd_consistency.log",
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=to_params(EXP.mantel),
+        seed=stable_seed(EXP.seed, "consistency"),
+        version=VERSIONS["evaluation"],
+    script:
+        "../workflow_scripts/ftd_consistency.py"
