@@ -1,14 +1,14 @@
 """rules train_task, train_variant: train a task network N_task from scratch (a variant: another seed or shape)."""
 
 from taskdist import stages
-from taskdist.artifacts import io
+from taskdist.artifacts import checkpoint
 from taskdist.data import datasets, tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
-checkpoint = stages.train_task(
+trained = stages.train_task(
     from_params(TaskSpec, spec["task"]),
     datasets.load_npz(snakemake.input.dataset),
     tasks.read_table(snakemake.input.task),
@@ -17,5 +17,5 @@ checkpoint = stages.train_task(
     device,
     seed=spec.get("seed"),
 )
-io.save_checkpoint(checkpoint, snakemake.output[0])
+checkpoint.write(trained, snakemake.output[0])
 finish()

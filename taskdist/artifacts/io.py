@@ -89,7 +89,9 @@ def atomic_path(path: str | Path):
         raise
 
 
-def _read(path: str | Path, what: str, reader: Callable[[Path], Any]) -> Any:
+def read_with(path: str | Path, what: str, reader: Callable[[Path], Any]) -> Any:
+    """``reader(path)``; a missing file, or any failure of ``reader``, is an :class:`ArtifactError` naming the
+    file (as ``what``) and saying how to recompute it. For format modules whose file is not Parquet or JSON."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{what} {path} does not exist; run snakemake to compute it")
@@ -153,7 +155,7 @@ def read_names(path: str | Path, format: Format | None = None) -> dict[str, str]
 
     With ``format``, the file must declare it (:func:`check_format`).
     """
-    found, names = _read(path, "Parquet artifact", lambda p: _metadata(pq.read_schema(p)))
+    found, names = read_with(path, "Parquet artifact", lambda p: _metadata(pq.read_schema(p)))
     if format is not None:
         check_format(path, found, format)
     return names
@@ -163,7 +165,7 @@ def read_parquet_names(
     path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read a Parquet artifact and its names; check its ``columns`` and, with ``format``, its format."""
-    table = _read(path, "Parquet artifact", pq.read_table)
+    table = read_with(path, "Parquet artifact", pq.read_table)
     found, names = _metadata(table.schema)
     if format is not None:
         check_format(path, found, format)
@@ -182,29 +184,6 @@ def read_parquet(path: str | Path, columns: tuple[str, ...] = (), format: Format
     return read_parquet_names(path, columns, format)[0]
 
 
-# ------------------------------------------------------------------------------------------------ checkpoints
-
-
-def save_checkpoint(obj: dict, path: str | Path) -> None:
-    import torch
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)  # a file object: saved by path, torch records the (random) temporary name
-
-
-def load_checkpoint(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
-    """Load a ``.pt`` checkpoint onto the CPU and check that it holds ``keys``."""
-    import torch
-
-    obj = _read(path, "checkpoint", lambda p: torch.load(p, map_location="cpu", weights_only=True))
-    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
-    if missing:
-        raise ArtifactError(
-            f"checkpoint {path} lacks {missing}; it was not written by this taskdist: {recompute_hint(path)}"
-        )
-    return obj
-
-
 # ------------------------------------------------------------------------------------------------ JSON
 
 
@@ -214,7 +193,7 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return _read(path, "JSON artifact", lambda p: json.loads(p.read_text()))
+    return read_with(path, "JSON artifact", lambda p: json.loads(p.read_text()))
 
 
 # ------------------------------------------------------------------------------------------------ sets of files
