@@ -2,6 +2,8 @@
 
 This module knows how to write and read a file safely; what a file holds is
 owned elsewhere, one module per format (the architecture in the README):
+:mod:`taskdist.artifacts.dataset` (a dataset's canonical images, npz),
+:mod:`taskdist.artifacts.task_table` (a task's examples and splits),
 :mod:`taskdist.artifacts.checkpoint` (networks), :mod:`taskdist.artifacts.vectors` (per-layer
 Fisher diagonals and Task2Vec embeddings), :mod:`taskdist.artifacts.matrices` (long
 task x task matrices, the ground-truth and score tables) and
@@ -14,7 +16,8 @@ timestamps, so an unchanged result is byte-identical. A Parquet artifact of a
 format module carries, in its schema's key-value metadata, its
 :class:`Format` (name and version) and its *names*: what it is about, e.g.
 ``{"net": "a", "data": "b"}`` for a Fisher table; :func:`read_names` reads
-them without reading the rows. Readers turn a missing, truncated, foreign or
+them without reading the rows. An npz artifact carries the same, as JSON, in
+its entry ``format`` (:data:`NPZ_FORMAT_ENTRY`). Readers turn a missing, truncated, foreign or
 outdated file into an :class:`ArtifactError` that names the file and says how
 to recompute it.
 """
@@ -30,12 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 METADATA_KEY = b"taskdist"
 """Key of the schema metadata entry holding ``{"format", "version", "names"}`` as JSON."""
+NPZ_FORMAT_ENTRY = "format"
+"""Name of the npz entry holding ``{"format", "version", "names"}`` as JSON (a 0-d string array)."""
 
 V = TypeVar("V")
 
@@ -115,6 +121,17 @@ def _check_names(names: dict[str, str] | None) -> dict[str, str]:
     return dict(sorted(names.items()))
 
 
+def _entry(format: Format, names: dict[str, str] | None) -> str:
+    """The JSON declaring ``format`` and ``names``, as stored in a file."""
+    entry = {"format": format.name, "version": format.version, "names": _check_names(names)}
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
+def _parse_entry(raw: str | bytes) -> tuple[Format, dict[str, str]]:
+    entry = json.loads(raw)
+    return Format(entry["format"], entry["version"]), dict(entry["names"])
+
+
 def write_parquet(
     df: pd.DataFrame,
     path: str | Path,
@@ -135,8 +152,7 @@ def write_parquet(
     if format is not None or names:
         if format is None:
             raise ValueError("names describe a file of a format: pass the format too")
-        entry = {"format": format.name, "version": format.version, "names": _check_names(names)}
-        metadata = {METADATA_KEY: json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()}
+        metadata = {METADATA_KEY: _entry(format, names).encode()}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -146,8 +162,7 @@ def _metadata(schema: pa.Schema) -> tuple[Format | None, dict[str, str]]:
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         return None, {}
-    entry = json.loads(raw)
-    return Format(entry["format"], entry["version"]), dict(entry["names"])
+    return _parse_entry(raw)
 
 
 def read_names(path: str | Path, format: Format | None = None) -> dict[str, str]:
@@ -182,6 +197,50 @@ def read_parquet_names(
 def read_parquet(path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None) -> pd.DataFrame:
     """Read a Parquet artifact and check that it has ``columns`` (and, with ``format``, that format)."""
     return read_parquet_names(path, columns, format)[0]
+
+
+# ------------------------------------------------------------------------------------------------ npz
+
+
+def write_npz(arrays: dict[str, np.ndarray], path: str | Path, format: Format, names: dict[str, str] | None = None,
+              ) -> None:
+    """Write ``arrays`` as an uncompressed npz archive, atomically, with ``format`` and ``names`` in its entry
+    :data:`NPZ_FORMAT_ENTRY`."""
+    if NPZ_FORMAT_ENTRY in arrays:
+        raise ValueError(f"the npz entry {NPZ_FORMAT_ENTRY!r} holds the file's format; name the array otherwise")
+    entry = np.array(_entry(format, names))  # 0-d unicode: read back without pickle
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays, **{NPZ_FORMAT_ENTRY: entry})
+
+
+def _load_npz(path: Path) -> tuple[Format | None, dict[str, str], dict[str, np.ndarray]]:
+    npz = np.load(path, allow_pickle=False)
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError("not an npz archive")
+    with npz:
+        arrays = {key: npz[key] for key in npz.files}  # every array read now: a truncated one fails here
+    raw = arrays.pop(NPZ_FORMAT_ENTRY, None)
+    found, names = (None, {}) if raw is None else _parse_entry(str(raw))
+    return found, names, arrays
+
+
+def read_npz(
+    path: str | Path, keys: tuple[str, ...], format: Format, what: str = "npz artifact"
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays of the npz artifact at ``path`` and its names; it must declare ``format`` and hold ``keys``.
+
+    A missing, truncated, foreign or outdated file is an :class:`ArtifactError` naming it (as ``what``)
+    and saying how to recompute it.
+    """
+    found, names, arrays = read_with(path, what, _load_npz)
+    check_format(path, found, format)
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ArtifactError(
+            f"{what} {path} lacks the entries {missing} (has {sorted(arrays)}); it was not written by this "
+            f"taskdist: {recompute_hint(path)}"
+        )
+    return arrays, names
 
 
 # ------------------------------------------------------------------------------------------------ JSON
