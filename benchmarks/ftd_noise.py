@@ -63,6 +63,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from taskdist.artifacts import vectors  # noqa: E402
+from taskdist.artifacts.dataset import Dataset  # noqa: E402
 from taskdist.config import defaults  # noqa: E402
 from taskdist.data import (
     datasets,  # noqa: E402
@@ -114,7 +115,7 @@ def pools(labels: np.ndarray, seed: int) -> dict[int, tuple[np.ndarray, np.ndarr
 
 def make_task(
     name: str,
-    ds: datasets.Dataset,
+    ds: Dataset,
     pool: dict,
     label_of: dict[int, int],
     n_train: int | dict[int, int],
@@ -139,7 +140,7 @@ def make_task(
     return Task(name, *arrays, n_classes=len(set(label_of.values())), labels_of_a=labels_of_a)
 
 
-def build_tasks(ds: datasets.Dataset) -> dict[str, Task]:
+def build_tasks(ds: Dataset) -> dict[str, Task]:
     pool = pools(ds.labels, seed=0)
     low, reverse = {d: d for d in range(5)}, {d: 4 - d for d in range(5)}
     a = make_task("a", ds, pool, low, 180, 60, seed=1, labels_of_a=True)

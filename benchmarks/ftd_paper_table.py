@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ftd_noise import Task, make_task, pools  # noqa: E402
 
 from taskdist.artifacts import vectors  # noqa: E402
+from taskdist.artifacts.dataset import Dataset  # noqa: E402
 from taskdist.config import defaults  # noqa: E402
 from taskdist.data import (
     datasets,  # noqa: E402
@@ -89,7 +90,7 @@ PAPER = np.array(
 L2, MAX_ITER, TOL, SAMPLES = 0.1, 1000, 1e-6, 500
 
 
-def build_tasks(ds: datasets.Dataset) -> dict[str, Task]:
+def build_tasks(ds: Dataset) -> dict[str, Task]:
     pool = pools(ds.labels, seed=0)
     out = {}
     for name, digit in (("T0", 0), ("T1", 1)):

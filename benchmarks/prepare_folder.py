@@ -3,7 +3,7 @@
 Generates an image folder of ``--classes`` classes of ``--images`` 32x32 RGB
 images each (PNG and JPEG alternately) in a temporary directory, then prepares
 the dataset with the code of rule ``prepare_dataset`` (``taskdist.data.datasets.load`` with the
-used classes, then ``save_npz``; the rule runs it once per class, here the classes
+used classes, then ``artifacts.dataset.write``; the rule runs it once per class, here the classes
 of a case are read in one process), each case in a fresh Python process:
 
 - ``imports only``: the process's floor (numpy, torch, Pillow, taskdist imported; nothing read);
@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 import PIL.Image, torch  # the imports a prepare_dataset job pays, whatever it reads
+from taskdist.artifacts import dataset
 from taskdist.data import datasets
 from taskdist.specs import ImageSpec
 
@@ -47,7 +48,7 @@ root, classes, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 start = time.perf_counter()
 if classes is not None:
     ds = datasets.load("bench", ImageSpec(32, 3), folder=root, classes=classes, seed=0)
-    datasets.save_npz(out, ds)
+    dataset.write(ds, out, dataset="bench")
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """

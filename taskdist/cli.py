@@ -22,7 +22,9 @@ from taskdist.artifacts import io, matrices
 
 def show(path: Path, value: str, digits: int) -> str:
     if path.suffix == ".pt":
-        ckpt = io.load_checkpoint(path, ("arch", "task", "metrics"))
+        from taskdist.artifacts import checkpoint  # here: the other commands do not pay for importing torch
+
+        ckpt = checkpoint.read(path)
         lines = [f"task {ckpt['task']['id']} ({ckpt['task']['dataset']}, {ckpt['n_classes']} classes)",
                  f"arch {ckpt['arch']}"]
         lines += [f"{k:>16} {v:.4f}" for k, v in sorted(ckpt["metrics"].items())]

@@ -17,7 +17,8 @@ import torch
 from taskdist.artifacts.checkpoint import load_network
 from taskdist.artifacts.checkpoint import make as make_checkpoint
 from taskdist.artifacts.checkpoint import read as read_checkpoint
-from taskdist.data import datasets, tasks
+from taskdist.artifacts.dataset import Dataset
+from taskdist.data import tasks
 from taskdist.methods import fisher
 from taskdist.nets import models, train
 from taskdist.seeds import stable_seed
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def train_task(
     task: TaskSpec,
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     table: pd.DataFrame,
     arch: NetworkSpec,
     spec: TrainSpec,
@@ -82,7 +83,7 @@ def train_task(
 
 def train_probe(
     probe_tasks: list[TaskSpec],
-    datasets: list[datasets.Dataset],
+    datasets: list[Dataset],
     tables: list[pd.DataFrame],
     arch: NetworkSpec,
     spec: TrainSpec,
@@ -117,7 +118,7 @@ def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> list[dict]:
 def pair_fisher(
     checkpoint: dict,
     data_task: TaskSpec,
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     table: pd.DataFrame,
     spec: FisherSpec,
     seed: int,
@@ -166,7 +167,7 @@ def _per_layer(values: torch.Tensor, granularity: str) -> np.ndarray:
 
 @torch.no_grad()
 def target_scores(
-    checkpoints: dict[str, dict], dataset: datasets.Dataset, samples: dict[str, pd.DataFrame], device: torch.device
+    checkpoints: dict[str, dict], dataset: Dataset, samples: dict[str, pd.DataFrame], device: torch.device
 ) -> pd.DataFrame:
     """Every transferability score of every source network for one target, on each of its labelled samples.
 
@@ -209,7 +210,7 @@ def task2vec_probe(spec: ProbeSpec, in_channels: int, probe_files: list[str]) ->
 def task2vec_embedding(
     probe: torch.nn.Module,
     task: TaskSpec,
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     table: pd.DataFrame,
     *,
     estimator: str,
@@ -242,7 +243,7 @@ def task2vec_embedding(
 def pair_complexity(
     source: dict,
     target: dict,
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     table: pd.DataFrame,
     spec: TanasSpec,
     seed: int,
@@ -267,8 +268,8 @@ def pair_complexity(
 def pair_path(
     method: str,
     source: dict,
-    source_data: tuple[datasets.Dataset, pd.DataFrame],
-    target_data: tuple[datasets.Dataset, pd.DataFrame],
+    source_data: tuple[Dataset, pd.DataFrame],
+    target_data: tuple[Dataset, pd.DataFrame],
     spec: CoupledSpec,
     seed: int,
     device: torch.device,
@@ -285,8 +286,8 @@ def pair_path(
 
 def pair_bound(
     source: dict,
-    source_data: tuple[datasets.Dataset, pd.DataFrame],
-    target_data: tuple[datasets.Dataset, pd.DataFrame, pd.DataFrame],
+    source_data: tuple[Dataset, pd.DataFrame],
+    target_data: tuple[Dataset, pd.DataFrame, pd.DataFrame],
     spec: BoundSpec,
     seed: int,
     device: torch.device,
@@ -305,7 +306,7 @@ def pair_bound(
 def nas_search(
     search: str,
     task: TaskSpec,
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     table: pd.DataFrame,
     spec: FuseSpec,
     seed: int,

@@ -1,12 +1,14 @@
 """The artifact formats: each module's writer and validating reader, the names and format version in every file."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from taskdist.artifacts import io, matrices, records, vectors
+from taskdist.artifacts import dataset, io, matrices, records, task_table, vectors
+from taskdist.artifacts.dataset import Dataset
 
 
 def _matrix():
@@ -48,6 +50,162 @@ def test_by_name_and_require_name_the_offending_files_and_pairs():
     io.require({("a", "b")}, [("a", "b")], "pair")
     with pytest.raises(io.ArtifactError, match=r"missing \[\('b', 'a'\)\]; unexpected \[\('c', 'a'\)\]"):
         io.require({("a", "b"), ("c", "a")}, [("a", "b"), ("b", "a")], "pair")
+
+
+# ------------------------------------------------------------------------------------------------ dataset files
+
+
+@pytest.fixture
+def small_dataset() -> Dataset:
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 1, 8, 8), dtype=np.uint8)
+    origin = np.array([0, 0, 0, 0, 1, 1], dtype=np.uint8)
+    pool = np.array([0, 1, 0, 1, 2, 2], dtype=np.uint8)
+    ids = np.array([10, 3, 7, 0, 12, 5], dtype=np.int64)
+    return Dataset(images, np.arange(6) % 3, origin, pool, ("a", "b", "T-shirt/top"), ids)
+
+
+def _same(a: Dataset, b: Dataset) -> None:
+    for field in ("images", "labels", "origin", "pool", "ids"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        assert getattr(a, field).dtype == getattr(b, field).dtype, field
+    assert a.class_names == b.class_names
+
+
+def test_dataset_file_round_trip_with_its_format_and_name(tmp_path, small_dataset):
+    path = tmp_path / "sub" / "digits.npz"
+    dataset.write(small_dataset, path, dataset="digits")
+    assert os.listdir(path.parent) == ["digits.npz"]  # no temporary file left behind
+    back, names = dataset.read_named(path)
+    _same(back, small_dataset)
+    assert names == {"dataset": "digits"}
+    with np.load(path) as npz:  # the format entry: plain JSON in a string array, no pickle
+        assert json.loads(str(npz["format"])) == {"format": "dataset", "version": 1, "names": {"dataset": "digits"}}
+
+
+def test_dataset_parts_concatenate_in_the_order_given(tmp_path, small_dataset):
+    ds = small_dataset
+    for c in range(3):
+        keep = ds.labels == c
+        part = Dataset(ds.images[keep], ds.labels[keep], ds.origin[keep], ds.pool[keep], ds.class_names, ds.ids[keep])
+        dataset.write(part, tmp_path / f"{c}.npz", dataset="digits")
+    back = dataset.read([tmp_path / f"{c}.npz" for c in (2, 0, 1)])
+    order = np.concatenate([np.flatnonzero(ds.labels == c) for c in (2, 0, 1)])
+    _same(back, Dataset(ds.images[order], ds.labels[order], ds.origin[order], ds.pool[order], ds.class_names,
+                        ds.ids[order]))
+    dataset.write(small_dataset, tmp_path / "other.npz", dataset="mnist")
+    with pytest.raises(io.ArtifactError, match=r"not parts of one dataset \(they name \['digits', 'mnist'\]"):
+        dataset.read([tmp_path / "0.npz", tmp_path / "other.npz"])
+    with pytest.raises(ValueError, match="no dataset files"):
+        dataset.read([])
+
+
+def _arrays(ds: Dataset) -> dict[str, np.ndarray]:
+    return {"images": ds.images, "labels": ds.labels, "origin": ds.origin, "pool": ds.pool, "ids": ds.ids,
+            "class_names": np.array(ds.class_names)}
+
+
+@pytest.mark.parametrize("case", ["truncated", "no format", "other version", "other format", "not npz", "missing",
+                                  "lacks ids", "bad dtype"])
+def test_bad_dataset_files_name_the_file_and_the_fix(tmp_path, small_dataset, case):
+    path = tmp_path / "digits.npz"
+    dataset.write(small_dataset, path, dataset="digits")
+    expected = {
+        "truncated": "is unreadable",
+        "no format": "declares no taskdist format",
+        "other version": "is a dataset v0 file; expected a dataset v1 file",
+        "other format": "is a task_table v1 file; expected a dataset v1 file",
+        "not npz": "is unreadable",
+        "missing": "does not exist; run snakemake",
+        "lacks ids": r"lacks the entries \['ids'\]",
+        "bad dtype": "does not hold a dataset .labels must be int64",
+    }[case]
+    if case == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif case == "no format":  # a file written before the format entry (dataset stage VERSION 3)
+        np.savez(path, **_arrays(small_dataset))
+    elif case in ("other version", "other format"):
+        fmt = io.Format("dataset", 0) if case == "other version" else task_table.FORMAT
+        io.write_npz(_arrays(small_dataset), path, fmt, {"dataset": "digits"})
+    elif case == "not npz":
+        path.write_text("hello")
+    elif case == "missing":
+        path.unlink()
+    elif case == "lacks ids":
+        io.write_npz({k: v for k, v in _arrays(small_dataset).items() if k != "ids"}, path, dataset.FORMAT,
+                     {"dataset": "digits"})
+    else:
+        io.write_npz({**_arrays(small_dataset), "labels": small_dataset.labels.astype(np.int32)}, path,
+                     dataset.FORMAT, {"dataset": "digits"})
+    with pytest.raises(io.ArtifactError, match=expected) as err:
+        dataset.read(path)
+    assert str(path) in str(err.value) and "snakemake" in str(err.value)
+    if case != "missing":
+        assert io.recompute_hint(path) in str(err.value)
+
+
+def test_dataset_rejects_wrong_dtypes(small_dataset):
+    ds = small_dataset
+    with pytest.raises(ValueError, match="labels must be int64"):
+        Dataset(ds.images, ds.labels.astype(np.int32), ds.origin, ds.pool, ())
+    with pytest.raises(ValueError, match="pool must be uint8"):
+        Dataset(ds.images, ds.labels, ds.origin, ds.pool.astype(np.int64), ())
+    with pytest.raises(ValueError, match="pool must be uint8 \\(6,\\)"):
+        Dataset(ds.images, ds.labels, ds.origin, ds.pool[:5], ())
+    with pytest.raises(ValueError, match="pool values must index"):
+        Dataset(ds.images, ds.labels, ds.origin, ds.pool + 1, ())
+    with pytest.raises(ValueError, match="holds the file's format"):
+        io.write_npz({"format": np.zeros(1)}, "unused.npz", dataset.FORMAT)
+
+
+# ------------------------------------------------------------------------------------------------ task tables
+
+
+def _task_table() -> pd.DataFrame:
+    return pd.DataFrame({"index": np.array([7, 2, 40], dtype=np.int64), "label": np.array([1, 0, 1], dtype=np.int64),
+                         "split": ["val", "train", "test"]})
+
+
+def test_task_table_round_trip_with_its_format_and_task(tmp_path):
+    path = tmp_path / "low.parquet"
+    task_table.write(_task_table(), path, task="low")
+    df, names = task_table.read_named(path)
+    assert names == {"task": "low"} and io.read_names(path, task_table.FORMAT) == {"task": "low"}
+    expected = _task_table().sort_values("index").reset_index(drop=True)
+    pd.testing.assert_frame_equal(df, expected)
+    pd.testing.assert_frame_equal(task_table.read(path, task="low"), expected)
+    with pytest.raises(io.ArtifactError, match="is the table of task 'low', expected 'high'.*rerun snakemake"):
+        task_table.read(path, task="high")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['split'\]"):
+        task_table.write(_task_table().drop(columns="split"), path, task="low")
+
+
+@pytest.mark.parametrize("case", ["truncated", "no format", "other version", "other format", "missing", "no task"])
+def test_bad_task_tables_name_the_file_and_the_fix(tmp_path, case):
+    path = tmp_path / "low.parquet"
+    task_table.write(_task_table(), path, task="low")
+    expected = {
+        "truncated": "is unreadable",
+        "no format": "declares no taskdist format",
+        "other version": "is a task_table v0 file; expected a task_table v1 file",
+        "other format": "is a matrix v1 file; expected a task_table v1 file",
+        "missing": "does not exist; run snakemake",
+        "no task": "does not name its task",
+    }[case]
+    if case == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif case == "no format":  # as written before the format (task stage VERSION 2)
+        io.write_parquet(_task_table(), path, sort_by=["index"])
+    elif case == "other version":
+        io.write_parquet(_task_table(), path, names={"task": "low"}, format=io.Format("task_table", 0))
+    elif case == "other format":
+        matrices.write(_matrix(), path, method="ftd")
+    elif case == "missing":
+        path.unlink()
+    else:
+        io.write_parquet(_task_table(), path, format=task_table.FORMAT)
+    with pytest.raises(io.ArtifactError, match=expected) as err:
+        task_table.read(path)
+    assert str(path) in str(err.value) and "snakemake" in str(err.value)
 
 
 # ------------------------------------------------------------------------------------------------ vectors

@@ -1,4 +1,4 @@
-"""Tests of taskdist.data.datasets: registry, canonical arrays, sources (offline) and npz files."""
+"""Tests of taskdist.data.datasets: registry, canonical arrays and sources (offline); the npz file: test_artifacts."""
 
 from __future__ import annotations
 
@@ -14,19 +14,17 @@ import pytest
 import scipy.io
 import torchvision.datasets as tvd
 
+from taskdist.artifacts.dataset import Dataset
 from taskdist.data import datasets, sources
 from taskdist.data.datasets import (
     DATASETS,
     POOLS,
-    Dataset,
     ImageSpec,
     SplitSpec,
     assign_pools,
     canonicalize,
     load,
-    load_npz,
     pool_sizes,
-    save_npz,
 )
 
 TORCHVISION_NAMES = [name for name, info in DATASETS.items() if not info.embedded]
@@ -277,70 +275,6 @@ def test_corrupt_cifar_file_is_reported_with_its_root(tmp_path):
         (folder / file_name).write_bytes(b"not the real file")
     with pytest.raises(RuntimeError, match=f"cifar10.*{tmp_path}.*corrupted"):
         load("cifar10", ImageSpec(), root=tmp_path)
-
-
-# --------------------------------------------------------------------------- npz files
-
-
-@pytest.fixture
-def small_dataset(rng) -> Dataset:
-    images = rng.integers(0, 256, size=(6, 1, 8, 8), dtype=np.uint8)
-    origin = np.array([0, 0, 0, 0, 1, 1], dtype=np.uint8)
-    pool = np.array([0, 1, 0, 1, 2, 2], dtype=np.uint8)
-    return Dataset(images, np.arange(6) % 3, origin, pool, ("a", "b", "T-shirt/top"))
-
-
-def test_npz_round_trip(tmp_path, small_dataset):
-    path = tmp_path / "sub" / "digits.npz"
-    save_npz(path, small_dataset)
-    assert os.listdir(path.parent) == ["digits.npz"]  # no temporary file left behind
-    back = load_npz(path)
-    for field in ("images", "labels", "origin", "pool"):
-        np.testing.assert_array_equal(getattr(back, field), getattr(small_dataset, field))
-        assert getattr(back, field).dtype == getattr(small_dataset, field).dtype
-    assert back.class_names == small_dataset.class_names
-
-
-def test_truncated_npz_names_the_file(tmp_path, small_dataset):
-    path = tmp_path / "digits.npz"
-    save_npz(path, small_dataset)
-    path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match=f"{path}.*delete it and rerun snakemake"):
-        load_npz(path)
-
-
-def test_npz_missing_keys_or_not_npz(tmp_path, small_dataset):
-    partial = tmp_path / "partial.npz"
-    np.savez(partial, images=small_dataset.images)
-    with pytest.raises(ValueError, match=f"{partial}.*labels.*rerun snakemake"):
-        load_npz(partial)
-    text = tmp_path / "text.npz"
-    text.write_text("hello")
-    with pytest.raises(ValueError, match=f"{text}.*rerun snakemake"):
-        load_npz(text)
-    with pytest.raises(FileNotFoundError, match="absent.npz"):
-        load_npz(tmp_path / "absent.npz")
-
-
-def test_npz_without_pools_asks_for_a_recompute(tmp_path, small_dataset):
-    """A dataset file written before splits moved to the dataset has no ``pool``."""
-    old = tmp_path / "old.npz"
-    np.savez(old, images=small_dataset.images, labels=small_dataset.labels, origin=small_dataset.origin,
-             class_names=np.array(small_dataset.class_names))
-    with pytest.raises(ValueError, match=f"{old}.*'pool'.*rerun snakemake to recompute it"):
-        load_npz(old)
-
-
-def test_dataset_rejects_wrong_dtypes(small_dataset):
-    ds = small_dataset
-    with pytest.raises(ValueError, match="labels must be int64"):
-        Dataset(ds.images, ds.labels.astype(np.int32), ds.origin, ds.pool, ())
-    with pytest.raises(ValueError, match="pool must be uint8"):
-        Dataset(ds.images, ds.labels, ds.origin, ds.pool.astype(np.int64), ())
-    with pytest.raises(ValueError, match="pool must be uint8 \\(6,\\)"):
-        Dataset(ds.images, ds.labels, ds.origin, ds.pool[:5], ())
-    with pytest.raises(ValueError, match="pool values must index"):
-        Dataset(ds.images, ds.labels, ds.origin, ds.pool + 1, ())
 
 
 # --------------------------------------------------------------------------- pools

@@ -13,7 +13,7 @@ from PIL import Image
 from wf import shared_run, snakemake, tiny_config, write_config
 
 from taskdist import config
-from taskdist.artifacts import io, matrices
+from taskdist.artifacts import dataset, io, matrices
 from taskdist.config import ConfigError
 from taskdist.data import datasets, sources
 from taskdist.specs import POOLS, ImageSpec, SplitSpec
@@ -232,7 +232,7 @@ def test_folder_tasks_name_classes_and_budgets_are_checked_from_the_listing(tmp_
 # --------------------------------------------------------------------------- pools and subsets
 
 
-def _by_identity(ds: datasets.Dataset, listing: sources.FolderListing) -> dict[tuple[str, str], int]:
+def _by_identity(ds: dataset.Dataset, listing: sources.FolderListing) -> dict[tuple[str, str], int]:
     names = [
         (listing.class_names[c], f)
         for p in range(len(listing.parts))
@@ -262,8 +262,10 @@ def test_a_subset_is_the_rows_of_its_classes_in_the_full_read(tmp_path, source):
     for key in ("images", "labels", "origin", "pool"):
         assert np.array_equal(getattr(part, key), getattr(full, key)[rows]), key
     assert part.class_names == full.class_names and len(part.class_names) == (4 if source == "folder" else 10)
-    datasets.save_npz(tmp_path / "part.npz", part)
-    assert np.array_equal(datasets.load_npz(tmp_path / "part.npz").labels, full.labels[rows])
+    dataset.write(part, tmp_path / "part.npz", dataset=name)
+    back = dataset.read(tmp_path / "part.npz")
+    for key in ("images", "labels", "origin", "pool", "ids"):
+        assert np.array_equal(getattr(back, key), getattr(part, key)), key
 
 
 def test_load_checks_classes_and_folder_arguments(tmp_path):
@@ -311,7 +313,7 @@ def test_unused_classes_change_no_artifact_and_are_never_read(folder_runs):
     files = {run: sorted((run / "resources/datasets/shapes").glob("*.npz")) for run in (plain, extra)}
     assert [f.name for f in files[plain]] == [f"{c}.npz" for c in range(len(CLASSES))]
     assert [f.name for f in files[extra]] == [f"{c + 1}.npz" for c in range(len(CLASSES))]
-    p, e = datasets.load_npz(files[plain]), datasets.load_npz(files[extra])
+    p, e = dataset.read(files[plain]), dataset.read(files[extra])
     assert e.class_names == ("aaa_extra", *CLASSES, "zzz_extra") and p.class_names == CLASSES
     assert np.array_equal(e.labels, p.labels + 1)
     assert len(p.labels) == len(CLASSES) * PER_CLASS and set(e.labels.tolist()) == {1, 2, 3, 4}

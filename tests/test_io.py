@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from taskdist.artifacts import io, matrices
+from taskdist.artifacts import checkpoint, io, matrices
 from taskdist.cli import main
 
 
@@ -31,8 +31,8 @@ def test_truncated_artifact_error_names_the_file_and_the_fix(tmp_path, kind):
         read = matrices.read
     else:
         path = tmp_path / "net.pt"
-        io.save_checkpoint({"state_dict": {"w": torch.ones(100)}}, path)
-        read = io.load_checkpoint
+        checkpoint.write({**dict.fromkeys(checkpoint.KEYS, 0), "state_dict": {"w": torch.ones(100)}}, path)
+        read = checkpoint.read
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(io.ArtifactError) as err:
         read(path)
@@ -46,9 +46,12 @@ def test_foreign_and_missing_artifacts(tmp_path):
         io.read_parquet(path, matrices.COLUMNS)
     with pytest.raises(io.ArtifactError, match="does not exist"):
         matrices.read(tmp_path / "nope.parquet")
-    io.save_checkpoint({"x": 1}, tmp_path / "c.pt")
-    with pytest.raises(io.ArtifactError, match="lacks"):
-        io.load_checkpoint(tmp_path / "c.pt", ("state_dict",))
+    torch.save({"x": 1}, tmp_path / "c.pt")  # a .pt file, not a checkpoint
+    with pytest.raises(io.ArtifactError, match=r"c.pt lacks \['state_dict'.*rerun snakemake"):
+        checkpoint.read(tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="would lack"):
+        checkpoint.write({"x": 1}, tmp_path / "d.pt")
+    assert not (tmp_path / "d.pt").exists()
 
 
 def test_cli_show_and_its_error(tmp_path, capsys):
@@ -59,3 +62,12 @@ def test_cli_show_and_its_error(tmp_path, capsys):
     assert out[2].split() == ["b", "0.3", "0.0"]
     assert main(["show", str(tmp_path / "missing.parquet")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_shows_a_checkpoint(tmp_path, capsys):
+    ckpt = {"state_dict": {}, "arch": {"widths": [8]}, "in_channels": 1, "n_classes": 2,
+            "task": {"id": "low", "dataset": "digits"}, "metrics": {"test_accuracy": 0.5}}
+    checkpoint.write(ckpt, tmp_path / "low.pt")
+    assert main(["show", str(tmp_path / "low.pt")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "task low (digits, 2 classes)" and out[-1].split() == ["test_accuracy", "0.5000"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from taskdist import config, specs
+from taskdist.artifacts.dataset import Dataset
 from taskdist.config import SplitSpec
 from taskdist.data import datasets, sources, tasks
-from taskdist.data.datasets import Dataset
 from taskdist.seeds import stable_seed
 from taskdist.specs import POOLS, TaskSpec, resample
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from taskdist.data.datasets import Dataset
+from taskdist.artifacts.dataset import Dataset
 from taskdist.evaluation import reliability, transfer
 from taskdist.nets import models, train
 from taskdist.specs import ArchSpec, FinetuneSpec, LinearSpec, TransferSpec

@@ -321,14 +321,14 @@ def differing_checkpoints(a: Path, b: Path) -> list[str]:
     """
     import torch
 
-    from taskdist.artifacts import io
+    from taskdist.artifacts import checkpoint
 
     differ = []
     for p in sorted(p for p in artifacts(a) | artifacts(b) if p.endswith(".pt")):
         if not ((a / p).is_file() and (b / p).is_file()):
             differ.append(p)
             continue
-        x, y = io.load_checkpoint(a / p), io.load_checkpoint(b / p)
+        x, y = checkpoint.read(a / p), checkpoint.read(b / p)
         sx, sy = x.pop("state_dict", {}), y.pop("state_dict", {})
         same_meta = x == y
         if not (same_meta and sx.keys() == sy.keys() and all(torch.equal(sx[k], sy[k]) for k in sx)):

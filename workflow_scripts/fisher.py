@@ -1,8 +1,7 @@
 """rule fisher: diagonal FIM of the body of N_net on the data of task `data`."""
 
 from taskdist import stages
-from taskdist.artifacts import checkpoint, vectors
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import checkpoint, dataset, task_table, vectors
 from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import FisherSpec, TaskSpec, from_params
@@ -10,12 +9,12 @@ from taskdist.specs import FisherSpec, TaskSpec, from_params
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 # on another task's data, only the labelled target examples a user has
-table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),
+table = transfer.labelled_examples(task_table.read(snakemake.input.task),
                                    spec["labelled"])
 fisher = stages.pair_fisher(
     checkpoint.read(snakemake.input.model),
     from_params(TaskSpec, spec["data_task"]),
-    datasets.load_npz(snakemake.input.dataset),
+    dataset.read(snakemake.input.dataset),
     table,
     from_params(FisherSpec, spec["fisher"]),
     spec["seed"],

@@ -2,14 +2,15 @@
 
 import logging
 
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import dataset, task_table
+from taskdist.data import tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import TaskSpec, from_params
 
 start(snakemake)
 spec = from_params(TaskSpec, snakemake.params.task)
-dataset = datasets.load_npz(snakemake.input.dataset)
-table = tasks.materialize(spec, dataset.labels, dataset.pool, dataset.ids)
+data = dataset.read(snakemake.input.dataset)
+table = tasks.materialize(spec, data.labels, data.pool, data.ids)
 logging.getLogger("taskdist").info("task %s: %s", spec.id, table.groupby(["split", "label"]).size().to_dict())
-tasks.write_table(table, snakemake.output[0])
+task_table.write(table, snakemake.output[0], task=spec.id)
 finish()

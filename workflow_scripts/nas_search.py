@@ -1,8 +1,7 @@
 """rules nas_base, nas_target: one architecture search on a task, its winner trained from scratch and tested."""
 
 from taskdist import aggregates, stages
-from taskdist.artifacts import records
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import dataset, records, task_table
 from taskdist.runtime import finish, start
 from taskdist.specs import FuseSpec, TaskSpec, from_params
 
@@ -13,8 +12,8 @@ role = {"nas_base": "base", "nas_target": "target"}[snakemake.rule]
 result = stages.nas_search(
     search,
     task,
-    datasets.load_npz(snakemake.input.dataset),
-    tasks.read_table(snakemake.input.task),
+    dataset.read(snakemake.input.dataset),
+    task_table.read(snakemake.input.task),
     from_params(FuseSpec, spec["search"]),
     spec["seed"],
     device,

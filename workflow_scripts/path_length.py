@@ -1,8 +1,7 @@
 """rule path_length: a path-length distance d(source -> target) (coupled, uncoupled or finetune_length)."""
 
 from taskdist import stages
-from taskdist.artifacts import checkpoint, records
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import checkpoint, dataset, records, task_table
 from taskdist.evaluation import transfer
 from taskdist.methods import coupled
 from taskdist.runtime import finish, start
@@ -11,12 +10,12 @@ device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 method = snakemake.wildcards.length
 # of the target, only the labelled examples a user has
-target_table = transfer.labelled_examples(tasks.read_table(snakemake.input.target_task), spec["labelled"])
+target_table = transfer.labelled_examples(task_table.read(snakemake.input.target_task), spec["labelled"])
 values = stages.pair_path(
     method,
     checkpoint.read(snakemake.input.source),
-    (datasets.load_npz(snakemake.input.source_dataset), tasks.read_table(snakemake.input.source_task)),
-    (datasets.load_npz(snakemake.input.target_dataset), target_table),
+    (dataset.read(snakemake.input.source_dataset), task_table.read(snakemake.input.source_task)),
+    (dataset.read(snakemake.input.target_dataset), target_table),
     coupled.spec_of(method, spec["coupled"]),
     spec["seed"],
     device,

@@ -1,6 +1,7 @@
 """rule prepare_dataset: load one class of a dataset source, assign its images to pools and store its canonical
 arrays."""
 
+from taskdist.artifacts import dataset
 from taskdist.data import datasets
 from taskdist.runtime import finish, start
 from taskdist.specs import DatasetSpec, ImageSpec, from_params
@@ -18,5 +19,5 @@ if spec.folder is not None and ds.class_names != spec.class_names:
         f"image folder {spec.folder}: its class folders changed since the workflow was planned "
         f"({list(spec.class_names)} then, {list(ds.class_names)} now); rerun snakemake"
     )
-datasets.save_npz(snakemake.output[0], ds)
+dataset.write(ds, snakemake.output[0], dataset=spec.name)
 finish()

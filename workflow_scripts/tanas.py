@@ -1,8 +1,7 @@
 """rule tanas: TA-NAS complexity d(source -> target) from both task networks on the target's data."""
 
 from taskdist import stages
-from taskdist.artifacts import checkpoint, records
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import checkpoint, dataset, records, task_table
 from taskdist.runtime import finish, start
 from taskdist.specs import TanasSpec, from_params
 
@@ -11,8 +10,8 @@ spec = snakemake.params.spec
 value = stages.pair_complexity(
     checkpoint.read(snakemake.input.source),
     checkpoint.read(snakemake.input.target),
-    datasets.load_npz(snakemake.input.dataset),
-    tasks.read_table(snakemake.input.task),
+    dataset.read(snakemake.input.dataset),
+    task_table.read(snakemake.input.task),
     from_params(TanasSpec, spec["spec"]),
     spec["seed"],
     device,

@@ -1,8 +1,7 @@
 """rule task2vec_embed: the Task2Vec embedding of one task through the probe."""
 
 from taskdist import stages
-from taskdist.artifacts import vectors
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import dataset, task_table, vectors
 from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import HeadSpec, ProbeSpec, TaskSpec, from_params
@@ -11,15 +10,15 @@ device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 t2v = spec["task2vec"]  # probe, estimator, head, samples, beta: what an embedding reads
 task = from_params(TaskSpec, spec["task"])
-dataset = datasets.load_npz(snakemake.input.dataset)
+data = dataset.read(snakemake.input.dataset)
 probe_spec = from_params(ProbeSpec, t2v["probe"])
-probe = stages.task2vec_probe(probe_spec, dataset.images.shape[1], snakemake.input.probe)
-table = transfer.labelled_examples(tasks.read_table(snakemake.input.task),
+probe = stages.task2vec_probe(probe_spec, data.images.shape[1], snakemake.input.probe)
+table = transfer.labelled_examples(task_table.read(snakemake.input.task),
                                    spec["labelled"])
 embedding = stages.task2vec_embedding(
     probe,
     task,
-    dataset,
+    data,
     table,
     estimator=t2v["estimator"],
     head=from_params(HeadSpec, t2v["head"]),

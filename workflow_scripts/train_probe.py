@@ -1,8 +1,7 @@
 """rule train_probe: the Task2Vec probe network, trained on the union of the probe tasks."""
 
 from taskdist import stages
-from taskdist.artifacts import io
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import checkpoint, dataset, task_table
 from taskdist.runtime import finish, start
 from taskdist.specs import NetworkSpec, TaskSpec, TrainSpec, from_params
 
@@ -10,14 +9,14 @@ device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 probe_tasks = [from_params(TaskSpec, t) for t in spec["tasks"]]
 files = iter(snakemake.input.datasets)  # each task's class files, task after task
-checkpoint = stages.train_probe(
+trained = stages.train_probe(
     probe_tasks,
-    [datasets.load_npz([next(files) for _ in task.classes]) for task in probe_tasks],
-    [tasks.read_table(path) for path in snakemake.input.tasks],
+    [dataset.read([next(files) for _ in task.classes]) for task in probe_tasks],
+    [task_table.read(path) for path in snakemake.input.tasks],
     from_params(NetworkSpec, spec["network"]),
     from_params(TrainSpec, spec["train"]),
     spec["seed"],
     device,
 )
-io.save_checkpoint(checkpoint, snakemake.output[0])
+checkpoint.write(trained, snakemake.output[0])
 finish()

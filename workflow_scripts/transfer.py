@@ -1,7 +1,6 @@
 """rules transfer, scratch: the ground truth of one ordered pair (or of training the target from scratch)."""
 
-from taskdist.artifacts import checkpoint, records
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import checkpoint, dataset, records, task_table
 from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec, from_params
@@ -12,8 +11,8 @@ source = snakemake.wildcards.get("source")
 runs = transfer.run(
     checkpoint.read(snakemake.input.model) if source else None,
     from_params(TaskSpec, spec["target"]),
-    datasets.load_npz(snakemake.input.dataset),
-    tasks.read_table(snakemake.input.task),
+    dataset.read(snakemake.input.dataset),
+    task_table.read(snakemake.input.task),
     from_params(NetworkSpec, spec["network"]) if "network" in spec else None,  # scratch only
     from_params(TransferSpec, spec["transfer"]),
     spec["seed"],

@@ -1,20 +1,19 @@
 """rule transfer_bound: the transferability bound d(source -> target) and its terms."""
 
 from taskdist import stages
-from taskdist.artifacts import checkpoint, records
-from taskdist.data import datasets, tasks
+from taskdist.artifacts import checkpoint, dataset, records, task_table
 from taskdist.evaluation import transfer
 from taskdist.runtime import finish, start
 from taskdist.specs import BoundSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
-table = tasks.read_table(snakemake.input.target_task)
-dataset = datasets.load_npz(snakemake.input.target_dataset)
+table = task_table.read(snakemake.input.target_task)
+data = dataset.read(snakemake.input.target_dataset)
 values = stages.pair_bound(
     checkpoint.read(snakemake.input.source),
-    (datasets.load_npz(snakemake.input.source_dataset), tasks.read_table(snakemake.input.source_task)),
-    (dataset, transfer.labelled_examples(table, spec["labelled"]), table),  # the bound reads the labelled ones
+    (dataset.read(snakemake.input.source_dataset), task_table.read(snakemake.input.source_task)),
+    (data, transfer.labelled_examples(table, spec["labelled"]), table),  # the bound reads the labelled ones
     from_params(BoundSpec, spec["bound"]),
     spec["seed"],
     device,

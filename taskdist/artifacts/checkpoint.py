@@ -6,8 +6,9 @@ as builtins), ``in_channels``, ``n_classes``, the ``task`` it was trained on, it
 ``metrics`` and training ``history``. A torchvision backbone's checkpoint also
 holds ``network: "torchvision"``, which tells the two specs apart; a checkpoint
 without it (every small CNN's, as before backbones existed) holds an ArchSpec.
-:func:`read` checks the keys and turns a missing or foreign file
-into an :class:`~taskdist.artifacts.io.ArtifactError`.
+:func:`write` and :func:`read` are the only code that saves or loads one (``torch.save`` of the dict, as it
+always was: a checkpoint carries no format entry, the keys are its layout); :func:`read` checks the keys and
+turns a missing, truncated or foreign file into an :class:`~taskdist.artifacts.io.ArtifactError`.
 """
 
 from __future__ import annotations
@@ -43,11 +44,36 @@ def make(model: models.TaskNet | models.BackboneNet, task: dict, metrics: dict, 
 
 
 def write(checkpoint: dict, path: str | Path) -> None:
-    io.save_checkpoint(checkpoint, path)
+    """Write ``checkpoint`` (a dict from :func:`make`) to ``path`` atomically.
+
+    Raises
+    ------
+    ValueError
+        If ``checkpoint`` lacks one of :data:`KEYS`.
+    """
+    missing = [k for k in KEYS if not isinstance(checkpoint, dict) or k not in checkpoint]
+    if missing:
+        raise ValueError(f"a checkpoint needs the keys {list(KEYS)}; {path} would lack {missing}")
+    with io.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(checkpoint, f)  # a file object: saved by path, torch records the (random) temporary name
 
 
 def read(path: str | Path) -> dict:
-    return io.load_checkpoint(path, KEYS)
+    """The checkpoint at ``path``, on the CPU (tensors only: ``weights_only``).
+
+    Raises
+    ------
+    ArtifactError
+        If the file is missing, truncated, not a checkpoint or lacks one of :data:`KEYS`; the message names
+        the file and how to recompute it.
+    """
+    obj = io.read_with(path, "checkpoint", lambda p: torch.load(p, map_location="cpu", weights_only=True))
+    missing = [k for k in KEYS if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise io.ArtifactError(
+            f"checkpoint {path} lacks {missing}; it was not written by this taskdist: {io.recompute_hint(path)}"
+        )
+    return obj
 
 
 def read_all(paths: Iterable[str | Path]) -> dict[str, dict]:

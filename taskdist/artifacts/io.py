@@ -2,6 +2,8 @@
 
 This module knows how to write and read a file safely; what a file holds is
 owned elsewhere, one module per format (the architecture in the README):
+:mod:`taskdist.artifacts.dataset` (a dataset's canonical images, npz),
+:mod:`taskdist.artifacts.task_table` (a task's examples and splits),
 :mod:`taskdist.artifacts.checkpoint` (networks), :mod:`taskdist.artifacts.vectors` (per-layer
 Fisher diagonals and Task2Vec embeddings), :mod:`taskdist.artifacts.matrices` (long
 task x task matrices, the ground-truth and score tables) and
@@ -14,7 +16,8 @@ timestamps, so an unchanged result is byte-identical. A Parquet artifact of a
 format module carries, in its schema's key-value metadata, its
 :class:`Format` (name and version) and its *names*: what it is about, e.g.
 ``{"net": "a", "data": "b"}`` for a Fisher table; :func:`read_names` reads
-them without reading the rows. Readers turn a missing, truncated, foreign or
+them without reading the rows. An npz artifact carries the same, as JSON, in
+its entry ``format`` (:data:`NPZ_FORMAT_ENTRY`). Readers turn a missing, truncated, foreign or
 outdated file into an :class:`ArtifactError` that names the file and says how
 to recompute it.
 """
@@ -30,12 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 METADATA_KEY = b"taskdist"
 """Key of the schema metadata entry holding ``{"format", "version", "names"}`` as JSON."""
+NPZ_FORMAT_ENTRY = "format"
+"""Name of the npz entry holding ``{"format", "version", "names"}`` as JSON (a 0-d string array)."""
 
 V = TypeVar("V")
 
@@ -89,7 +95,9 @@ def atomic_path(path: str | Path):
         raise
 
 
-def _read(path: str | Path, what: str, reader: Callable[[Path], Any]) -> Any:
+def read_with(path: str | Path, what: str, reader: Callable[[Path], Any]) -> Any:
+    """``reader(path)``; a missing file, or any failure of ``reader``, is an :class:`ArtifactError` naming the
+    file (as ``what``) and saying how to recompute it. For format modules whose file is not Parquet or JSON."""
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{what} {path} does not exist; run snakemake to compute it")
@@ -113,6 +121,17 @@ def _check_names(names: dict[str, str] | None) -> dict[str, str]:
     return dict(sorted(names.items()))
 
 
+def _entry(format: Format, names: dict[str, str] | None) -> str:
+    """The JSON declaring ``format`` and ``names``, as stored in a file."""
+    entry = {"format": format.name, "version": format.version, "names": _check_names(names)}
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
+def _parse_entry(raw: str | bytes) -> tuple[Format, dict[str, str]]:
+    entry = json.loads(raw)
+    return Format(entry["format"], entry["version"]), dict(entry["names"])
+
+
 def write_parquet(
     df: pd.DataFrame,
     path: str | Path,
@@ -133,8 +152,7 @@ def write_parquet(
     if format is not None or names:
         if format is None:
             raise ValueError("names describe a file of a format: pass the format too")
-        entry = {"format": format.name, "version": format.version, "names": _check_names(names)}
-        metadata = {METADATA_KEY: json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()}
+        metadata = {METADATA_KEY: _entry(format, names).encode()}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -144,8 +162,7 @@ def _metadata(schema: pa.Schema) -> tuple[Format | None, dict[str, str]]:
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         return None, {}
-    entry = json.loads(raw)
-    return Format(entry["format"], entry["version"]), dict(entry["names"])
+    return _parse_entry(raw)
 
 
 def read_names(path: str | Path, format: Format | None = None) -> dict[str, str]:
@@ -153,7 +170,7 @@ def read_names(path: str | Path, format: Format | None = None) -> dict[str, str]
 
     With ``format``, the file must declare it (:func:`check_format`).
     """
-    found, names = _read(path, "Parquet artifact", lambda p: _metadata(pq.read_schema(p)))
+    found, names = read_with(path, "Parquet artifact", lambda p: _metadata(pq.read_schema(p)))
     if format is not None:
         check_format(path, found, format)
     return names
@@ -163,7 +180,7 @@ def read_parquet_names(
     path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read a Parquet artifact and its names; check its ``columns`` and, with ``format``, its format."""
-    table = _read(path, "Parquet artifact", pq.read_table)
+    table = read_with(path, "Parquet artifact", pq.read_table)
     found, names = _metadata(table.schema)
     if format is not None:
         check_format(path, found, format)
@@ -182,27 +199,48 @@ def read_parquet(path: str | Path, columns: tuple[str, ...] = (), format: Format
     return read_parquet_names(path, columns, format)[0]
 
 
-# ------------------------------------------------------------------------------------------------ checkpoints
+# ------------------------------------------------------------------------------------------------ npz
 
 
-def save_checkpoint(obj: dict, path: str | Path) -> None:
-    import torch
-
+def write_npz(arrays: dict[str, np.ndarray], path: str | Path, format: Format, names: dict[str, str] | None = None,
+              ) -> None:
+    """Write ``arrays`` as an uncompressed npz archive, atomically, with ``format`` and ``names`` in its entry
+    :data:`NPZ_FORMAT_ENTRY`."""
+    if NPZ_FORMAT_ENTRY in arrays:
+        raise ValueError(f"the npz entry {NPZ_FORMAT_ENTRY!r} holds the file's format; name the array otherwise")
+    entry = np.array(_entry(format, names))  # 0-d unicode: read back without pickle
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)  # a file object: saved by path, torch records the (random) temporary name
+        np.savez(f, **arrays, **{NPZ_FORMAT_ENTRY: entry})
 
 
-def load_checkpoint(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
-    """Load a ``.pt`` checkpoint onto the CPU and check that it holds ``keys``."""
-    import torch
+def _load_npz(path: Path) -> tuple[Format | None, dict[str, str], dict[str, np.ndarray]]:
+    npz = np.load(path, allow_pickle=False)
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError("not an npz archive")
+    with npz:
+        arrays = {key: npz[key] for key in npz.files}  # every array read now: a truncated one fails here
+    raw = arrays.pop(NPZ_FORMAT_ENTRY, None)
+    found, names = (None, {}) if raw is None else _parse_entry(str(raw))
+    return found, names, arrays
 
-    obj = _read(path, "checkpoint", lambda p: torch.load(p, map_location="cpu", weights_only=True))
-    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+
+def read_npz(
+    path: str | Path, keys: tuple[str, ...], format: Format, what: str = "npz artifact"
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays of the npz artifact at ``path`` and its names; it must declare ``format`` and hold ``keys``.
+
+    A missing, truncated, foreign or outdated file is an :class:`ArtifactError` naming it (as ``what``)
+    and saying how to recompute it.
+    """
+    found, names, arrays = read_with(path, what, _load_npz)
+    check_format(path, found, format)
+    missing = [k for k in keys if k not in arrays]
     if missing:
         raise ArtifactError(
-            f"checkpoint {path} lacks {missing}; it was not written by this taskdist: {recompute_hint(path)}"
+            f"{what} {path} lacks the entries {missing} (has {sorted(arrays)}); it was not written by this "
+            f"taskdist: {recompute_hint(path)}"
         )
-    return obj
+    return arrays, names
 
 
 # ------------------------------------------------------------------------------------------------ JSON
@@ -214,7 +252,7 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return _read(path, "JSON artifact", lambda p: json.loads(p.read_text()))
+    return read_with(path, "JSON artifact", lambda p: json.loads(p.read_text()))
 
 
 # ------------------------------------------------------------------------------------------------ sets of files

@@ -19,16 +19,14 @@ a train, val or test pool (``pool``), and every task draws its splits from
 those pools, so no task is tested on an image another task trained on.
 :func:`pool_sizes` gives the pools' sizes from the registry alone.
 
-:func:`save_npz` / :func:`load_npz` store the result; the workflow keeps one file per class,
-``resources/datasets/{dataset}/{class}.npz``, so that a dataset is read for the classes its tasks
-use and a task that draws a new class changes no file that other tasks read.
+:func:`load` returns a :class:`~taskdist.artifacts.dataset.Dataset`; its file, one per class,
+``resources/datasets/{dataset}/{class}.npz``, is written and read by :mod:`taskdist.artifacts.dataset`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from taskdist.artifacts.dataset import Dataset
 from taskdist.data import sources
 from taskdist.seeds import stable_id, stable_seed
 from taskdist.specs import POOLS, ImageSpec, SplitSpec
@@ -45,11 +44,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERSION = 3  # 2: images assigned to train / val / test pools (``pool`` in the npz); 3: only the used classes, ``ids``
+VERSION = 4
+# 2: images assigned to train / val / test pools (``pool`` in the npz); 3: only the used classes, ``ids``;
+# 4: the npz declares its format and dataset (taskdist.artifacts.dataset), same arrays
 DEFAULT_ROOT = "data/torchvision"
 _CHUNK = 4096  # images converted at once by canonicalize
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B
-_NPZ_KEYS = ("images", "labels", "origin", "pool", "class_names", "ids")
 
 
 
@@ -315,58 +315,6 @@ def assign_pools(
 # --------------------------------------------------------------------------- arrays
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """A whole dataset in canonical form.
-
-    Parameters
-    ----------
-    images
-        uint8, (N, C, H, W).
-    labels
-        int64, (N,), indices into ``class_names``.
-    origin
-        uint8, (N,): 0 if the image comes from the source's train file, 1 from its
-        test file (embedded datasets have a single file: all 0).
-    pool
-        uint8, (N,): the pool of each image, an index into :data:`POOLS`
-        (0 train, 1 val, 2 test); see :func:`assign_pools`.
-    class_names
-        Name of each class, indexed by label.
-    ids
-        int64, (N,), distinct: each image's name, the same whichever other classes were read: for
-        a registered dataset its position in the whole source (train file then test file, every
-        class), for an image folder a number from its identity
-        (:func:`taskdist.seeds.stable_id` of its class name, part and file name; positions there
-        move when class folders are added).
-        Task tables name images by it (:func:`taskdist.data.tasks.rows`), so a dataset file that gains
-        or loses other classes leaves every task's table valid. None: ``0..N-1`` (the whole source).
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    origin: np.ndarray
-    pool: np.ndarray
-    class_names: tuple[str, ...]
-    ids: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        images = self.images
-        if images.dtype != np.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
-        n = len(images)
-        if self.ids is None:
-            object.__setattr__(self, "ids", np.arange(n, dtype=np.int64))
-        elif n and (self.ids.min() < 0 or len(np.unique(self.ids)) != n):
-            raise ValueError(f"ids must be distinct and >= 0, got {n - len(np.unique(self.ids))} repeated")
-        for field, dtype in (("labels", np.int64), ("origin", np.uint8), ("pool", np.uint8), ("ids", np.int64)):
-            array = getattr(self, field)
-            if array.dtype != dtype or array.shape != (n,):
-                raise ValueError(f"{field} must be {np.dtype(dtype)} ({n},), got {array.dtype} {array.shape}")
-        if n and self.pool.max() >= len(POOLS):
-            raise ValueError(f"pool values must index {POOLS}, got {self.pool.max()}")
-
-
 def canonicalize(images: np.ndarray, image: ImageSpec) -> np.ndarray:
     """Bring uint8 images to the channel count and size of ``image``.
 
@@ -558,73 +506,3 @@ def _canonicalize_each(decoded: list[np.ndarray], image: ImageSpec) -> np.ndarra
             stack = stack.transpose(0, 3, 1, 2)  # (n, 3, H, W): channels-first, whatever H is
         out[members] = canonicalize(stack, image)
     return out
-
-
-# --------------------------------------------------------------------------- files
-
-
-def save_npz(path: str | os.PathLike, ds: Dataset) -> None:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same directory, then rename).
-
-    The archive holds the arrays ``images``, ``labels``, ``origin``, ``pool``, ``class_names`` and ``ids``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            names = np.array(ds.class_names, dtype=str)
-            np.savez(f, images=ds.images, labels=ds.labels, origin=ds.origin, pool=ds.pool, class_names=names,
-                     ids=ds.ids)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_npz(path: str | os.PathLike | Sequence[str | os.PathLike]) -> Dataset:
-    """Read a dataset written by :func:`save_npz`, or several parts of one (the workflow writes one file per
-    class, ``resources/datasets/{dataset}/{class}.npz``), concatenated in the order given.
-
-    Raises
-    ------
-    FileNotFoundError
-        If a file does not exist.
-    ValueError
-        If a file is not a complete dataset archive (truncated, keys missing,
-        e.g. ``ids`` in a file written before they existed, not an npz), or the parts
-        are not of one dataset (their class names differ); the message names the file
-        and how to recompute it.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        parts = [load_npz(p) for p in path]
-        if not parts:
-            raise ValueError("no dataset files given")
-        names = {part.class_names for part in parts}
-        if len(names) > 1:
-            raise ValueError(f"dataset files {[str(p) for p in path]} are not parts of one dataset: their class "
-                             f"names differ; delete them and rerun snakemake")
-        return Dataset(**{k: np.concatenate([getattr(part, k) for part in parts])
-                          for k in ("images", "labels", "origin", "pool", "ids")},
-                       class_names=parts[0].class_names)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file {path} does not exist; run snakemake to create it")
-    try:
-        return _read_npz(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        hint = "delete it and rerun snakemake to recompute it"
-        raise ValueError(f"dataset file {path} is unreadable or incomplete ({err}); {hint}") from err
-
-
-def _read_npz(path: Path) -> Dataset:
-    npz = np.load(path, allow_pickle=False)
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError("not an npz archive")
-    with npz:
-        missing = [key for key in _NPZ_KEYS if key not in npz.files]
-        if missing:
-            raise ValueError(f"missing keys {missing}")
-        arrays = {key: npz[key] for key in _NPZ_KEYS}
-    class_names = tuple(str(s) for s in arrays.pop("class_names"))
-    return Dataset(**arrays, class_names=class_names)

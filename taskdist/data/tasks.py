@@ -6,7 +6,8 @@ canonical arrays), ``label`` (the task's label, 0..n_classes-1) and ``split``
 train / val / test examples are drawn from the dataset's train / val / test
 pools (:func:`taskdist.data.datasets.assign_pools`), so no task is tested on an image
 that any task trains or validates on. A table depends only on the task's spec
-and the dataset's labels and pools, so it is deterministic.
+and the dataset's labels and pools, so it is deterministic. Its file,
+``results/tasks/{task}.parquet``, is written and read by :mod:`taskdist.artifacts.task_table`.
 """
 
 from __future__ import annotations
@@ -16,26 +17,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from taskdist.artifacts import io
-from taskdist.data.datasets import Dataset
+from taskdist.artifacts.dataset import Dataset
 from taskdist.specs import POOLS, TaskSpec
 
 if TYPE_CHECKING:
     import torch
 
-VERSION = 2  # 2: splits drawn from the dataset's pools
+VERSION = 3  # 2: splits drawn from the dataset's pools; 3: the file declares its format and task (task_table)
 SPLITS = POOLS
-COLUMNS = ("index", "label", "split")
-
-
-def write_table(table: pd.DataFrame, path) -> None:
-    """Write a task table (rows in dataset order): ``results/tasks/{task}.parquet``."""
-    io.write_parquet(table, path, sort_by=["index"])
-
-
-def read_table(path) -> pd.DataFrame:
-    """Read a task table, checking its columns."""
-    return io.read_parquet(path, COLUMNS)
 
 
 def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.ndarray | None = None) -> pd.DataFrame:
@@ -59,7 +48,7 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.n
         uint8, (N,): pool of every image, an index into :data:`taskdist.specs.POOLS`.
     ids
         int64, (N,): the name of every image, written to the table's ``index``
-        (:attr:`taskdist.data.datasets.Dataset.ids`); None: its row.
+        (:attr:`taskdist.artifacts.dataset.Dataset.ids`); None: its row.
         A class's images are drawn by their order within the class, so the table does not
         depend on which other classes the arrays hold.
 

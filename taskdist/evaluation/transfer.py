@@ -34,7 +34,7 @@ from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
     import torch
 
-    from taskdist.data import datasets
+    from taskdist.artifacts.dataset import Dataset
     from taskdist.nets import models
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def labelled_examples(table: pd.DataFrame, labelled: dict | None) -> pd.DataFram
 def run(
     checkpoint: dict | None,
     target: TaskSpec,
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     table: pd.DataFrame,
     arch: NetworkSpec | None,
     spec: TransferSpec,
