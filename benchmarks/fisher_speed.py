@@ -34,9 +34,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taskdist.config import defaults  # noqa: E402
-from taskdist.methods.fisher import ESTIMATORS, _fisher_diagonal, fisher_diagonal  # noqa: E402
-from taskdist.nets.models import ArchSpec, TaskNet, build  # noqa: E402
+from taskdist.config import defaults
+from taskdist.methods.fisher import ESTIMATORS, _fisher_diagonal, fisher_diagonal
+from taskdist.nets.models import ArchSpec, TaskNet, build
 from taskdist.specs import from_params
 
 DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network

@@ -52,28 +52,18 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ftd_noise import Task, make_task, pools  # noqa: E402
+from ftd_noise import Task, make_task, pools
 
-from taskdist.artifacts import vectors  # noqa: E402
-from taskdist.artifacts.dataset import Dataset  # noqa: E402
-from taskdist.config import defaults  # noqa: E402
-from taskdist.data import (
-    datasets,  # noqa: E402
-    tasks,  # noqa: E402
-)
-from taskdist.methods import fisher  # noqa: E402
-from taskdist.methods.distances import fisher_task_distance  # noqa: E402
-from taskdist.nets import (
-    models,  # noqa: E402
-    train,  # noqa: E402
-)
-from taskdist.nets.linear import refit_head  # noqa: E402
-from taskdist.seeds import stable_seed  # noqa: E402
-from taskdist.specs import (
-    ArchSpec,
-    ImageSpec,  # noqa: E402
-    from_params,
-)
+from taskdist.artifacts import vectors
+from taskdist.artifacts.dataset import Dataset
+from taskdist.config import defaults
+from taskdist.data import datasets, tasks
+from taskdist.methods import fisher
+from taskdist.methods.distances import fisher_task_distance
+from taskdist.nets import models, train
+from taskdist.nets.linear import refit_head
+from taskdist.seeds import stable_seed
+from taskdist.specs import ArchSpec, ImageSpec, from_params
 
 DEFAULT_NETWORK = from_params(ArchSpec, defaults("network"))  # the default workflow's task network
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taskdist.nets.linear import fit_linear_head  # noqa: E402
+from taskdist.nets.linear import fit_linear_head
 
 PROBLEMS = [(60, 3), (120, 2), (200, 10), (500, 10)]  # (examples, classes): budgets and Fisher samples
 WIDTH = 64  # the default network's feature layer

@@ -24,7 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from taskdist.runtime import read_resources  # noqa: E402
+from taskdist.runtime import read_resources
 
 # rule (first path component under logs/, or the log's name) -> the row it is charged to
 ROWS = {

@@ -18,15 +18,7 @@ from taskdist.config import ConfigError
 from taskdist.methods import distances, fisher
 from taskdist.methods.persample import HookEngine, Unsupported
 from taskdist.nets import backbones, models
-from taskdist.specs import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ArchSpec,
-    BackboneSpec,
-    NetworkSpec,
-    from_params,
-    to_params,
-)
+from taskdist.specs import IMAGENET_MEAN, IMAGENET_STD, ArchSpec, BackboneSpec, NetworkSpec, from_params, to_params
 
 SMALLEST = {  # the smallest image side each listed architecture takes (a forward pass of a 3-channel image)
     "resnet18": 1,

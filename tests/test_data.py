@@ -16,16 +16,7 @@ import torchvision.datasets as tvd
 
 from taskdist.artifacts.dataset import Dataset
 from taskdist.data import datasets, sources
-from taskdist.data.datasets import (
-    DATASETS,
-    POOLS,
-    ImageSpec,
-    SplitSpec,
-    assign_pools,
-    canonicalize,
-    load,
-    pool_sizes,
-)
+from taskdist.data.datasets import DATASETS, POOLS, ImageSpec, SplitSpec, assign_pools, canonicalize, load, pool_sizes
 
 TORCHVISION_NAMES = [name for name, info in DATASETS.items() if not info.embedded]
 
