@@ -2,19 +2,17 @@
 
 from taskdist import stages
 from taskdist.artifacts import checkpoint, records
-from taskdist.data import datasets, tasks
-from taskdist.evaluation import transfer
+from taskdist.data import budget, datasets, tasks
 from taskdist.runtime import finish, start
 from taskdist.specs import BoundSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
-table = tasks.read_table(snakemake.input.target_task)
-dataset = datasets.load_npz(snakemake.input.target_dataset)
 values = stages.pair_bound(
     checkpoint.read(snakemake.input.source),
     (datasets.load_npz(snakemake.input.source_dataset), tasks.read_table(snakemake.input.source_task)),
-    (dataset, transfer.labelled_examples(table, spec["labelled"]), table),  # the bound reads the labelled ones
+    (datasets.load_npz(snakemake.input.target_dataset), tasks.read_table(snakemake.input.target_task)),
+    budget.from_job_params(spec["labelled"]),  # the bound reads the target's labelled examples
     from_params(BoundSpec, spec["bound"]),
     spec["seed"],
     device,

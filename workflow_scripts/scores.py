@@ -2,17 +2,14 @@
 
 from taskdist import stages
 from taskdist.artifacts import checkpoint, matrices
-from taskdist.data import datasets, tasks
-from taskdist.evaluation import transfer
+from taskdist.data import budget, datasets, tasks
 from taskdist.runtime import finish, start
 
 device = start(snakemake, torch=True)
-labelled = snakemake.params.spec["labelled"]  # per sample: None (the whole train split) or its budget
-samples = {
-    sample: transfer.labelled_examples(tasks.read_table(path), labelled[sample])
-    for sample, path in (("task", snakemake.input.task), ("resample", snakemake.input.resample))
-}
+labelled = snakemake.params.spec["labelled"]  # per sample: its labelled budget, or None (the whole train split)
+samples = {"task": tasks.read_table(snakemake.input.task), "resample": tasks.read_table(snakemake.input.resample)}
+budgets = {sample: budget.from_job_params(labelled[sample]) for sample in samples}
 checkpoints = checkpoint.read_all(snakemake.input.models)  # by the task each network was trained on
-table = stages.target_scores(checkpoints, datasets.load_npz(snakemake.input.dataset), samples, device)
+table = stages.target_scores(checkpoints, datasets.load_npz(snakemake.input.dataset), samples, budgets, device)
 matrices.write_scores(table, snakemake.output[0], target=snakemake.wildcards.target)
 finish()
