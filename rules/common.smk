@@ -106,19 +106,17 @@ def transfer_seed(target):
     return stable_seed(EXP.seed, "transfer", target)
 
 
-def labelled_params(target):
-    """What selects the labelled examples of ``target`` that distances and scores read: the budget of the
-    first transfer replicate, or None for the whole train split (``distances.target_examples``).
+def budget_params(target):
+    """The labelled budget of ``target`` (a BudgetSpec: distances and scores read the first transfer
+    replicate's draw of it), or None for the whole train split (``distances.target_examples``). Its fields plus
+    the version of the ground truth, which trains on the same draws; the job rebuilds the spec with
+    taskdist.data.budget.from_job_params.
     """
     if EXP.target_examples == "train":
         return None
     return {
-        "samples_per_class": EXP.transfer.samples_per_class,
-        "holdout_per_class": EXP.transfer.holdout_per_class,
-        "seed": transfer_seed(target),
-        "version": VERSIONS[
-            "transfer"
-        ],  # taskdist.evaluation.transfer draws the budget
+        **to_params(EXP.transfer.labelled_budget(transfer_seed(target))),
+        "version": VERSIONS["transfer"],
     }
 
 
@@ -159,12 +157,12 @@ def get_fisher_dataset(wildcards):
 
 
 def get_fisher_params(wildcards):
-    """A network on its own task's data reads its train split; on another task's, the labelled target examples."""
+    """A network on its own task's data reads its train split; on another task's, that task's labelled budget."""
     own = VARIANT_NETS.get(wildcards.net, wildcards.net) == wildcards.data
     return {
         "data_task": TASK_PARAMS[wildcards.data],
         "fisher": FISHER_PARAMS,
-        "labelled": None if own else labelled_params(wildcards.data),
+        "labelled": None if own else budget_params(wildcards.data),
         "seed": stable_seed(EXP.seed, "fisher", wildcards.net, wildcards.data),
         "version": VERSIONS["fisher"],
     }
@@ -234,8 +232,8 @@ def get_score_inputs(wildcards):
 
 def get_score_params(wildcards):
     labelled = {
-        "task": labelled_params(wildcards.target),
-        "resample": labelled_params(RESAMPLE[wildcards.target].id),
+        "task": budget_params(wildcards.target),
+        "resample": budget_params(RESAMPLE[wildcards.target].id),
     }
     return {"labelled": labelled, "version": VERSIONS["scores"]}
 
@@ -290,7 +288,7 @@ def get_task2vec_params(wildcards):
     return {
         "task2vec": EMBED_PARAMS,
         "task": TASK_PARAMS[wildcards.task],
-        "labelled": labelled_params(wildcards.task),
+        "labelled": budget_params(wildcards.task),
         "seed": stable_seed(EXP.seed, "task2vec", wildcards.task),
         "version": VERSIONS["task2vec"],
     }
@@ -333,11 +331,11 @@ def get_pair_inputs(wildcards):
 
 
 def get_path_params(wildcards):
-    """What a path-length job reads: its method's settings only, the target's labelled examples, the pair's seed
+    """What a path-length job reads: its method's settings only, the target's labelled budget, the pair's seed
     (shared by the three methods, so their paths are paired)."""
     return {
         "coupled": path_reads(wildcards.length, EXP.coupled),
-        "labelled": labelled_params(wildcards.target),
+        "labelled": budget_params(wildcards.target),
         "seed": stable_seed(EXP.seed, "path", wildcards.source, wildcards.target),
         "version": VERSIONS["paths"],
     }
@@ -346,7 +344,7 @@ def get_path_params(wildcards):
 def get_bound_params(wildcards):
     return {
         "bound": to_params(EXP.transfer_bound),
-        "labelled": labelled_params(wildcards.target),
+        "labelled": budget_params(wildcards.target),
         "seed": stable_seed(EXP.seed, "bound", wildcards.source, wildcards.target),
         "version": VERSIONS["bound"],
     }

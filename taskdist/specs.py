@@ -330,6 +330,17 @@ class FinetuneSpec:
 
 
 @dataclass(frozen=True)
+class BudgetSpec:
+    """The labelled budget of a target (:mod:`taskdist.data.budget`): per replicate, ``samples_per_class``
+    examples of each label from its train split and ``holdout_per_class`` from its val split, drawn with a seed
+    derived from ``seed`` (the target's, shared by every source: paired replicates)."""
+
+    samples_per_class: int
+    holdout_per_class: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class TransferSpec:
     """Ground truth of transfer (:mod:`taskdist.evaluation.transfer`): a small labelled budget of the target, per
     replicate."""
@@ -340,6 +351,10 @@ class TransferSpec:
     settings: tuple[str, ...]
     finetune: FinetuneSpec
     linear: LinearSpec
+
+    def labelled_budget(self, seed: int) -> BudgetSpec:
+        """The labelled budget of a target whose replicates have the seed ``seed``."""
+        return BudgetSpec(self.samples_per_class, self.holdout_per_class, seed)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ from taskdist.artifacts.checkpoint import make as make_checkpoint
 from taskdist.artifacts.checkpoint import read as read_checkpoint
 from taskdist.artifacts.dataset import Dataset
 from taskdist.data import tasks
+from taskdist.data.budget import method_examples
 from taskdist.methods import fisher
 from taskdist.nets import models, train
 from taskdist.seeds import stable_seed
 from taskdist.specs import (
     BoundSpec,
+    BudgetSpec,
     CoupledSpec,
     FisherSpec,
     FuseSpec,
@@ -120,6 +122,7 @@ def pair_fisher(
     data_task: TaskSpec,
     dataset: Dataset,
     table: pd.DataFrame,
+    budget: BudgetSpec | None,
     spec: FisherSpec,
     seed: int,
     device: torch.device,
@@ -127,15 +130,18 @@ def pair_fisher(
     """``F_{net,data}``: the body's diagonal FIM of ``N_net`` on task ``data``, per layer
     (:mod:`taskdist.artifacts.vectors`).
 
-    The body of ``N_net`` is frozen, a fresh head is fitted on ``data``'s
-    training labels to convergence (:func:`taskdist.nets.linear.refit_head`: it
-    then depends on the examples only, not on a seed or the label order),
-    then the FIM of the body is estimated over at most ``spec.samples`` of
-    ``data``'s training examples.
+    ``table`` is ``data``'s whole table; ``budget`` is None where the network
+    reads ``data``'s train split (its own task) and ``data``'s labelled budget
+    where it reads only the labelled examples a user has
+    (:func:`taskdist.data.budget.method_examples`). The body of ``N_net`` is
+    frozen, a fresh head is fitted on those examples' labels to convergence
+    (:func:`taskdist.nets.linear.refit_head`: it then depends on the examples
+    only, not on a seed or the label order), then the FIM of the body is
+    estimated over at most ``spec.samples`` of them.
     """
     from taskdist.nets.linear import refit_head
 
-    x, y = tasks.arrays(dataset, table, "train")
+    x, y = tasks.arrays(dataset, method_examples(table, budget), "train")
     net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
     net = net.to(device)
     info = refit_head(net, x, y, l2=spec.head.l2, max_iter=spec.head.max_iter, tol=spec.head.tol)
@@ -167,13 +173,19 @@ def _per_layer(values: torch.Tensor, granularity: str) -> np.ndarray:
 
 @torch.no_grad()
 def target_scores(
-    checkpoints: dict[str, dict], dataset: Dataset, samples: dict[str, pd.DataFrame], device: torch.device
+    checkpoints: dict[str, dict],
+    dataset: Dataset,
+    samples: dict[str, pd.DataFrame],
+    budgets: dict[str, BudgetSpec | None],
+    device: torch.device,
 ) -> pd.DataFrame:
-    """Every transferability score of every source network for one target, on each of its labelled samples.
+    """Every transferability score of every source network for one target, on each of its samples.
 
     ``checkpoints`` maps source ids to checkpoints; ``samples`` maps a sample
-    name (``task``, and ``resample`` for the noise floor) to the target's
-    labelled examples (a task table; its train split is read). The scores read
+    name (``task``, and ``resample`` for the noise floor) to its whole task
+    table, and ``budgets`` the same names to its labelled budget (None: its
+    whole train split); the scores read the examples
+    :func:`taskdist.data.budget.method_examples` selects. They read
     the source's softmax outputs and body features, without any training.
     Scores cost far less than the start of a job, so one job scores every
     source for a target.
@@ -185,8 +197,11 @@ def target_scores(
     """
     from taskdist.methods import scores
 
+    if set(samples) != set(budgets):
+        raise ValueError(f"samples {sorted(samples)} and budgets {sorted(budgets)} must name the same samples")
     rows = []
-    arrays = {sample: tasks.arrays(dataset, table, "train") for sample, table in samples.items()}
+    arrays = {sample: tasks.arrays(dataset, method_examples(table, budgets[sample]), "train")
+              for sample, table in samples.items()}
     for source, ckpt in checkpoints.items():
         net = load_network(ckpt, device)
         for sample, (x, y) in arrays.items():
@@ -212,6 +227,7 @@ def task2vec_embedding(
     task: TaskSpec,
     dataset: Dataset,
     table: pd.DataFrame,
+    budget: BudgetSpec | None,
     *,
     estimator: str,
     head: HeadSpec,
@@ -220,10 +236,13 @@ def task2vec_embedding(
     seed: int,
     device: torch.device,
 ) -> dict[str, np.ndarray]:
-    """The Task2Vec embedding of ``task`` (its train split): per layer, one value per filter."""
+    """The Task2Vec embedding of ``task``: per layer, one value per filter.
+
+    ``table`` is the task's whole table; the embedding reads its labelled budget (``budget``) or, when None, its
+    whole train split (:func:`taskdist.data.budget.method_examples`)."""
     from taskdist.methods import task2vec
 
-    x, y = tasks.arrays(dataset, table, "train")
+    x, y = tasks.arrays(dataset, method_examples(table, budget), "train")
     return task2vec.embed(
         probe,
         x,
@@ -270,37 +289,40 @@ def pair_path(
     source: dict,
     source_data: tuple[Dataset, pd.DataFrame],
     target_data: tuple[Dataset, pd.DataFrame],
+    budget: BudgetSpec | None,
     spec: CoupledSpec,
     seed: int,
     device: torch.device,
 ) -> dict:
     """A path-length distance ``d(source -> target)`` (:func:`taskdist.methods.coupled.distance`): the source network
-    (checkpoint ``source``) on its own train examples and the target's examples (dataset and task table each;
-    the target's table holds the labelled examples distances see)."""
+    (checkpoint ``source``) on its own train examples and the target's labelled examples (dataset and whole task
+    table each; ``budget``, the target's labelled budget, selects its examples, or None its whole train split)."""
     from taskdist.methods import coupled
 
+    target_dataset, target_table = target_data
     xs = tasks.arrays(*source_data, "train")
-    xt = tasks.arrays(*target_data, "train")
+    xt = tasks.arrays(target_dataset, method_examples(target_table, budget), "train")
     return coupled.distance(method, load_network(source, device), xs, xt, spec, seed)
 
 
 def pair_bound(
     source: dict,
     source_data: tuple[Dataset, pd.DataFrame],
-    target_data: tuple[Dataset, pd.DataFrame, pd.DataFrame],
+    target_data: tuple[Dataset, pd.DataFrame],
+    budget: BudgetSpec | None,
     spec: BoundSpec,
     seed: int,
     device: torch.device,
 ) -> dict:
     """The transferability bound ``d(source -> target)`` (:func:`taskdist.methods.bound.transfer_bound`): the source
-    network on its train examples, and the target's labelled examples (read by the bound) and its whole table
-    (its test split, what the bound is checked against)."""
+    network on its train examples, and the target (dataset and whole task table): the bound reads the examples
+    of its labelled budget ``budget`` (None: its whole train split) and is checked against its test split."""
     from taskdist.methods import bound
 
-    dataset, labelled, table = target_data
+    dataset, table = target_data
     return bound.transfer_bound(load_network(source, device), tasks.arrays(*source_data, "train"),
-                                tasks.arrays(dataset, labelled, "train"), tasks.arrays(dataset, table, "test"), spec,
-                                seed)
+                                tasks.arrays(dataset, method_examples(table, budget), "train"),
+                                tasks.arrays(dataset, table, "test"), spec, seed)
 
 
 def nas_search(

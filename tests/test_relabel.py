@@ -54,8 +54,8 @@ def test_the_relabelled_copy_is_nearest_under_ftd(digits, networks):
                       head=LinearSpec(l2=0.1, max_iter=1000, tol=1e-6))
 
     def vector(net, data_task):
-        fisher = stages.pair_fisher(networks[net], specs[data_task], dataset, tables[data_task], spec, seed=1,
-                                    device=CPU)
+        fisher = stages.pair_fisher(networks[net], specs[data_task], dataset, tables[data_task], None, spec, seed=1,
+                                    device=CPU)  # no labelled budget: the whole train split
         return vectors.flat(fisher)
 
     for source in networks:

@@ -33,10 +33,10 @@ TASKS = list(EXP.tasks)  # low, high, parity
 RESAMPLED = {t: t + RESAMPLE_SUFFIX for t in TASKS}
 
 
-def labelled(tid):
-    """The workflow's labelled examples of a target (``labelled_params`` in rules/common.smk)."""
-    return {"samples_per_class": EXP.transfer.samples_per_class, "holdout_per_class": EXP.transfer.holdout_per_class,
-            "seed": stable_seed(EXP.seed, "transfer", tid)}
+def budget(tid):
+    """The workflow's labelled budget of a target (``budget_params`` in rules/common.smk), which the stages that read
+    labelled target examples select from its whole table."""
+    return EXP.transfer.labelled_budget(stable_seed(EXP.seed, "transfer", tid))
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +108,12 @@ def test_train_probe_stacks_the_probe_tasks_labels(digits):
 
 
 def fisher(digits, nets, net, data_task):
-    """Rule fisher: a network reads its own task's train split, another task's labelled examples."""
+    """Rule fisher: a network reads its own task's train split, another task's labelled budget."""
     dataset, specs, tables = digits
-    table = transfer.labelled_examples(tables[data_task], None if net == data_task else labelled(data_task))
+    target_budget = None if net == data_task else budget(data_task)
     seed = stable_seed(EXP.seed, "fisher", net, data_task)
-    return stages.pair_fisher(nets[net], specs[data_task], dataset, table, EXP.fisher, seed, CPU)
+    return stages.pair_fisher(nets[net], specs[data_task], dataset, tables[data_task], target_budget, EXP.fisher, seed,
+                              CPU)
 
 
 def test_pair_fisher_covers_the_body_per_parameter_and_is_reproducible(digits, nets):
@@ -159,21 +160,21 @@ def test_fisher_tables_make_the_ftd_matrix_and_its_floor(digits, nets, tmp_path)
 
 
 def test_target_scores_make_every_score_matrix_and_floor(digits, nets, tmp_path):
-    """Rule scores for every target (its labelled examples and its resample's), then rule score_matrix."""
+    """Rule scores for every target (its labelled budget and its resample's), then rule score_matrix."""
     dataset, _, tables = digits
     paths = {}
     for target in TASKS:
-        samples = {"task": transfer.labelled_examples(tables[target], labelled(target)),
-                   "resample": transfer.labelled_examples(tables[RESAMPLED[target]], labelled(RESAMPLED[target]))}
+        samples = {"task": tables[target], "resample": tables[RESAMPLED[target]]}
+        budgets = {"task": budget(target), "resample": budget(RESAMPLED[target])}
         sources = {s: nets[s] for s in TASKS if s != target}
-        table = stages.target_scores(sources, dataset, samples, CPU)
+        table = stages.target_scores(sources, dataset, samples, budgets, CPU)
         assert list(table.columns) == ["source", "sample", "method", "value"]
         assert sorted(zip(table["source"], table["sample"], table["method"], strict=True)) == sorted(
             itertools.product(sources, samples, SCORES))
         assert np.isfinite(table["value"]).all()
         assert (table[table["method"].isin(["nce", "leep"])]["value"] <= 1e-9).all(), "log-likelihoods: <= 0"
         if target == "low":
-            pd.testing.assert_frame_equal(table, stages.target_scores(sources, dataset, samples, CPU))
+            pd.testing.assert_frame_equal(table, stages.target_scores(sources, dataset, samples, budgets, CPU))
         paths[target] = tmp_path / f"{target}.parquet"
         matrices.write_scores(table, paths[target], target=target)
     for score in SCORES:
@@ -206,8 +207,8 @@ def test_task2vec_embeddings_make_both_matrices_and_floors(digits, probe, estima
     before = {k: v.clone() for k, v in probe.state_dict().items()}
 
     def embed(tid):
-        table = transfer.labelled_examples(tables[tid], labelled(tid))
-        return stages.task2vec_embedding(probe, specs[tid], dataset, table, estimator=estimator, head=spec.head,
+        return stages.task2vec_embedding(probe, specs[tid], dataset, tables[tid], budget(tid), estimator=estimator,
+                                         head=spec.head,
                                          samples=40, beta=spec.beta, seed=stable_seed(EXP.seed, "task2vec", tid),
                                          device=CPU)
 
@@ -273,9 +274,8 @@ def test_path_lengths_make_their_matrix_and_floor(digits, nets, method, tmp_path
     spec = coupled.spec_of(method, registry.path_reads(method, EXP.coupled))  # what the job's params give it
 
     def d(source, target):
-        target_table = transfer.labelled_examples(tables[target], labelled(target))
-        return stages.pair_path(method, nets[source], (dataset, tables[source]), (dataset, target_table), spec,
-                                stable_seed(EXP.seed, "path", source, target), CPU)
+        return stages.pair_path(method, nets[source], (dataset, tables[source]), (dataset, tables[target]),
+                                budget(target), spec, stable_seed(EXP.seed, "path", source, target), CPU)
 
     pairs = list(itertools.permutations(TASKS, 2))
     floors = [(t, RESAMPLED[t]) for t in TASKS]
@@ -307,9 +307,8 @@ def test_bounds_hold_on_every_pair_and_make_their_matrix(digits, nets, tmp_path)
     dataset, specs, tables = digits
 
     def b(source, target, setting):
-        labelled_table = transfer.labelled_examples(tables[target], labelled(target))
         spec = dataclasses.replace(EXP.transfer_bound, setting=setting)
-        return stages.pair_bound(nets[source], (dataset, tables[source]), (dataset, labelled_table, tables[target]),
+        return stages.pair_bound(nets[source], (dataset, tables[source]), (dataset, tables[target]), budget(target),
                                  spec, stable_seed(EXP.seed, "bound", source, target), CPU)
 
     pairs = list(itertools.permutations(TASKS, 2))

@@ -1,4 +1,5 @@
-"""The ground truth of transfer: budgets, early stopping, paired replicates, the table, its reliability."""
+"""The ground truth of transfer: early stopping, paired replicates, the table, its reliability (the labelled budget
+it trains on: tests/test_budget.py)."""
 
 import itertools
 import math
@@ -9,9 +10,10 @@ import pytest
 import torch
 
 from taskdist.artifacts.dataset import Dataset
+from taskdist.data import budget
 from taskdist.evaluation import reliability, transfer
 from taskdist.nets import models, train
-from taskdist.specs import ArchSpec, FinetuneSpec, LinearSpec, TransferSpec
+from taskdist.specs import ArchSpec, BudgetSpec, FinetuneSpec, LinearSpec, TransferSpec
 
 ARCH = ArchSpec(widths=(4,), convs_per_stage=1, pool=2, hidden=8)
 
@@ -43,31 +45,6 @@ def _spec(**kw):
                 "finetune": FinetuneSpec(max_epochs=30, patience=3, batch_size=4, lr=0.01),
                 "linear": LinearSpec(l2=1e-3, max_iter=200, tol=1e-6)}
     return TransferSpec(**{**settings, **kw})
-
-
-def test_budget_draws_per_label_from_train_and_val_and_is_deterministic():
-    table = _table()
-    fit, held = transfer.budget(table, 4, 3, seed=5, replicate=0)
-    assert (table.iloc[fit]["split"] == "train").all() and (table.iloc[held]["split"] == "val").all()
-    assert table.iloc[fit]["label"].value_counts().tolist() == [4, 4, 4]
-    assert table.iloc[held]["label"].value_counts().tolist() == [3, 3, 3]
-    again = transfer.budget(table, 4, 3, seed=5, replicate=0)
-    assert np.array_equal(fit, again[0]) and np.array_equal(held, again[1])
-    other = transfer.budget(table, 4, 3, seed=5, replicate=1)
-    assert not np.array_equal(fit, other[0])
-
-
-def test_budget_larger_than_a_split_names_the_counts():
-    with pytest.raises(ValueError, match=r"needs 7 val examples per label; the task has \[6, 6, 6\]"):
-        transfer.budget(_table(), 4, 7, seed=0, replicate=0)
-
-
-def test_labelled_sample_is_replicate_zeros_budget_as_a_train_split():
-    table = _table()
-    sample = transfer.labelled_sample(table, 4, 3, seed=5)
-    fit, held = transfer.budget(table, 4, 3, seed=5, replicate=0)
-    assert sorted(sample["index"]) == sorted(table.iloc[np.concatenate([fit, held])]["index"])
-    assert set(sample["split"]) == {"train"}
 
 
 def test_early_stopping_keeps_the_best_epoch_and_says_why(one_thread):
@@ -104,6 +81,21 @@ def test_run_is_paired_across_sources_and_reproducible(one_thread):
     for r in a + scratch:
         assert r["train_examples"] == 12 and r["held_out_examples"] == 9
         assert 0 <= r["accuracy"] <= 1 and r["stopped"] in ("patience", "max_epochs", "tolerance")
+
+
+def test_every_replicate_trains_on_the_targets_labelled_budget(one_thread, monkeypatch):
+    """Sources and the baseline draw replicate r of the same labelled budget: the target's seed, the spec's counts."""
+    table = _table()
+    dataset, spec = _dataset(table), _spec(settings=("linear",))
+    drawn, original = [], budget.draw
+
+    def draw(table_, budget_spec, replicate):
+        drawn.append((budget_spec, replicate))
+        return original(table_, budget_spec, replicate)
+
+    monkeypatch.setattr(budget, "draw", draw)
+    transfer.run(_checkpoint(1), _target(), dataset, table, ARCH, spec, seed=9, device=torch.device("cpu"))
+    assert drawn == [(BudgetSpec(samples_per_class=4, holdout_per_class=3, seed=9), r) for r in range(2)]
 
 
 def _target():

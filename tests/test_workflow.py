@@ -299,9 +299,9 @@ STAGES = {  # module owning a stage's version -> what raising it plans on a comp
 
 
 def labelled_outputs(methods=METHODS):
-    """What reads a target's labelled budget (taskdist.evaluation.transfer draws it): Fisher pairs net != data, the
-    score
-    tables, Task2Vec embeddings, the path lengths, and the matrices built from them."""
+    """What reads a target's labelled budget (taskdist.data.budget; the params carry taskdist.evaluation.transfer's
+    version, the ground truth's, which trains on the same draws): Fisher pairs net != data, the score tables, Task2Vec
+    embeddings, the path lengths, and the matrices built from them."""
     fisher = {p for p in fisher_outputs(TASKS) if p.split("/")[2] != p.split("/")[3].removesuffix(".parquet")}
     readers = {m for m in methods if m in ("ftd", "transfer_bound") or m in SCORE_METHODS or m.startswith("task2vec")
                or m in PATH_METHODS}

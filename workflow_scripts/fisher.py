@@ -2,20 +2,18 @@
 
 from taskdist import stages
 from taskdist.artifacts import checkpoint, dataset, task_table, vectors
-from taskdist.evaluation import transfer
+from taskdist.data import budget
 from taskdist.runtime import finish, start
 from taskdist.specs import FisherSpec, TaskSpec, from_params
 
 device = start(snakemake, torch=True)
 spec = snakemake.params.spec
-# on another task's data, only the labelled target examples a user has
-table = transfer.labelled_examples(task_table.read(snakemake.input.task),
-                                   spec["labelled"])
 fisher = stages.pair_fisher(
     checkpoint.read(snakemake.input.model),
     from_params(TaskSpec, spec["data_task"]),
     dataset.read(snakemake.input.dataset),
-    table,
+    task_table.read(snakemake.input.task),
+    budget.from_job_params(spec["labelled"]),  # on another task's data, its labelled budget; on its own, None
     from_params(FisherSpec, spec["fisher"]),
     spec["seed"],
     device,

@@ -2,7 +2,7 @@
 
 from taskdist import stages
 from taskdist.artifacts import dataset, task_table, vectors
-from taskdist.evaluation import transfer
+from taskdist.data import budget
 from taskdist.runtime import finish, start
 from taskdist.specs import HeadSpec, ProbeSpec, TaskSpec, from_params
 
@@ -13,13 +13,12 @@ task = from_params(TaskSpec, spec["task"])
 data = dataset.read(snakemake.input.dataset)
 probe_spec = from_params(ProbeSpec, t2v["probe"])
 probe = stages.task2vec_probe(probe_spec, data.images.shape[1], snakemake.input.probe)
-table = transfer.labelled_examples(task_table.read(snakemake.input.task),
-                                   spec["labelled"])
 embedding = stages.task2vec_embedding(
     probe,
     task,
     data,
-    table,
+    task_table.read(snakemake.input.task),
+    budget.from_job_params(spec["labelled"]),
     estimator=t2v["estimator"],
     head=from_params(HeadSpec, t2v["head"]),
     samples=t2v["samples"],

@@ -145,9 +145,3 @@ def subsample(n: int, k: int, seed: int) -> np.ndarray:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
-
-def budget(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Sorted positions of at most ``per_class`` examples of each label, chosen with ``seed``."""
-    rng = np.random.default_rng(seed)
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
-    return np.sort(np.concatenate(picked))

@@ -1,10 +1,10 @@
 """The ground truth of transfer: what a source network is worth on a target with a small labelled budget.
 
-For an ordered pair (source, target) and each replicate ``r``, a budget of
-labelled target examples is drawn: ``samples_per_class`` per label from the
-target's train split (to train on) and ``holdout_per_class`` per label from
-its val split (held out, to decide when training has converged). Then, in
-each setting,
+For an ordered pair (source, target) and each replicate ``r``, the target's
+labelled budget is drawn (:func:`taskdist.data.budget.draw`):
+``samples_per_class`` per label from the target's train split (to train on)
+and ``holdout_per_class`` per label from its val split (held out, to decide
+when training has converged). Then, in each setting,
 
 - ``finetune``: ``N_source`` gets a new head and all its weights are trained
   with Adam until the held-out loss has not improved for ``patience`` epochs
@@ -14,7 +14,7 @@ each setting,
 
 and the target's test accuracy and loss are measured. The baseline trains a
 fresh network from scratch exactly like ``finetune``. Every source and the
-baseline see the same budget, head initialisation and batch order in a
+baseline see the same labelled budget, head initialisation and batch order in a
 replicate (the seeds depend on the target and the replicate only), so the
 gain ``accuracy - scratch accuracy`` is paired per replicate.
 """
@@ -24,11 +24,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from taskdist.data import tasks
-from taskdist.seeds import stable_seed
+from taskdist.data import budget, tasks
 from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec
 
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
@@ -42,6 +40,9 @@ log = logging.getLogger(__name__)
 VERSION = 3
 """Version of the ground-truth computation; raised whenever what it computes changes.
 
+It versions the labelled budget's draw too (:mod:`taskdist.data.budget`): the ground truth trains on it, and the
+params of every job that reads a labelled budget carry this version (``budget_params`` in rules/common.smk).
+
 3: pair records and the table carry their format and names (:mod:`taskdist.artifacts.records`,
 :mod:`taskdist.artifacts.matrices`);
 the linear setting's head is fitted by Newton's method (the same minimiser, to the gradient tolerance)."""
@@ -50,62 +51,6 @@ SETTINGS = ("finetune", "linear")
 """Transfer settings: all weights fine-tuned, or the body frozen and a new linear head."""
 
 COLUMNS = ("source", "target", "setting", "replicate", "accuracy", "loss", "scratch_accuracy", "gain")
-
-
-def replicate_seed(seed: int, replicate: int) -> int:
-    """Seed of one replicate: budget, head initialisation and batch order."""
-    return stable_seed(seed, "replicate", replicate)
-
-
-def budget(
-    table: pd.DataFrame, train_per_class: int, held_per_class: int, seed: int, replicate: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``table`` (positions) in one replicate's budget: training examples and held-out examples.
-
-    ``train_per_class`` per label from the train split and ``held_per_class``
-    per label from the val split, drawn with :func:`replicate_seed`.
-
-    Raises
-    ------
-    ValueError
-        If a label has fewer examples in a split than the budget asks for.
-    """
-    rep = replicate_seed(seed, replicate)
-    picked = []
-    for split, per_class in (("train", train_per_class), ("val", held_per_class)):
-        rows = np.flatnonzero(table["split"].to_numpy() == split)
-        labels = table["label"].to_numpy()[rows]
-        counts = np.bincount(labels, minlength=int(table["label"].max()) + 1)
-        if counts.min() < per_class:
-            raise ValueError(
-                f"the transfer budget needs {per_class} {split} examples per label; the task has {counts.tolist()}"
-            )
-        picked.append(rows[tasks.budget(labels, per_class, stable_seed(rep, split))])
-    return picked[0], picked[1]
-
-
-def labelled_sample(table: pd.DataFrame, train_per_class: int, held_per_class: int, seed: int) -> pd.DataFrame:
-    """The target examples a user has labels for: replicate 0's budget (training and held-out), as a train split.
-
-    Distances and scores that read labelled target examples read these
-    (``distances.target_examples: budget``), so source selection is judged
-    with the labels transfer gets.
-    """
-    train_rows, held_rows = budget(table, train_per_class, held_per_class, seed, 0)
-    rows = np.sort(np.concatenate([train_rows, held_rows]))
-    return table.iloc[rows].assign(split="train").reset_index(drop=True)
-
-
-def labelled_examples(table: pd.DataFrame, labelled: dict | None) -> pd.DataFrame:
-    """The examples of a target that distances and scores read: all of ``table``, or its labelled budget.
-
-    ``labelled`` is None (the whole train split) or the workflow's
-    ``samples_per_class``, ``holdout_per_class`` and ``seed`` of the target's
-    transfer replicates (:func:`labelled_sample`).
-    """
-    if labelled is None:
-        return table
-    return labelled_sample(table, labelled["samples_per_class"], labelled["holdout_per_class"], labelled["seed"])
 
 
 def run(
@@ -134,10 +79,11 @@ def run(
     settings = ("scratch",) if checkpoint is None else spec.settings
     if checkpoint is None and arch is None:
         raise ValueError("training from scratch needs the network's shape: arch is None")
+    target_budget = spec.labelled_budget(seed)  # every source and the baseline draw the same
     runs = []
     for replicate in range(spec.replicates):
-        train_rows, held_rows = budget(table, spec.samples_per_class, spec.holdout_per_class, seed, replicate)
-        rep = replicate_seed(seed, replicate)
+        train_rows, held_rows = budget.draw(table, target_budget, replicate)
+        rep = budget.replicate_seed(seed, replicate)
         x_fit, y_fit = x[train_rows], y[train_rows]
         held = (x[held_rows], y[held_rows])
         for setting in settings:
