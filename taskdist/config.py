@@ -11,6 +11,10 @@ of frozen specs (:mod:`taskdist.specs`), which check nothing themselves. Both ru
 before any job. Every error is a :class:`ConfigError` that names the offending
 key, e.g. ``tasks[mnist_low].classes``; a key or value of an earlier version
 names its replacement (:data:`RENAMED`).
+
+Why one module of about 600 lines: it is the only place that judges a config, and its checks read
+each other's results (the datasets' classes before the tasks', the tasks before the budgets and the
+methods); split, every part would import the others.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 config; the specs check nothing themselves (the config layer does, once). A
 job gets its specs as plain builtins (:func:`to_params`: what Snakemake compares
 to decide whether the job is stale) and rebuilds them with :func:`from_params`.
+
+Why one module of over 600 lines: it is the floor every layer imports, and the specs are read
+together as the experiment's vocabulary (:class:`Experiment` holds them all); they are plain frozen
+dataclasses with docstrings, no logic to split.
 """
 
 from __future__ import annotations
