@@ -47,7 +47,8 @@ rule noise_floors:
     input:
         unpack(get_floor_inputs),
     output:
-        "results/floors.parquet",
+        table="results/floors.parquet",
+        targets="results/floors_targets.parquet",
     log:
         "logs/noise_floors.log",
     conda:

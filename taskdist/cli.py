@@ -82,7 +82,9 @@ def summary(results: Path) -> str:
     ]
     extras = {
         "reliability.parquet": "Split-half reliability of the ground truth (Spearman-Brown):",
-        "floors.parquet": "Noise floor of each method (resampled tasks):",
+        "floors.parquet": "Noise floor of each method (resampled tasks; floor, between, ratio: between tasks, "
+                          "distances only; within_*: median over targets of the spread over sources against the "
+                          "floor on the target):",
         "consistency.parquet": "FTD consistency (Mantel tests between networks of other seeds, shapes):",
     }
     for name, title in extras.items():

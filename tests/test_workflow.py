@@ -198,9 +198,10 @@ def nas_pending(targets):
 
 
 def after_matrices(changed, methods=METHODS, targets=EXP.nas.targets):
-    """The matrices (and floors) of the methods ``changed`` and what depends on them: the noise-floor table, the
+    """The matrices (and floors) of the methods ``changed`` and what depends on them: the noise-floor tables, the
     evaluation, and the nearest bases of the NAS targets when the NAS method is among them."""
-    out = matrix_outputs(changed) | {"results/floors.parquet"} | evaluation_outputs(methods)
+    out = matrix_outputs(changed) | {"results/floors.parquet", "results/floors_targets.parquet"}
+    out |= evaluation_outputs(methods)
     if EXP.nas.method in changed:
         out |= nas_pending(targets)
     return out
@@ -355,6 +356,8 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
 
     floors = io.read_parquet(run_dir / "results/floors.parquet")
     assert sorted(floors["method"]) == sorted(METHODS)
+    per_target = io.read_parquet(run_dir / "results/floors_targets.parquet")
+    assert sorted(zip(per_target.method, per_target.target, strict=True)) == sorted(itertools.product(METHODS, TASKS))
     for method in METHODS:
         for plot in (f"{method}.png", f"atlas/{method}.png", f"mantel/{method}.png"):
             assert (run_dir / "results/plots" / plot).stat().st_size > 1000
