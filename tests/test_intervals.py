@@ -312,3 +312,118 @@ def test_matrix_and_value_errors():
         mean_interval(np.ones((2, 2)))
     with pytest.raises(ValueError, match="finite or NaN"):
         mean_interval([1.0, np.inf])
+
+
+# --- tables: the mantel job's outputs and the summary ---------------------------------------------
+
+
+def experiment(n_tasks: int = 7, seed: int = 0):
+    """Long matrices of every registered method and a transfer table (2 settings, 3 replicates) of ``n_tasks``.
+
+    Every method is a noisy copy of the transferred error (negated for scores), the noise growing along the
+    registry, so the first methods predict transfer best.
+    """
+    from taskdist.methods.registry import METHODS
+
+    rng = np.random.default_rng(seed)
+    tasks = [f"t{i}" for i in range(n_tasks)]
+    error = rng.random((n_tasks, n_tasks)) * 0.5
+    rows = []
+    for setting in ("finetune", "linear"):
+        for i, s in enumerate(tasks):
+            for j, t in enumerate(tasks):
+                if i != j:
+                    for r in range(3):
+                        accuracy = 1 - error[i, j] + 0.01 * rng.standard_normal()
+                        rows.append({"source": s, "target": t, "setting": setting, "replicate": r,
+                                     "accuracy": accuracy, "loss": 1.0, "scratch_accuracy": 0.5,
+                                     "gain": accuracy - 0.5})
+    transfer = pd.DataFrame(rows)
+    found = {}
+    for k, (name, spec) in enumerate(METHODS.items()):
+        value = error + 0.05 * (k + 1) * rng.standard_normal(error.shape)
+        value = -value if spec.kind == "score" else value
+        found[name] = pd.DataFrame([{"source": s, "target": t, "value": value[i, j]}
+                                    for i, s in enumerate(tasks) for j, t in enumerate(tasks)
+                                    if i != j or spec.kind == "distance"])
+    return found, transfer, tasks
+
+
+def test_mantel_table_keeps_its_columns_and_adds_intervals_and_holm():
+    from taskdist.evaluation import tables
+
+    found, transfer, tasks = experiment()
+    kw = dict(method="spearman", permutations=99, seed=1)
+    table = tables.mantel_table(found, transfer, tasks, **kw, resamples=300)
+    old = ["x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative"]
+    assert list(table.columns) == [*old, "ci_low", "ci_high", "level", "resamples", "p_holm"]
+    without = tables.mantel_table(found, transfer, tasks, **kw, resamples=0)
+    pd.testing.assert_frame_equal(table[old], without[old])  # the old columns keep their values
+    assert without[["ci_low", "ci_high"]].isna().all().all()
+    truth = table[table["setting"] != ""]
+    assert len(truth) == 12 * 2 * 2
+    np.testing.assert_allclose(truth["p_holm"], holm(truth["p_value"]))
+    assert table.loc[table["setting"] == "", "p_holm"].isna().all()
+    assert (table["ci_low"] <= table["statistic"]).all() and (table["statistic"] <= table["ci_high"]).all()
+    row = table.iloc[5]
+    a = tables.oriented(row["x"], found[row["x"]], tasks).to_numpy()
+    t = tables.ground_truth(transfer, tasks, row["setting"])[row["y"]].to_numpy()
+    assert (row["ci_low"], row["ci_high"]) == mantel_interval(a, t, method="spearman", resamples=300, seed=1)
+
+
+def test_comparison_table_compares_the_two_best_methods_per_setting_and_truth():
+    from taskdist.evaluation import tables
+
+    found, transfer, tasks = experiment()
+    table = tables.comparison_table(found, transfer, tasks, method="spearman", seed=2, resamples=300)
+    assert list(table.columns) == list(tables.COMPARISON_COLUMNS)
+    assert sorted(zip(table["setting"], table["truth"], strict=True)) == sorted(
+        (s, t) for s in ("finetune", "linear") for t in tables.TRUTHS
+    )
+    mantel_rows = tables.mantel_table(found, transfer, tasks, method="spearman", permutations=0, seed=2,
+                                      resamples=0)
+    for row in table.itertuples():
+        r = mantel_rows[(mantel_rows["setting"] == row.setting) & (mantel_rows["y"] == row.truth)]
+        best = r.sort_values("statistic", ascending=False, kind="stable")["x"].tolist()[:2]
+        assert [row.a, row.b] == best
+        assert row.difference >= 0 and row.ci_low <= row.difference <= row.ci_high
+        assert row.alternative == "two-sided" and 0 <= row.p_value <= 1 and row.n == 7
+    one = {name: found[name] for name in list(found)[:1]}
+    assert tables.comparison_table(one, transfer, tasks, method="pearson", seed=0, resamples=10).empty
+
+
+def test_summary_shows_intervals_and_reads_old_mantel_tables():
+    from taskdist.evaluation import tables
+
+    found, transfer, tasks = experiment()
+    mantel_rows = tables.mantel_table(found, transfer, tasks, method="pearson", permutations=99, seed=0,
+                                      resamples=300)
+    selection = tables.selection_table(found, transfer, tasks, seed=0)
+    summary = tables.summary(mantel_rows, selection, resamples=300)
+    head = ["setting", "method", "mantel_r", "mantel_p", "mantel_r_error", "mantel_p_error", "mean_regret",
+            "mean_spearman", "mean_weighted_tau", "n_targets", "n_undefined"]
+    assert list(summary.columns)[: len(head)] == head
+    assert {"mantel_low", "mantel_high", "mantel_p_holm", "mantel_p_holm_error", *tables.SELECTION_INTERVALS} <= set(
+        summary.columns
+    )
+    chosen = summary[summary["method"] != "random"]
+    assert (chosen["mean_regret_low"] <= chosen["mean_regret"]).all()
+    assert (chosen["mean_regret"] <= chosen["mean_regret_high"]).all()
+    assert (chosen["mantel_p_holm"] >= chosen["mantel_p"]).all() and summary["mantel_p_holm"].isna().sum() == 2
+    old = tables.summary(mantel_rows.iloc[:, :9], selection, resamples=0)  # a table from before version 4
+    pd.testing.assert_frame_equal(old[head], summary[head])
+    assert old["mantel_low"].isna().all() and old["mean_regret_low"].isna().all()
+
+
+def test_the_mantel_job_of_the_default_experiment_takes_a_few_cpu_seconds():
+    """7 tasks, 12 methods, 2 truths x 2 settings, exact permutations (5,040), 2,000 resamples: measured ~1.5 s."""
+    import time
+
+    from taskdist.evaluation import tables
+
+    found, transfer, tasks = experiment()
+    start = time.process_time()
+    kw = dict(method="spearman", seed=0, resamples=2000)
+    tables.mantel_table(found, transfer, tasks, permutations=9999, **kw)
+    tables.comparison_table(found, transfer, tasks, **kw)
+    assert time.process_time() - start < 15
