@@ -3,7 +3,8 @@ rule mantel:
         matrices=get_method_matrices,
         transfer="results/transfer.parquet",
     output:
-        "results/mantel.parquet",
+        table="results/mantel.parquet",
+        comparison="results/mantel_comparison.parquet",
     log:
         "logs/mantel.log",
     conda:

@@ -276,10 +276,23 @@ def method_matrices(paths: Paths, tasks: list[str] | None = None, kind: str = "d
 
 
 def mantel(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, method: str, permutations: int,
-           seed: int) -> pd.DataFrame:
+           seed: int, resamples: int = 2000, level: float = 0.95) -> pd.DataFrame:
     """:func:`taskdist.evaluation.tables.mantel_table` over the method matrices at ``matrix_paths``."""
     return tables.mantel_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
-                                   tasks, method=method, permutations=permutations, seed=seed)
+                                   tasks, method=method, permutations=permutations, seed=seed, resamples=resamples,
+                                   level=level)
+
+
+def mantel_comparison(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, method: str, seed: int,
+                      resamples: int = 2000, level: float = 0.95) -> pd.DataFrame:
+    """:func:`taskdist.evaluation.tables.comparison_table` over the method matrices at ``matrix_paths``.
+
+    With ``resamples = 0`` (no bootstrap asked for) the table is empty, with its columns.
+    """
+    if not resamples:
+        return pd.DataFrame(columns=list(tables.COMPARISON_COLUMNS))
+    return tables.comparison_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
+                                   tasks, method=method, seed=seed, resamples=resamples, level=level)
 
 
 def selection(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, seed: int) -> pd.DataFrame:

@@ -182,7 +182,7 @@ def matrix_outputs(methods):
 def evaluation_outputs(methods=METHODS):
     """What reads every matrix and the ground truth: Mantel tests, source selection, and each method's heatmap,
     atlas and Mantel scatter (one job per method, reading mantel.parquet)."""
-    out = {"results/mantel.parquet", "results/selection.parquet"}
+    out = {"results/mantel.parquet", "results/mantel_comparison.parquet", "results/selection.parquet"}
     for m in methods:
         out |= {f"results/plots/{m}.png", f"results/plots/atlas/{m}.png", f"results/plots/mantel/{m}.png"}
     return out
@@ -339,6 +339,7 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
     mantel = io.read_parquet(run_dir / "results/mantel.parquet")
     assert list(mantel.columns) == [
         "x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative",
+        "ci_low", "ci_high", "level", "resamples", "p_holm",
     ]
     truth = [(m, y, s, "greater") for s in SETTINGS for m in METHODS for y in ("-gain", "1-accuracy")]
     # every pair of methods once, not per setting, in either order (a two-sided test of x and y is one of y and x)
