@@ -115,9 +115,11 @@ def test_every_folder_is_a_layer_and_the_floor_is_flat():
 
 
 def test_planning_imports_neither_torch_nor_a_method():
-    """What rules/common.smk imports to plan (the config, the specs, the method registry, the versions) loads no torch."""
+    """What rules/common.smk imports to plan (the config, the specs, the method registry, the versions) loads no
+    torch."""
     script = ("import sys\nimport taskdist.config, taskdist.specs, taskdist.methods.registry, taskdist.runtime\n"
-              "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('taskdist.methods.', 'taskdist.nets')))\n"
+              "bad = sorted(m for m in sys.modules\n"
+              "             if m == 'torch' or m.startswith(('taskdist.methods.', 'taskdist.nets')))\n"
               "bad.remove('taskdist.methods.registry')\nprint(bad)\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
