@@ -239,7 +239,7 @@ def test_torchvision_probe_errors(resnet18_file, tmp_path):
     _, path = resnet18_file
     with pytest.raises(ValueError, match="resnet19.*is not a torchvision classification architecture.*did you mean"):
         probes.torchvision_probe("resnet19", None, 3, 10)
-    with pytest.raises(ValueError, match="in_channels must be 1 or 3"):
+    with pytest.raises(ValueError, match=r"in_channels must be one of \(1, 3\), got 2"):
         probes.torchvision_probe("resnet18", path, 2, 10)
     with pytest.raises(FileNotFoundError):
         probes.torchvision_probe("resnet18", tmp_path / "missing.pt", 3, 10)
