@@ -43,3 +43,29 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     """``value`` must be one of ``choices`` (``ValueError`` otherwise, whatever its type)."""
     if isinstance(value, bool) or value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def square_frame(df: object, name: str):
+    """``df``, a task x task ``pandas.DataFrame`` (rows = source, columns = target), with its columns in index order.
+
+    Raises
+    ------
+    TypeError
+        If ``df`` is not a DataFrame.
+    ValueError
+        If it is not square, repeats a task label, or has other task labels on rows than on columns.
+    """
+    import pandas as pd  # here: the floor stays light for the modules that need no frames
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame (rows = source, columns = target), got {type(df).__name__}")
+    if df.shape[0] != df.shape[1]:
+        raise ValueError(f"{name} must be square (rows = source, columns = target), got shape {df.shape}")
+    if df.index.has_duplicates or df.columns.has_duplicates:
+        raise ValueError(f"{name} has duplicated task labels; expected one row and one column per task")
+    if set(df.index) != set(df.columns):
+        raise ValueError(
+            f"{name} must have the same task labels on rows and columns, got rows {list(df.index)} "
+            f"and columns {list(df.columns)}"
+        )
+    return df.loc[:, df.index]

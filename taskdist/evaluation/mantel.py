@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from taskdist.checks import square_frame
+
 METHODS = ("pearson", "spearman")
 ALTERNATIVES = ("two-sided", "greater", "less")
 
@@ -224,9 +226,9 @@ def mantel(
 def _as_matrices(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``x`` and ``y``; return float64 arrays in a common task order."""
     if isinstance(x, pd.DataFrame):
-        x = _square_frame(x, "x")
+        x = square_frame(x, "x")
     if isinstance(y, pd.DataFrame):
-        y = _square_frame(y, "y")
+        y = square_frame(y, "y")
     if isinstance(x, pd.DataFrame) and isinstance(y, pd.DataFrame):
         if set(x.index) != set(y.index):
             only_x = sorted(map(str, set(x.index) - set(y.index)))
@@ -258,18 +260,6 @@ def _as_matrices(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
                 "expected finite values off the diagonal"
             )
     return xa, ya
-
-
-def _square_frame(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Check that ``df``'s index and columns hold the same unique labels; put columns in index order."""
-    if df.index.has_duplicates or df.columns.has_duplicates:
-        raise ValueError(f"{name} has duplicated row or column labels; expected one row and one column per task")
-    if set(df.index) != set(df.columns):
-        raise ValueError(
-            f"{name} must have the same task labels on rows and columns, got rows {list(df.index)} "
-            f"and columns {list(df.columns)}"
-        )
-    return df.loc[:, df.index]
 
 
 def _unit_entries(values: np.ndarray, method: str, name: str) -> np.ndarray | None:

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr, weightedtau
 
+from taskdist.checks import square_frame
+
 COLUMNS = ("target", "chosen", "best", "regret", "spearman", "weighted_tau")
 
 
@@ -338,24 +340,15 @@ def _check_bool(value: Any, name: str) -> None:
 
 
 def _square(df: Any, name: str) -> pd.DataFrame:
-    """Validate a square task x task DataFrame; return it with columns in index order, as float."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame (rows = source, columns = target), got {type(df).__name__}")
-    if df.shape[0] != df.shape[1]:
-        raise ValueError(f"{name} must be square (rows = source, columns = target), got shape {df.shape}")
-    if df.index.has_duplicates or df.columns.has_duplicates:
-        raise ValueError(f"{name} has duplicated task labels; expected one row and one column per task")
-    if set(df.index) != set(df.columns):
-        raise ValueError(
-            f"{name} must have the same task labels on rows and columns, got rows {list(df.index)} "
-            f"and columns {list(df.columns)}"
-        )
+    """Validate a square task x task DataFrame (:func:`taskdist.checks.square_frame`) of at least 3 tasks; return
+    it with columns in index order, as float."""
+    df = square_frame(df, name)
     if len(df) < 3:
         raise ValueError(
             f"{name} has {len(df)} tasks; expected at least 3 (every target needs at least 2 candidate sources)"
         )
     try:
-        return df.loc[:, df.index].astype(np.float64)
+        return df.astype(np.float64)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name} must hold numbers ({e})") from e
 
