@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from taskdist.checks import is_int
 from taskdist.data import sources
 from taskdist.seeds import stable_id, stable_seed
 from taskdist.specs import POOLS, ImageSpec, SplitSpec
@@ -534,8 +535,7 @@ def _check_classes(classes: Sequence[int] | None, info: DatasetInfo) -> tuple[in
         return tuple(range(info.n_classes))
     if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
         raise TypeError(f"classes must be a sequence of class ids, got {type(classes).__name__}")
-    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (int, np.integer))
-           or not 0 <= c < info.n_classes]
+    bad = [c for c in classes if not is_int(c) or not 0 <= c < info.n_classes]
     if bad or not classes:
         raise ValueError(
             f"dataset {info.name!r}: classes must be a non-empty list of class ids 0..{info.n_classes - 1}, "

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from taskdist.checks import square_frame
+from taskdist.checks import check_choice, check_int, square_frame
 
 METHODS = ("pearson", "spearman")
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -179,17 +179,11 @@ def mantel(
     >>> round(res.statistic, 12), res.p_value, res.permutations  # exact: all 3! = 6 relabellings
     (1.0, 0.16666666666666666, 6)
     """
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not isinstance(alternative, str) or alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-    if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer):
-        raise TypeError(f"permutations must be an integer, got {permutations!r}")
+    check_choice("method", method, METHODS)
+    check_choice("alternative", alternative, ALTERNATIVES)
+    check_int("permutations", permutations, minimum=0)
     permutations = int(permutations)
-    if permutations < 0:
-        raise ValueError(f"permutations must be >= 0, got {permutations}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    check_int("seed", seed, minimum=None, allow_none=True)
 
     xa, ya = _as_matrices(x, y)
     n = xa.shape[0]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr, weightedtau
 
-from taskdist.checks import square_frame
+from taskdist.checks import check_int, is_int, square_frame
 
 COLUMNS = ("target", "chosen", "best", "regret", "spearman", "weighted_tau")
 
@@ -87,7 +87,7 @@ def nearest_bases(distances: pd.DataFrame, target: str, bases: Sequence[str], k:
         raise ValueError(f"bases must be distinct, got {bases}")
     if target in bases:
         raise ValueError(f"target {target!r} is also listed as a base task")
-    if not isinstance(k, int) or not 1 <= k <= len(bases):
+    if not is_int(k) or not 1 <= k <= len(bases):
         raise ValueError(f"k must be an integer in [1, {len(bases)}] (the number of bases), got {k!r}")
     rows = distances[(distances["target"] == target) & distances["source"].isin(bases)]
     if rows["source"].duplicated().any():
@@ -242,12 +242,8 @@ def random_baseline(
         As :func:`selection_metrics`; also ``draws < 1``.
     """
     _check_bool(truth_higher_is_better, "truth_higher_is_better")
-    if isinstance(draws, bool) or not isinstance(draws, int | np.integer):
-        raise TypeError(f"draws must be an integer, got {draws!r}")
-    if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    check_int("draws", draws, minimum=1)
+    check_int("seed", seed, minimum=None, allow_none=True)
     truth = _square(truth, "truth")
     rng = np.random.default_rng(seed)
     rows = []

@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskdist.checks import check_int
 from taskdist.methods.persample import FuncEngine, HookEngine, Unsupported
 
 VERSION = 3
@@ -280,11 +281,9 @@ def _validate(
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     if engine not in _ENGINES:
         raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
-    for arg, value in (("batch_size", batch_size), ("mc_samples", mc_samples), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
-        if value < 1 and arg != "seed":
-            raise ValueError(f"{arg} must be >= 1, got {value}")
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("mc_samples", mc_samples, minimum=1)
+    check_int("seed", seed, minimum=None)
     if not images.is_floating_point():
         raise TypeError(f"images must be a floating point tensor, got dtype {images.dtype}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
