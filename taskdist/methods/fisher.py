@@ -83,7 +83,7 @@ def fisher_diagonal(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    estimator: str = "empirical",
+    estimator: str,
     granularity: str = "parameter",
     batch_size: int = 128,
     seed: int = 0,
@@ -120,7 +120,8 @@ def fisher_diagonal(
         Integer class labels of shape ``(N,)`` in ``[0, C)``. Used by ``"empirical"`` only,
         but validated for every estimator.
     estimator
-        One of :data:`ESTIMATORS`: ``"empirical"``, ``"mc"`` or ``"exact"``.
+        One of :data:`ESTIMATORS`: ``"empirical"``, ``"mc"`` or ``"exact"``; no default (the workflow passes
+        the config's ``fisher.estimator``).
     granularity
         One of :data:`GRANULARITIES`. ``"parameter"``: one value per parameter entry,
         tensors of the parameter's shape. ``"filter"``: one value per output filter/unit,

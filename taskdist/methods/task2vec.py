@@ -90,17 +90,17 @@ def embed(
     n_classes: int,
     *,
     estimator: str,
-    head_epochs: int = 10,
-    head_lr: float = 4e-4,
+    head_epochs: int,
+    head_lr: float,
+    batch_size: int,
+    samples: int | None,
+    beta: float,
+    seed: int,
     head_weight_decay: float = 1e-4,
-    batch_size: int = 64,
     mc_samples: int = 1,
-    samples: int | None = None,
     variational_epochs: int = DEFAULT_VARIATIONAL_EPOCHS,
     variational_lr: float = DEFAULT_VARIATIONAL_LR,
-    beta: float = 1e-7,
     prior_std: float | None = None,
-    seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict[str, np.ndarray]:
     r"""Task2Vec embedding of the task ``(images, labels)``: per-filter Fisher of the probe's body.
@@ -141,6 +141,10 @@ def embed(
          so the "robust" Fisher is the Fisher on the scale ``1/β`` plus the prior's precision.
          σ² starts at ``0.05 ×`` the variance of the filter's weights (as in the reference code),
          clipped to ``[1e-6 λ², λ²]``.
+
+    The options the config sets (``task2vec:`` ``estimator``, ``head``, ``samples``, ``beta``) and ``seed``
+    have no default here: the workflow passes the config's values (:func:`taskdist.stages.task2vec_embedding`),
+    so the schema holds the only defaults. The others are the method's own constants.
 
     Parameters
     ----------
@@ -281,7 +285,7 @@ def embed(
 
 
 def trivial_embedding(
-    probe: nn.Module, *, estimator: str, beta: float = 1e-7, prior_std: float | None = None
+    probe: nn.Module, *, estimator: str, beta: float, prior_std: float | None = None
 ) -> dict[str, np.ndarray]:
     r"""Embedding of the trivial task ``t_0`` used by :func:`taskdist.methods.distances.asymmetric_distance`.
 
