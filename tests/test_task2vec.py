@@ -275,7 +275,7 @@ def test_embed_torchvision_probe_both_estimators():
     convs = {n: m.out_channels for n, m in probe.body.named_modules() if isinstance(m, nn.Conv2d)}
     assert len(convs) == 20  # 17 convs + 3 downsample convs
     trivial = t2v.trivial_embedding(probe, estimator="variational", beta=1e-7)
-    for estimator in t2v.ESTIMATORS:
+    for estimator in t2v.FISHER_KINDS:
         emb = t2v.embed(probe, x, y, 3, **opts(estimator=estimator, head_epochs=1, variational_epochs=1, batch_size=12))
         assert list(emb) == sorted(convs) == list(trivial)
         assert {k: v.shape for k, v in emb.items()} == {k: (n,) for k, n in convs.items()}

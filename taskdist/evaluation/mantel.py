@@ -20,7 +20,7 @@ from scipy.stats import rankdata
 
 from taskdist.checks import check_choice, check_int, square_frame
 
-METHODS = ("pearson", "spearman")
+CORRELATIONS = ("pearson", "spearman")
 ALTERNATIVES = ("two-sided", "greater", "less")
 
 # Permuted statistics within this (absolute) distance of the observed one count as ties,
@@ -179,7 +179,7 @@ def mantel(
     >>> round(res.statistic, 12), res.p_value, res.permutations  # exact: all 3! = 6 relabellings
     (1.0, 0.16666666666666666, 6)
     """
-    check_choice("method", method, METHODS)
+    check_choice("method", method, CORRELATIONS)
     check_choice("alternative", alternative, ALTERNATIVES)
     check_int("permutations", permutations, minimum=0)
     permutations = int(permutations)

@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskdist.checks import check_int
+from taskdist.checks import check_choice, check_int
 from taskdist.methods.persample import FuncEngine, HookEngine, Unsupported
 
 VERSION = 3
@@ -276,12 +276,9 @@ def _validate(
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
+    check_choice("estimator", estimator, ESTIMATORS)
+    check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("engine", engine, _ENGINES)
     check_int("batch_size", batch_size, minimum=1)
     check_int("mc_samples", mc_samples, minimum=1)
     check_int("seed", seed, minimum=None)

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskdist.checks import check_int, check_positive
+from taskdist.checks import check_choice, check_int, check_positive
 from taskdist.data import tasks
 from taskdist.methods import fisher
 from taskdist.nets import train
@@ -72,7 +72,7 @@ VERSION = 2
 
 log = logging.getLogger(__name__)
 
-ESTIMATORS = ("mc", "variational")  # "mc" as fisher.ESTIMATORS names it
+FISHER_KINDS = ("mc", "variational")  # "mc" as fisher.ESTIMATORS names it
 DEFAULT_VARIATIONAL_EPOCHS = 20
 DEFAULT_VARIATIONAL_LR = 0.1
 INIT_VARIANCE_SCALE = 0.05  # initial σ² of a filter = 0.05 * variance of its weights, as in the reference code
@@ -80,7 +80,7 @@ _MIN_STD_VARIANCE = 1e-30  # pre-activation variances below this get no noise an
 TRIVIAL = "_trivial"
 """The name (``task``) of the trivial embedding's file, ``results/task2vec/_trivial.parquet``."""
 
-__all__ = ["ESTIMATORS", "TRIVIAL", "embed", "trivial_embedding"]
+__all__ = ["FISHER_KINDS", "TRIVIAL", "embed", "trivial_embedding"]
 
 
 def embed(
@@ -159,7 +159,7 @@ def embed(
     n_classes
         Number of classes of the task, ``>= 2``.
     estimator
-        ``"mc"`` or ``"variational"`` (:data:`ESTIMATORS`).
+        ``"mc"`` or ``"variational"`` (:data:`FISHER_KINDS`).
     head_epochs, head_lr, head_weight_decay
         Head fit; the paper's values are 10 epochs, Adam lr ``4e-4``, weight decay ``1e-4``.
     batch_size
@@ -233,8 +233,7 @@ def embed(
        trick", NeurIPS 2015.
     """
     images, labels = _check_task(probe, images, labels, n_classes)
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    check_choice("estimator", estimator, FISHER_KINDS)
     for name, value in (("head_epochs", head_epochs), ("batch_size", batch_size), ("mc_samples", mc_samples),
                         ("variational_epochs", variational_epochs)):
         check_int(name, value, minimum=1)
@@ -321,8 +320,7 @@ def trivial_embedding(
     dict of str to numpy.ndarray
         Same keys and shapes as :func:`embed` returns for this probe.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    check_choice("estimator", estimator, FISHER_KINDS)
     _check_probe(probe)
     check_positive("beta", beta)
     if prior_std is not None:
