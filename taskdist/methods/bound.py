@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from taskdist.checks import check_choice
 from taskdist.seeds import stable_seed
 
 if TYPE_CHECKING:
@@ -101,8 +102,7 @@ class Transforms:
     def __init__(self, d: int, fixed_B: np.ndarray, prior: np.ndarray, setting: str):
         import torch
 
-        if setting not in BOUND_SETTINGS:
-            raise ValueError(f"setting must be one of {BOUND_SETTINGS}, got {setting!r}")
+        check_choice("setting", setting, BOUND_SETTINGS)
         self.setting = setting
         learn_map = setting != "FixedAll"
         learn_labels = setting == "LearnedAll"

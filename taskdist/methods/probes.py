@@ -143,8 +143,7 @@ def probe_from_spec(
 
 
 def _check_spec(spec: ProbeSpec) -> None:
-    if spec.kind not in PROBE_KINDS:
-        raise ValueError(f"probe kind must be one of {PROBE_KINDS}, got {spec.kind!r}")
+    check_choice("probe kind", spec.kind, PROBE_KINDS)
     if spec.kind == "torchvision" and not spec.arch:
         raise ValueError("a torchvision probe needs an architecture name, e.g. arch='resnet18'")
     if spec.kind == "trained" and (spec.arch is not None or spec.weights is not None):
