@@ -135,7 +135,9 @@ def distance_matrices(nets: dict[str, models.TaskNet], task_set: dict[str, Task]
             keep = tasks.subsample(len(task.y_train), SAMPLES, stable_seed(seed, "samples"))
             x, y = task.x_train[keep], task.y_train[keep]
             fim[source, target] = {
-                "per-sample": vectors.flat(fisher.fisher_diagonal(net, x, y, seed=stable_seed(seed, "fisher"))),
+                "per-sample": vectors.flat(
+                    fisher.fisher_diagonal(net, x, y, estimator="empirical", seed=stable_seed(seed, "fisher"))
+                ),
                 "batch-mean": vectors.flat(batch_mean_squared_gradient_fisher(net, x, y, seed=seed)),
                 "exact": vectors.flat(fisher.fisher_diagonal(net, x, y, estimator="exact")),
             }

@@ -177,19 +177,19 @@ def bound_terms(pair_paths: Paths) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paths(paths_: Paths) -> pd.DataFrame:
+def path_traces(record_paths: Paths) -> pd.DataFrame:
     """The traces of path-length records, long: ``method, source, target, tau, length, source_accuracy,
     target_accuracy`` (one row per point of a path), in the order of the records' names."""
     frames = [pd.DataFrame({"method": m, "source": s, "target": t, **r["path"]})
-              for (m, s, t), r in sorted(records.read_all(paths_, "path").items())]
+              for (m, s, t), r in sorted(records.read_all(record_paths, "path").items())]
     if not frames:
         raise ValueError("no path records given")
     return pd.concat(frames, ignore_index=True)
 
 
-def _values(paths_: Paths, kind: str, key: str) -> dict[tuple[str, ...], float]:
-    """``key`` of every record of ``kind`` in ``paths_``, by the record's names."""
-    return {names: r[key] for names, r in records.read_all(paths_, kind).items()}
+def _values(record_paths: Paths, kind: str, key: str) -> dict[tuple[str, ...], float]:
+    """``key`` of every record of ``kind`` in ``record_paths``, by the record's names."""
+    return {names: r[key] for names, r in records.read_all(record_paths, kind).items()}
 
 
 def _pair_matrix(pairs: dict[tuple[str, str], float], resampled: dict[tuple[str, str], float],

@@ -35,6 +35,7 @@ from taskdist.data.datasets import (
     DatasetInfo,
     ImageSpec,
     SplitSpec,
+    check_split,
     dataset_info,
     default_split,
     folder_info,
@@ -497,10 +498,12 @@ def _dataset_split(info: DatasetInfo, raw: dict | None) -> SplitSpec:
         if not math.isclose(total, 1.0, abs_tol=1e-9):
             raise ConfigError(f"config key {where}: train + val + test must sum to 1, got {total:g}")
         make, args = SplitSpec, (raw["train"], raw["val"], raw["test"])
+    split = make(*args)
     try:
-        return make(*args)
+        check_split(split)  # the schema keeps each fraction in (0, 1); 1 - val may still round to 1
     except ValueError as err:
         raise ConfigError(f"config key {where}: {err}") from None
+    return split
 
 
 def _task(

@@ -105,9 +105,9 @@ def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
     _save(fig, path)
 
 
-def paths(traces: pd.DataFrame, *, path: str | Path) -> None:
+def path_traces(traces: pd.DataFrame, *, path: str | Path) -> None:
     """One panel per pair (source -> target): the cumulative Fisher-Rao length against τ of each path-length
-    method (:func:`taskdist.aggregates.paths`), each line ending at that method's distance."""
+    method (:func:`taskdist.aggregates.path_traces`), each line ending at that method's distance."""
     pairs = list(dict.fromkeys(zip(traces["source"], traces["target"], strict=True)))
     methods = list(dict.fromkeys(traces["method"]))
     fig, axes = plt.subplots(1, len(pairs), figsize=(1.0 + 3.2 * len(pairs), 3.4), squeeze=False, sharey=True)

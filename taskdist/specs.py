@@ -41,26 +41,13 @@ class SplitSpec:
         Fraction that goes to the test pool; None for a dataset whose own
         test file is the test pool.
 
-    Raises
-    ------
-    ValueError
-        If a fraction is not in (0, 1) or the fractions do not sum to 1.
+    Fractions in (0, 1) summing to 1: checked by the config's schema and by
+    :func:`taskdist.data.datasets.check_split` where a split is used, not here.
     """
 
     train: float
     val: float
     test: float | None = None
-
-    def __post_init__(self) -> None:
-        parts = {"train": self.train, "val": self.val}
-        if self.test is not None:
-            parts["test"] = self.test
-        for key, value in parts.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ValueError(f"split {key} must be a fraction in (0, 1), got {value!r}")
-        total = sum(parts.values())
-        if not math.isclose(total, 1.0, abs_tol=1e-9):
-            raise ValueError(f"split {' + '.join(parts)} must sum to 1, got {total:g}")
 
     @classmethod
     def of_train_part(cls, val: float) -> SplitSpec:
@@ -83,16 +70,13 @@ class ImageSpec:
         Height and width in pixels, at least 8.
     channels
         1 (grayscale) or 3 (RGB).
+
+    Checked by the config's schema and by :func:`taskdist.data.datasets.check_image` where images are made,
+    not here.
     """
 
     size: int = 28
     channels: int = 1
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 8:
-            raise ValueError(f"image size must be an integer >= 8, got {self.size!r}")
-        if self.channels not in (1, 3):
-            raise ValueError(f"image channels must be 1 or 3, got {self.channels!r}")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def test_the_bound_holds_learning_only_tightens_it_and_keeps_b_and_d_distributio
     source = toy_task(80, 4, 0, seed=1)
     target, test = toy_task(40, 2, target_shift, seed=2), toy_task(60, 2, target_shift, seed=3)
     out = {s: bound.transfer_bound(source_net, source, target, test, BoundSpec(**{**vars(SPEC), "setting": s}), 0)
-           for s in bound.SETTINGS}
+           for s in bound.BOUND_SETTINGS}
     for setting, r in out.items():
         for where in ("terms", "test"):
             terms = r[where]

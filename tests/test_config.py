@@ -312,17 +312,17 @@ def test_the_schema_names_each_choice_as_the_code_does():
     pairs = {
         "fisher.estimator": (schema["fisher"]["properties"]["estimator"]["enum"], fisher.ESTIMATORS),
         "fisher.granularity": (schema["fisher"]["properties"]["granularity"]["enum"], fisher.GRANULARITIES),
-        "task2vec.estimator": (task2vec_schema["estimator"]["enum"], task2vec.ESTIMATORS),
+        "task2vec.estimator": (task2vec_schema["estimator"]["enum"], task2vec.FISHER_KINDS),
         "task2vec.probe.kind": (task2vec_schema["probe"]["properties"]["kind"]["enum"], probes.PROBE_KINDS),
         "transfer.settings": (schema["transfer"]["properties"]["settings"]["items"]["enum"], transfer.SETTINGS),
-        "mantel.method": (schema["mantel"]["properties"]["method"]["enum"], mantel.METHODS),
-        "transfer_bound.setting": (schema["transfer_bound"]["properties"]["setting"]["enum"], bound.SETTINGS),
+        "mantel.method": (schema["mantel"]["properties"]["method"]["enum"], mantel.CORRELATIONS),
+        "transfer_bound.setting": (schema["transfer_bound"]["properties"]["setting"]["enum"], bound.BOUND_SETTINGS),
     }
     for key, (in_schema, in_code) in pairs.items():
         assert tuple(in_schema) == tuple(in_code), key
     # the estimators both Fisher estimates share are spelled alike
-    assert set(task2vec.ESTIMATORS) - {"variational"} <= set(fisher.ESTIMATORS)
-    assert "montecarlo" not in task2vec.ESTIMATORS
+    assert set(task2vec.FISHER_KINDS) - {"variational"} <= set(fisher.ESTIMATORS)
+    assert "montecarlo" not in task2vec.FISHER_KINDS
 
 
 def test_an_old_value_is_rejected_with_its_new_name(tmp_path):

@@ -70,9 +70,13 @@ def test_dataset_info_rejects_unknown_name():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"size": 7}, "size.*7"), ({"channels": 2}, "channels.*2")])
-def test_image_spec_validates(kwargs, match):
+def test_image_spec_is_checked_where_images_are_made(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        ImageSpec(**kwargs)
+        datasets.check_image(ImageSpec(**kwargs))
+    with pytest.raises(ValueError, match=match):
+        load("digits", ImageSpec(**kwargs))
+    with pytest.raises(TypeError, match="image size must be an int"):
+        datasets.check_image(ImageSpec(size=8.0))
 
 
 # --------------------------------------------------------------------------- canonicalize
@@ -376,12 +380,18 @@ def test_assign_pools_validates(kwargs, match):
         ((0.5, 0.2, 0.2), r"train \+ val \+ test must sum to 1, got 0.9"),
         ((1.0, 0.0, 0.0), "split train must be a fraction in \\(0, 1\\), got 1.0"),
         ((0.8, 0.1), "split train \\+ val must sum to 1"),
-        ((0.6, "0.2", 0.2), "split val must be a fraction"),
     ],
 )
-def test_split_spec_validates(args, match):
+def test_split_is_checked_where_it_is_used(args, match):
     with pytest.raises(ValueError, match=match):
-        SplitSpec(*args)
+        datasets.check_split(SplitSpec(*args))
+    with pytest.raises(ValueError, match=match):
+        load("digits", ImageSpec(8, 1), split=SplitSpec(*args))
+
+
+def test_split_fractions_must_be_numbers():
+    with pytest.raises(TypeError, match="split val must be a fraction"):
+        datasets.check_split(SplitSpec(0.6, "0.2", 0.2))
 
 
 def test_load_rejects_a_split_that_does_not_fit():

@@ -248,8 +248,8 @@ def test_mc_is_seeded(data) -> None:
 def test_filter_granularity_is_mean_over_all_but_first_axis(data) -> None:
     images, labels = data
     net = tiny_net()
-    par = fisher_diagonal(net, images, labels, granularity="parameter")
-    fil = fisher_diagonal(net, images, labels, granularity="filter")
+    par = fisher_diagonal(net, images, labels, granularity="parameter", estimator="empirical")
+    fil = fisher_diagonal(net, images, labels, granularity="filter", estimator="empirical")
     conv = "body.features.0.weight"
     assert par[conv].shape == (3, 1, 3, 3) and fil[conv].shape == (3,)
     assert fil["body.fc.weight"].shape == (5,) and fil["body.fc.bias"].shape == (5,)
@@ -311,7 +311,7 @@ def test_computes_under_no_grad(data) -> None:
     images, labels = data
     net = tiny_net()
     with torch.no_grad():
-        got = fisher_diagonal(net, images, labels)
+        got = fisher_diagonal(net, images, labels, estimator="empirical")
     assert_fisher_close(got, brute_force(net, images, labels, "empirical"))
 
 
@@ -372,7 +372,7 @@ def test_mc_without_its_draws_is_an_error_not_the_exact_estimator() -> None:
 def test_rejects_bad_options(data, kwargs: dict, match: str) -> None:
     images, labels = data
     with pytest.raises(ValueError, match=match):
-        fisher_diagonal(tiny_net(), images, labels, **kwargs)
+        fisher_diagonal(tiny_net(), images, labels, **({"estimator": "empirical"} | kwargs))
 
 
 def test_error_messages_name_expected_values(data) -> None:
@@ -381,7 +381,7 @@ def test_error_messages_name_expected_values(data) -> None:
         fisher_diagonal(tiny_net(), images, labels, estimator="fisher")
     assert "'fisher'" in str(err.value) and all(e in str(err.value) for e in ESTIMATORS)
     with pytest.raises(ValueError) as err:
-        fisher_diagonal(tiny_net(), images, labels, granularity="layer")
+        fisher_diagonal(tiny_net(), images, labels, granularity="layer", estimator="empirical")
     assert "'layer'" in str(err.value) and all(g in str(err.value) for g in GRANULARITIES)
 
 
@@ -389,27 +389,27 @@ def test_rejects_bad_inputs(data) -> None:
     images, labels = data
     net = tiny_net()
     with pytest.raises(ValueError, match="same length.*12 images.*11 labels"):
-        fisher_diagonal(net, images, labels[:11])
+        fisher_diagonal(net, images, labels[:11], estimator="empirical")
     with pytest.raises(ValueError, match="non-empty"):
-        fisher_diagonal(net, images[:0], labels[:0])
+        fisher_diagonal(net, images[:0], labels[:0], estimator="empirical")
     with pytest.raises(ValueError, match=r"\[0, 3\).*got 3"):
-        fisher_diagonal(net, images, torch.full_like(labels, N_CLASSES))
+        fisher_diagonal(net, images, torch.full_like(labels, N_CLASSES), estimator="empirical")
     with pytest.raises(ValueError, match=r">= 0.*-1"):
-        fisher_diagonal(net, images, torch.full_like(labels, -1))
+        fisher_diagonal(net, images, torch.full_like(labels, -1), estimator="empirical")
     with pytest.raises(ValueError, match=r"shape \(N,\)"):
-        fisher_diagonal(net, images, labels[:, None])
+        fisher_diagonal(net, images, labels[:, None], estimator="empirical")
     with pytest.raises(TypeError, match="images must be a torch.Tensor"):
-        fisher_diagonal(net, images.numpy(), labels)
+        fisher_diagonal(net, images.numpy(), labels, estimator="empirical")
     with pytest.raises(TypeError, match="labels must be a torch.Tensor"):
-        fisher_diagonal(net, images, labels.tolist())
+        fisher_diagonal(net, images, labels.tolist(), estimator="empirical")
     with pytest.raises(TypeError, match="labels must be an integer tensor"):
-        fisher_diagonal(net, images, labels.float())
+        fisher_diagonal(net, images, labels.float(), estimator="empirical")
     with pytest.raises(TypeError, match="images must be a floating point tensor"):
-        fisher_diagonal(net, images.to(torch.uint8), labels)
+        fisher_diagonal(net, images.to(torch.uint8), labels, estimator="empirical")
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
-        fisher_diagonal(lambda x: x, images, labels)
+        fisher_diagonal(lambda x: x, images, labels, estimator="empirical")
     with pytest.raises(TypeError, match="batch_size must be an int"):
-        fisher_diagonal(net, images, labels, batch_size=2.0)
+        fisher_diagonal(net, images, labels, batch_size=2.0, estimator="empirical")
     net.requires_grad_(False)
     with pytest.raises(ValueError, match="requires_grad=True"):
-        fisher_diagonal(net, images, labels)
+        fisher_diagonal(net, images, labels, estimator="empirical")

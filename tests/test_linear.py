@@ -118,7 +118,7 @@ def test_refit_head_sets_the_converged_head_in_place():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"l2": 0.0}, ValueError, "l2 must be a finite number > 0, got 0.0"),
+        ({"l2": 0.0}, ValueError, "l2 must be > 0 and finite, got 0.0"),
         ({"l2": float("nan")}, ValueError, "l2 .* got nan"),
         ({"tol": -1e-6}, ValueError, "tol .* got -1e-06"),
         ({"max_iter": 0}, ValueError, "max_iter must be >= 1, got 0"),

@@ -271,9 +271,9 @@ def test_argument_errors():
         mantel(X3, Y3, alternative="both")
     with pytest.raises(ValueError, match="permutations must be >= 0, got -1"):
         mantel(X3, Y3, permutations=-1)
-    with pytest.raises(TypeError, match="permutations must be an integer"):
+    with pytest.raises(TypeError, match="permutations must be an int"):
         mantel(X3, Y3, permutations=9.5)
-    with pytest.raises(TypeError, match="seed must be an integer or None"):
+    with pytest.raises(TypeError, match="seed must be an int or None"):
         mantel(X3, Y3, seed="0")
     with pytest.raises(TypeError, match="x must be a numeric square matrix"):
         mantel([["a", "b", "c"]] * 3, Y3)

@@ -216,9 +216,9 @@ def test_random_weighted_tau_with_ties_sampled_is_seeded():
 def test_random_baseline_errors():
     with pytest.raises(ValueError, match="draws must be >= 1, got 0"):
         random_baseline(TRUTH, draws=0)
-    with pytest.raises(TypeError, match="draws must be an integer"):
+    with pytest.raises(TypeError, match="draws must be an int"):
         random_baseline(TRUTH, draws=10.0)
-    with pytest.raises(TypeError, match="seed must be an integer or None"):
+    with pytest.raises(TypeError, match="seed must be an int or None"):
         random_baseline(TRUTH, seed=1.5)
     bad = TRUTH.copy()
     bad.loc["a", "b"] = NAN

@@ -200,7 +200,7 @@ def probe(digits, tmp_path_factory):
     return stages.task2vec_probe(ProbeSpec("trained", None, None), dataset.images.shape[1], [str(path)])
 
 
-@pytest.mark.parametrize("estimator", task2vec.ESTIMATORS)
+@pytest.mark.parametrize("estimator", task2vec.FISHER_KINDS)
 def test_task2vec_embeddings_make_both_matrices_and_floors(digits, probe, estimator, tmp_path):
     dataset, specs, tables = digits
     spec = EXP.task2vec
@@ -293,7 +293,7 @@ def test_path_lengths_make_their_matrix_and_floor(digits, nets, method, tmp_path
     with pytest.raises(io.ArtifactError, match="records of the methods"):
         other = "uncoupled" if method == "coupled" else "coupled"
         aggregates.path_lengths(other, [paths[p] for p in pairs], [paths[p] for p in floors])
-    traces = aggregates.paths([paths[p] for p in pairs[:2]])
+    traces = aggregates.path_traces([paths[p] for p in pairs[:2]])
     assert len(traces) == 2 * (EXP.coupled.steps + 1) and set(traces["method"]) == {method}
 
 

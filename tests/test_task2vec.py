@@ -25,6 +25,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 PERM = torch.tensor([3, 0, 4, 1, 2])  # relabelling of a 5-class task: class c becomes PERM[c]
 FAST = dict(samples=256, batch_size=64)  # Fisher on 256 examples: 4 batches
+CONFIGURED = dict(head_epochs=10, head_lr=4e-4, batch_size=64, samples=None, beta=1e-7, seed=0)
+"""embed's options without a default (the config's): the values they defaulted to before."""
+
+
+def opts(**kwargs) -> dict:
+    """:data:`CONFIGURED` with ``kwargs`` in place."""
+    return CONFIGURED | kwargs
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +76,9 @@ def test_relabelled_task_mc(probe, low_high):
     """
     (xa, ya), (xb, yb) = low_high
     kw = dict(estimator="mc", seed=0, **FAST)
-    a = vec(t2v.embed(probe, xa, ya, 5, **kw))
-    relabelled = vec(t2v.embed(probe, xa, PERM[ya], 5, **kw))
-    other = vec(t2v.embed(probe, xb, yb, 5, **kw))
+    a = vec(t2v.embed(probe, xa, ya, 5, **opts(**kw)))
+    relabelled = vec(t2v.embed(probe, xa, PERM[ya], 5, **opts(**kw)))
+    other = vec(t2v.embed(probe, xb, yb, 5, **opts(**kw)))
     d_same, d_other = distances.symmetric_distance(a, relabelled), distances.symmetric_distance(a, other)
     assert d_same < 0.02
     assert d_other > 5 * d_same
@@ -84,9 +91,9 @@ def test_relabelled_task_variational(probe, low_high):
     """
     (xa, ya), (xb, yb) = low_high
     kw = dict(estimator="variational", seed=0, beta=1e-5, variational_epochs=4, **FAST)
-    a = t2v.embed(probe, xa, ya, 5, **kw)
-    relabelled = t2v.embed(probe, xa, PERM[ya], 5, **kw)
-    other = t2v.embed(probe, xb, yb, 5, **kw)
+    a = t2v.embed(probe, xa, ya, 5, **opts(**kw))
+    relabelled = t2v.embed(probe, xa, PERM[ya], 5, **opts(**kw))
+    other = t2v.embed(probe, xb, yb, 5, **opts(**kw))
     assert list(a) == list(relabelled)
     for layer in a:
         np.testing.assert_allclose(relabelled[layer], a[layer], rtol=1e-3)
@@ -141,7 +148,7 @@ def test_variational_variance_follows_loss_sensitivity(probe, low_high):
     mask[dead], mask[weak] = 0.0, 0.1
     net = _Probe(_MaskedBody(probe.body, mask), 32)
     beta = 1e-5
-    emb = t2v.embed(net, xa, ya, 5, estimator="variational", beta=beta, head_lr=4e-3, seed=0, **FAST)
+    emb = t2v.embed(net, xa, ya, 5, **opts(estimator="variational", beta=beta, head_lr=4e-3, seed=0, **FAST))
     trivial = t2v.trivial_embedding(net, estimator="variational", beta=beta)
 
     layers = {"features.0": 8, "features.3": 16, "fc": 32}  # one value per filter of each Conv2d / Linear
@@ -171,9 +178,9 @@ def test_variational_optimum_on_a_linear_probe():
     net = _Probe(body, 4)
     beta = 1e-2
     kw = dict(head_lr=0.05, head_epochs=20, samples=256, batch_size=64, seed=0)
-    emb = t2v.embed(net, x, y, 2, estimator="variational", beta=beta, variational_epochs=60, **kw)["1"]
-    fisher = t2v.embed(net, x, y, 2, estimator="mc", mc_samples=50, **kw)["1"]
-    prior = t2v.trivial_embedding(net, estimator="variational")["1"]  # 1 / lambda^2
+    emb = t2v.embed(net, x, y, 2, **opts(estimator="variational", beta=beta, variational_epochs=60, **kw))["1"]
+    fisher = t2v.embed(net, x, y, 2, **opts(estimator="mc", mc_samples=50, **kw))["1"]
+    prior = t2v.trivial_embedding(net, estimator="variational", beta=1e-7)["1"]  # 1 / lambda^2
     assert np.argmax(fisher) == 0 and fisher[0] > 100 * fisher[1:].max()  # only feature 0 is informative
     np.testing.assert_allclose(emb, fisher / beta + prior, rtol=0.1)
 
@@ -184,14 +191,14 @@ def test_variational_optimum_on_a_linear_probe():
 
 def test_trivial_embedding_is_the_prior(probe):
     layers = {"features.0": probe.body.features[0], "features.3": probe.body.features[3], "fc": probe.body.fc}
-    var = t2v.trivial_embedding(probe, estimator="variational")
+    var = t2v.trivial_embedding(probe, estimator="variational", beta=1e-7)
     mc = t2v.trivial_embedding(probe, estimator="mc", beta=1e-6)
     assert list(var) == sorted(layers)
     for name, module in layers.items():
         lam2 = module.weight.detach().double().square().mean().item()
         np.testing.assert_allclose(var[name], np.full(module.weight.shape[0], 1 / lam2), rtol=1e-6)
         np.testing.assert_allclose(mc[name], 1e-6 / lam2, rtol=1e-6)
-    fixed = t2v.trivial_embedding(probe, estimator="variational", prior_std=0.5)
+    fixed = t2v.trivial_embedding(probe, estimator="variational", prior_std=0.5, beta=1e-7)
     assert all(np.all(v == 4.0) for v in fixed.values())
 
 
@@ -239,7 +246,7 @@ def test_torchvision_probe_errors(resnet18_file, tmp_path):
     _, path = resnet18_file
     with pytest.raises(ValueError, match="resnet19.*is not a torchvision classification architecture.*did you mean"):
         probes.torchvision_probe("resnet19", None, 3, 10)
-    with pytest.raises(ValueError, match="in_channels must be 1 or 3"):
+    with pytest.raises(ValueError, match=r"in_channels must be one of \(1, 3\), got 2"):
         probes.torchvision_probe("resnet18", path, 2, 10)
     with pytest.raises(FileNotFoundError):
         probes.torchvision_probe("resnet18", tmp_path / "missing.pt", 3, 10)
@@ -267,9 +274,9 @@ def test_embed_torchvision_probe_both_estimators():
     y = torch.arange(12) % 3
     convs = {n: m.out_channels for n, m in probe.body.named_modules() if isinstance(m, nn.Conv2d)}
     assert len(convs) == 20  # 17 convs + 3 downsample convs
-    trivial = t2v.trivial_embedding(probe, estimator="variational")
-    for estimator in t2v.ESTIMATORS:
-        emb = t2v.embed(probe, x, y, 3, estimator=estimator, head_epochs=1, variational_epochs=1, batch_size=12)
+    trivial = t2v.trivial_embedding(probe, estimator="variational", beta=1e-7)
+    for estimator in t2v.FISHER_KINDS:
+        emb = t2v.embed(probe, x, y, 3, **opts(estimator=estimator, head_epochs=1, variational_epochs=1, batch_size=12))
         assert list(emb) == sorted(convs) == list(trivial)
         assert {k: v.shape for k, v in emb.items()} == {k: (n,) for k, n in convs.items()}
         assert all(v.dtype == np.float64 and np.all(np.isfinite(v)) and np.all(v >= 0) for v in emb.values())
@@ -369,33 +376,32 @@ def test_embed_validates_inputs(probe, digits):
     images, labels = digits
     x, y = images[:20], labels[:20] % 2
     with pytest.raises(ValueError, match="estimator must be one of"):
-        t2v.embed(probe, x, y, 2, estimator="exact")
+        t2v.embed(probe, x, y, 2, **opts(estimator="exact"))
     with pytest.raises(ValueError, match="n_classes must be >= 2"):
-        t2v.embed(probe, x, y * 0, 1, estimator="mc")
+        t2v.embed(probe, x, y * 0, 1, **opts(estimator="mc"))
     with pytest.raises(ValueError, match="non-empty"):
-        t2v.embed(probe, x[:0], y[:0], 2, estimator="mc")
+        t2v.embed(probe, x[:0], y[:0], 2, **opts(estimator="mc"))
     with pytest.raises(ValueError, match=r"labels must have shape \(N,\) with N = 20"):
-        t2v.embed(probe, x, y[:10], 2, estimator="mc")
+        t2v.embed(probe, x, y[:10], 2, **opts(estimator="mc"))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
-        t2v.embed(probe, x, labels[:20], 2, estimator="mc")
+        t2v.embed(probe, x, labels[:20], 2, **opts(estimator="mc"))
     with pytest.raises(ValueError, match="beta must be > 0"):
-        t2v.embed(probe, x, y, 2, estimator="variational", beta=0.0)
+        t2v.embed(probe, x, y, 2, **opts(estimator="variational", beta=0.0))
     with pytest.raises(ValueError, match="samples must be >= 1"):
-        t2v.embed(probe, x, y, 2, estimator="variational", samples=0)
+        t2v.embed(probe, x, y, 2, **opts(estimator="variational", samples=0))
     with pytest.raises(TypeError, match="labels must be an integer"):
-        t2v.embed(probe, x, y.float(), 2, estimator="mc")
+        t2v.embed(probe, x, y.float(), 2, **opts(estimator="mc"))
     with pytest.raises(TypeError, match="must have a `body`"):
-        t2v.embed(nn.Linear(3, 2), x, y, 2, estimator="mc")
+        t2v.embed(nn.Linear(3, 2), x, y, 2, **opts(estimator="mc"))
     with pytest.raises(ValueError, match="estimator must be one of"):
-        t2v.trivial_embedding(probe, estimator="montecarlo")  # the name before "mc"
+        t2v.trivial_embedding(probe, estimator="montecarlo", beta=1e-7)  # the name before "mc"
 
 
 def test_embed_leaves_probe_untouched_and_accepts_arrays(probe, digits):
     images, labels = digits
     before = copy.deepcopy(probe.state_dict())
     grads = {n: p.requires_grad for n, p in probe.named_parameters()}
-    emb = t2v.embed(probe, images[:64].numpy(), (labels[:64] % 2).numpy(), 2, estimator="mc",
-                    head_epochs=1)
+    emb = t2v.embed(probe, images[:64].numpy(), (labels[:64] % 2).numpy(), 2, **opts(estimator="mc", head_epochs=1))
     assert list(emb) == ["fc", "features.0", "features.3"]
     for name, tensor in probe.state_dict().items():
         torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
@@ -435,7 +441,7 @@ def test_distance_is_finite_on_real_embeddings(probe, low_high):
     """The trivial embedding and real Monte-Carlo embeddings give finite asymmetric distances."""
     (xa, ya), (xb, yb) = low_high
     kw = dict(estimator="mc", head_epochs=2, samples=128)
-    emb = {"low": t2v.embed(probe, xa, ya, 5, **kw), "high": t2v.embed(probe, xb, yb, 5, **kw)}
-    sym, asym = distances.task2vec_matrices(emb, t2v.trivial_embedding(probe, estimator="mc"), alpha=0.15)
+    emb = {"low": t2v.embed(probe, xa, ya, 5, **opts(**kw)), "high": t2v.embed(probe, xb, yb, 5, **opts(**kw))}
+    sym, asym = distances.task2vec_matrices(emb, t2v.trivial_embedding(probe, estimator="mc", beta=1e-7), alpha=0.15)
     assert np.all(np.isfinite(asym.value)) and math.isfinite(sym.value.sum())
     assert sym.value.max() <= 1.0 and asym.value.min() >= -0.15

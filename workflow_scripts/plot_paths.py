@@ -4,5 +4,5 @@ from taskdist import aggregates, plots
 from taskdist.runtime import finish, start
 
 start(snakemake)
-plots.paths(aggregates.paths(snakemake.input), path=snakemake.output[0])
+plots.path_traces(aggregates.path_traces(snakemake.input), path=snakemake.output[0])
 finish()

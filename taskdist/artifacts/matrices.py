@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from taskdist.artifacts import io
+from taskdist.checks import square_frame
 
 FORMAT = io.Format("matrix", 1)
 COLUMNS = ("source", "target", "value")
@@ -95,10 +96,11 @@ def read_method(path: str | Path, method: str, kind: str = "distances") -> pd.Da
 
 
 def to_square(df: pd.DataFrame, value: str = "value", order: list[str] | None = None) -> pd.DataFrame:
-    """Long ``source, target, value`` -> square frame (rows = source, columns = target)."""
+    """Long ``source, target, value`` -> square frame (rows = source, columns = target), checked by
+    :func:`taskdist.checks.square_frame` (``order`` must not repeat a task)."""
     square = df.pivot(index="source", columns="target", values=value)
     order = order or sorted(set(square.index) | set(square.columns))
-    return square.reindex(index=order, columns=order)
+    return square_frame(square.reindex(index=order, columns=order), f"the {value!r} matrix")
 
 
 def write_transfer(df: pd.DataFrame, path: str | Path) -> None:

@@ -26,6 +26,7 @@ those pools, so no task is tested on an image another task trained on.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskdist.artifacts.dataset import Dataset
+from taskdist.checks import check_choice, check_fraction, check_int, is_int
 from taskdist.data import sources
 from taskdist.seeds import stable_id, stable_seed
 from taskdist.specs import POOLS, ImageSpec, SplitSpec
@@ -181,9 +183,30 @@ def default_split(info: DatasetInfo) -> SplitSpec:
     return SplitSpec.of_train_part(DEFAULT_VAL) if info.has_test_part else DEFAULT_SPLIT
 
 
-def _check_split(has_test_part: bool, split: SplitSpec, dataset: str) -> None:
+def check_split(split: SplitSpec) -> None:
+    """``split`` must be a :class:`SplitSpec` of fractions in (0, 1) that sum to 1 (a config's split is checked
+    by the schema and the config; this is for splits built in code)."""
     if not isinstance(split, SplitSpec):
         raise TypeError(f"split must be a SplitSpec, got {type(split).__name__}")
+    parts = {"train": split.train, "val": split.val} | ({} if split.test is None else {"test": split.test})
+    for key, value in parts.items():
+        check_fraction(f"split {key}", value)
+    total = sum(parts.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise ValueError(f"split {' + '.join(parts)} must sum to 1, got {total:g}")
+
+
+def check_image(image: ImageSpec) -> None:
+    """``image`` must be an :class:`ImageSpec` of size >= 8 and 1 or 3 channels (a config's is checked by the
+    schema; this is for specs built in code)."""
+    if not isinstance(image, ImageSpec):
+        raise TypeError(f"image must be an ImageSpec, got {type(image).__name__}")
+    check_int("image size", image.size, minimum=8)
+    check_choice("image channels", image.channels, (1, 3))
+
+
+def _check_split(has_test_part: bool, split: SplitSpec, dataset: str) -> None:
+    check_split(split)
     if split.own_test_part != has_test_part:
         expected = "test=None (its own test file is the test pool)" if has_test_part else "a test fraction"
         raise ValueError(f"dataset {dataset!r}: split {split} does not fit the dataset; expected {expected}")
@@ -338,6 +361,7 @@ def canonicalize(images: np.ndarray, image: ImageSpec) -> np.ndarray:
     numpy.ndarray
         uint8, (N, image.channels, image.size, image.size).
     """
+    check_image(image)
     nchw = _as_nchw(images)
     if nchw.shape[1:] == (image.channels, image.size, image.size):  # already canonical: no torch to import
         return np.ascontiguousarray(nchw)
@@ -438,8 +462,7 @@ def load(
     RuntimeError
         If torchvision finds them corrupted (md5 mismatch) or cannot download them.
     """
-    if not isinstance(image, ImageSpec):
-        raise TypeError(f"image must be an ImageSpec, got {type(image).__name__}")
+    check_image(image)
     if folder is None:
         info = dataset_info(name)
     else:
@@ -482,8 +505,7 @@ def _check_classes(classes: Sequence[int] | None, info: DatasetInfo) -> tuple[in
         return tuple(range(info.n_classes))
     if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
         raise TypeError(f"classes must be a sequence of class ids, got {type(classes).__name__}")
-    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (int, np.integer))
-           or not 0 <= c < info.n_classes]
+    bad = [c for c in classes if not is_int(c) or not 0 <= c < info.n_classes]
     if bad or not classes:
         raise ValueError(
             f"dataset {info.name!r}: classes must be a non-empty list of class ids 0..{info.n_classes - 1}, "

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-METHODS = ("pearson", "spearman")
+from taskdist.checks import check_choice, check_int, square_frame
+
+CORRELATIONS = ("pearson", "spearman")
 ALTERNATIVES = ("two-sided", "greater", "less")
 
 # Permuted statistics within this (absolute) distance of the observed one count as ties,
@@ -177,17 +179,11 @@ def mantel(
     >>> round(res.statistic, 12), res.p_value, res.permutations  # exact: all 3! = 6 relabellings
     (1.0, 0.16666666666666666, 6)
     """
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not isinstance(alternative, str) or alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
-    if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer):
-        raise TypeError(f"permutations must be an integer, got {permutations!r}")
+    check_choice("method", method, CORRELATIONS)
+    check_choice("alternative", alternative, ALTERNATIVES)
+    check_int("permutations", permutations, minimum=0)
     permutations = int(permutations)
-    if permutations < 0:
-        raise ValueError(f"permutations must be >= 0, got {permutations}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    check_int("seed", seed, minimum=None, allow_none=True)
 
     xa, ya = _as_matrices(x, y)
     n = xa.shape[0]
@@ -224,9 +220,9 @@ def mantel(
 def _as_matrices(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``x`` and ``y``; return float64 arrays in a common task order."""
     if isinstance(x, pd.DataFrame):
-        x = _square_frame(x, "x")
+        x = square_frame(x, "x")
     if isinstance(y, pd.DataFrame):
-        y = _square_frame(y, "y")
+        y = square_frame(y, "y")
     if isinstance(x, pd.DataFrame) and isinstance(y, pd.DataFrame):
         if set(x.index) != set(y.index):
             only_x = sorted(map(str, set(x.index) - set(y.index)))
@@ -258,18 +254,6 @@ def _as_matrices(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
                 "expected finite values off the diagonal"
             )
     return xa, ya
-
-
-def _square_frame(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Check that ``df``'s index and columns hold the same unique labels; put columns in index order."""
-    if df.index.has_duplicates or df.columns.has_duplicates:
-        raise ValueError(f"{name} has duplicated row or column labels; expected one row and one column per task")
-    if set(df.index) != set(df.columns):
-        raise ValueError(
-            f"{name} must have the same task labels on rows and columns, got rows {list(df.index)} "
-            f"and columns {list(df.columns)}"
-        )
-    return df.loc[:, df.index]
 
 
 def _unit_entries(values: np.ndarray, method: str, name: str) -> np.ndarray | None:

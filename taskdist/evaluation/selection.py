@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr, weightedtau
 
+from taskdist.checks import check_int, is_int, square_frame
 from taskdist.evaluation.intervals import mean_interval
 
 COLUMNS = ("target", "chosen", "best", "regret", "spearman", "weighted_tau")
@@ -87,7 +88,7 @@ def nearest_bases(distances: pd.DataFrame, target: str, bases: Sequence[str], k:
         raise ValueError(f"bases must be distinct, got {bases}")
     if target in bases:
         raise ValueError(f"target {target!r} is also listed as a base task")
-    if not isinstance(k, int) or not 1 <= k <= len(bases):
+    if not is_int(k) or not 1 <= k <= len(bases):
         raise ValueError(f"k must be an integer in [1, {len(bases)}] (the number of bases), got {k!r}")
     rows = distances[(distances["target"] == target) & distances["source"].isin(bases)]
     if rows["source"].duplicated().any():
@@ -242,12 +243,8 @@ def random_baseline(
         As :func:`selection_metrics`; also ``draws < 1``.
     """
     _check_bool(truth_higher_is_better, "truth_higher_is_better")
-    if isinstance(draws, bool) or not isinstance(draws, int | np.integer):
-        raise TypeError(f"draws must be an integer, got {draws!r}")
-    if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    check_int("draws", draws, minimum=1)
+    check_int("seed", seed, minimum=None, allow_none=True)
     truth = _square(truth, "truth")
     rng = np.random.default_rng(seed)
     rows = []
@@ -395,24 +392,15 @@ def _check_bool(value: Any, name: str) -> None:
 
 
 def _square(df: Any, name: str) -> pd.DataFrame:
-    """Validate a square task x task DataFrame; return it with columns in index order, as float."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame (rows = source, columns = target), got {type(df).__name__}")
-    if df.shape[0] != df.shape[1]:
-        raise ValueError(f"{name} must be square (rows = source, columns = target), got shape {df.shape}")
-    if df.index.has_duplicates or df.columns.has_duplicates:
-        raise ValueError(f"{name} has duplicated task labels; expected one row and one column per task")
-    if set(df.index) != set(df.columns):
-        raise ValueError(
-            f"{name} must have the same task labels on rows and columns, got rows {list(df.index)} "
-            f"and columns {list(df.columns)}"
-        )
+    """Validate a square task x task DataFrame (:func:`taskdist.checks.square_frame`) of at least 3 tasks; return
+    it with columns in index order, as float."""
+    df = square_frame(df, name)
     if len(df) < 3:
         raise ValueError(
             f"{name} has {len(df)} tasks; expected at least 3 (every target needs at least 2 candidate sources)"
         )
     try:
-        return df.loc[:, df.index].astype(np.float64)
+        return df.astype(np.float64)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name} must hold numbers ({e})") from e
 

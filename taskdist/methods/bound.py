@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from taskdist.checks import check_choice
 from taskdist.seeds import stable_seed
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 VERSION = 1
 """Version of the transferability bound; raised whenever what it computes changes."""
 
-SETTINGS = ("LearnedAll", "LearnedA", "FixedAll")
+BOUND_SETTINGS = ("LearnedAll", "LearnedA", "FixedAll")
 TERMS = ("source_loss", "conditional_entropy", "wasserstein")
 """The bound's terms, in the order they add up (``wasserstein`` is ``τ · W1``)."""
 
@@ -101,8 +102,7 @@ class Transforms:
     def __init__(self, d: int, fixed_B: np.ndarray, prior: np.ndarray, setting: str):
         import torch
 
-        if setting not in SETTINGS:
-            raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+        check_choice("setting", setting, BOUND_SETTINGS)
         self.setting = setting
         learn_map = setting != "FixedAll"
         learn_labels = setting == "LearnedAll"
@@ -140,7 +140,7 @@ class Transforms:
                 "D": self.D(start).detach().numpy().copy()}
 
 
-def evaluate(head_w: torch.Tensor, head_b: torch.Tensor, zs: torch.Tensor, ys: np.ndarray, zt: torch.Tensor,
+def bound_terms_at(head_w: torch.Tensor, head_b: torch.Tensor, zs: torch.Tensor, ys: np.ndarray, zt: torch.Tensor,
              yt: np.ndarray, A: torch.Tensor, A_inv: torch.Tensor, b: torch.Tensor, B: torch.Tensor,
              D: torch.Tensor) -> dict:
     """The bound's terms and the loss of ``h_T`` on ``(zt, yt)``, for given transforms (tensors; differentiable).
@@ -237,7 +237,7 @@ def transfer_bound(
     def at(start: bool = False) -> dict:
         return {"A": tr.A, "A_inv": tr.A_inv, "b": tr.b, "B": tr.B(start), "D": tr.D(start)}
 
-    start = evaluate(head_w, head_b, zs, ys, zt, yt, **at(start=True))
+    start = bound_terms_at(head_w, head_b, zs, ys, zt, yt, **at(start=True))
     best = {"bound": _value(start["bound"]), "epoch": 0, "state": tr.state(start=True)}
     trace = [{"epoch": 0, "bound": _value(start["bound"]), **{k: _value(start[k]) for k in TERMS}}]
     groups = {"map": spec.lr, "prior": spec.lr_prior}
@@ -246,7 +246,7 @@ def transfer_bound(
             if any(g == name for _, g in params)]
     eye = torch.eye(zs.shape[1], dtype=torch.float64)
     for epoch in range(1, spec.epochs + 1 if params else 1):
-        terms = evaluate(head_w, head_b, zs, ys, zt, yt, **at())
+        terms = bound_terms_at(head_w, head_b, zs, ys, zt, yt, **at())
         penalty = ((tr.A @ tr.A_inv - eye) ** 2).sum() + ((tr.A_inv @ tr.A - eye) ** 2).sum()
         for opt in opts:
             opt.zero_grad(set_to_none=True)
@@ -260,8 +260,8 @@ def transfer_bound(
             opt.step()
     # the best iterate, on the labelled examples and on the test split
     state = {k: torch.from_numpy(v) for k, v in best["state"].items()}
-    labelled = evaluate(head_w, head_b, zs, ys, zt, yt, **state)
-    test = evaluate(head_w, head_b, zs, ys, ztest, ytest, **state)
+    labelled = bound_terms_at(head_w, head_b, zs, ys, zt, yt, **state)
+    test = bound_terms_at(head_w, head_b, zs, ys, ztest, ytest, **state)
     head, _ = fit_linear_head(zt_raw.float(), target[1], n_t, l2=spec.linear_l2)
     with torch.no_grad():
         linear_loss = float(torch.nn.functional.cross_entropy(head(ztest_raw.float()), target_test[1]))

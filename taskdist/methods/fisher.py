@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskdist.checks import check_choice, check_int
 from taskdist.methods.persample import FuncEngine, HookEngine, Unsupported
 
 VERSION = 3
@@ -82,7 +83,7 @@ def fisher_diagonal(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    estimator: str = "empirical",
+    estimator: str,
     granularity: str = "parameter",
     batch_size: int = 128,
     seed: int = 0,
@@ -119,7 +120,8 @@ def fisher_diagonal(
         Integer class labels of shape ``(N,)`` in ``[0, C)``. Used by ``"empirical"`` only,
         but validated for every estimator.
     estimator
-        One of :data:`ESTIMATORS`: ``"empirical"``, ``"mc"`` or ``"exact"``.
+        One of :data:`ESTIMATORS`: ``"empirical"``, ``"mc"`` or ``"exact"``; no default (the workflow passes
+        the config's ``fisher.estimator``).
     granularity
         One of :data:`GRANULARITIES`. ``"parameter"``: one value per parameter entry,
         tensors of the parameter's shape. ``"filter"``: one value per output filter/unit,
@@ -274,17 +276,12 @@ def _validate(
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
-    for arg, value in (("batch_size", batch_size), ("mc_samples", mc_samples), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
-        if value < 1 and arg != "seed":
-            raise ValueError(f"{arg} must be >= 1, got {value}")
+    check_choice("estimator", estimator, ESTIMATORS)
+    check_choice("granularity", granularity, GRANULARITIES)
+    check_choice("engine", engine, _ENGINES)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("mc_samples", mc_samples, minimum=1)
+    check_int("seed", seed, minimum=None)
     if not images.is_floating_point():
         raise TypeError(f"images must be a floating point tensor, got dtype {images.dtype}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:

@@ -4,7 +4,8 @@
 ``kind="trained"``, the workflow's :class:`~taskdist.nets.models.TaskNet` trained
 on the probe tasks (its checkpoint, :mod:`taskdist.artifacts.checkpoint`);
 ``kind="torchvision"``, a torchvision classification architecture split
-into ``body`` and a new linear ``head`` (:func:`torchvision_probe`), its
+into ``body`` and a new linear ``head`` (:func:`torchvision_probe`, on the task networks'
+:func:`~taskdist.nets.backbones.torchvision_body` and :class:`~taskdist.nets.models.HeadedNet`), its
 weights read from a file (nothing downloads). :func:`taskdist.methods.task2vec.embed`
 takes either.
 """
@@ -16,33 +17,32 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from taskdist.checks import check_int
-from taskdist.nets.backbones import check_arch, final_linear, read_state_dict, set_submodule, to_gray
+from taskdist.checks import check_choice, check_int
+from taskdist.nets.backbones import check_arch, to_gray, torchvision_body
+from taskdist.nets.models import HeadedNet
 from taskdist.specs import ProbeSpec
 
 PROBE_KINDS = ("trained", "torchvision")
 
 __all__ = ["PROBE_KINDS", "TorchvisionProbe", "probe_from_spec", "torchvision_probe"]
 
-class TorchvisionProbe(nn.Module):
+class TorchvisionProbe(HeadedNet):
     """A torchvision classifier split into ``body`` (features) and ``head`` (a new linear classifier).
 
-    ``body`` is the torchvision model with its final ``nn.Linear`` replaced by ``nn.Identity``,
-    so ``body(x)`` has shape ``(B, head.in_features)``.
+    ``body`` is the torchvision model with its final ``nn.Linear`` replaced by ``nn.Identity``
+    (:func:`taskdist.nets.backbones.torchvision_body`), so ``body(x)`` has shape ``(B, head.in_features)``.
+
+    Why not a :class:`~taskdist.nets.models.BackboneNet`: that one puts an
+    :class:`~taskdist.nets.backbones.InputAdapter` (rescaling, normalisation, gray repeated to RGB) before
+    the torchvision model, whereas the probe's body is the bare model, fed the images as they are, and a
+    gray probe sums its first convolution's RGB filters (:func:`~taskdist.nets.backbones.to_gray`). The
+    Task2Vec embedding is keyed by the body's module names (``"conv1"``, ``"layer1.0.conv1"``) and its
+    values depend on what the body sees, so the adapter would change both. Only ``arch`` is added here.
     """
 
-    def __init__(self, body: nn.Module, head: nn.Linear, arch: str):
-        super().__init__()
-        self.arch = arch
-        self.body = body
-        self.head = head
-
     @property
-    def n_classes(self) -> int:
-        return self.head.out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))  # (B, n_classes)
+    def arch(self) -> str:
+        return self.spec.arch
 
 
 def torchvision_probe(
@@ -50,13 +50,13 @@ def torchvision_probe(
 ) -> TorchvisionProbe:
     """A torchvision classification model as a probe with an explicit ``body`` / ``head`` split.
 
-    The model is built without weights (nothing downloads), then, if ``weights`` is given, the
-    state dict in that file is loaded into the *original* model, classifier included (so the
-    file must match the architecture exactly). Then:
+    The body is :func:`taskdist.nets.backbones.torchvision_body` (built without weights, nothing
+    downloads unless ``weights`` is a full torchvision weights name): the model with its final
+    ``nn.Linear`` (``fc`` of a ResNet, ``classifier[-1]`` of a VGG or MobileNet, ``heads.head`` of a ViT,
+    ...) replaced by ``nn.Identity``, with, if ``weights`` is a file, the state dict in that file loaded
+    (its classifier entries, of any number of classes, ignored; every other entry required). Then:
 
-    - the final ``nn.Linear`` (``fc`` of a ResNet, ``classifier[-1]`` of a VGG or MobileNet,
-      ``heads.head`` of a ViT, ...) is replaced by ``nn.Identity`` in the body and by a new
-      ``nn.Linear(in_features, n_classes)`` head;
+    - a new ``nn.Linear(in_features, n_classes)`` head;
     - for ``in_channels == 1`` the first convolution taking 3 channels is replaced by one taking
       1 channel whose filters are the RGB filters summed over the channel axis,
       ``W'[o, 0] = sum_c W[o, c]``: a gray image ``g`` then gives exactly the response the RGB
@@ -69,7 +69,8 @@ def torchvision_probe(
         ``"resnet18"``, ``"resnet34"``, ``"resnet50"``, ``"vgg11"``, ``"mobilenet_v3_small"``.
     weights
         Path of a state dict saved with ``torch.save(model.state_dict(), path)``, read with
-        ``torch.load(weights_only=True)``; None keeps the random initialisation.
+        ``torch.load(weights_only=True)`` (or a full torchvision weights name,
+        :func:`taskdist.specs.weights_kind`); None keeps the random initialisation.
     in_channels
         1 (gray) or 3 (RGB) input channels.
     n_classes
@@ -92,33 +93,18 @@ def torchvision_probe(
     FileNotFoundError
         If ``weights`` does not exist.
     """
-    import torchvision.models
-
     check_arch(arch)
-    if in_channels not in (1, 3):
-        raise ValueError(f"in_channels must be 1 or 3, got {in_channels!r}")
+    check_choice("in_channels", in_channels, (1, 3))
     check_int("n_classes", n_classes, minimum=1)
 
-    state = read_state_dict(weights, arch) if weights is not None else None
+    weights = None if weights is None else str(weights)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = torchvision.models.get_model(arch, weights=None)
-        fc_name, fc = final_linear(model, arch)
-        rows = state.get(f"{fc_name}.weight") if state is not None else None
-        if isinstance(rows, torch.Tensor) and rows.dim() == 2 and rows.shape[0] != fc.out_features:
-            # a file trained with another number of classes: build the matching classifier first
-            model = torchvision.models.get_model(arch, weights=None, num_classes=rows.shape[0])
-            fc_name, fc = final_linear(model, arch)
-        if state is not None:
-            try:
-                model.load_state_dict(state, strict=True)
-            except RuntimeError as e:
-                raise ValueError(f"weights file {weights} does not match torchvision architecture {arch!r}: {e}") from e
-        head = nn.Linear(fc.in_features, n_classes)
-    set_submodule(model, fc_name, nn.Identity())
-    if in_channels == 1:
-        to_gray(model, arch)
-    return TorchvisionProbe(model, head, arch).eval()
+        body, width = torchvision_body(arch, weights)
+        probe = TorchvisionProbe(ProbeSpec("torchvision", arch, weights), in_channels, body, n_classes, width=width)
+        if in_channels == 1:
+            to_gray(probe.body, arch)
+    return probe.eval()
 
 
 def probe_from_spec(
@@ -157,8 +143,7 @@ def probe_from_spec(
 
 
 def _check_spec(spec: ProbeSpec) -> None:
-    if spec.kind not in PROBE_KINDS:
-        raise ValueError(f"probe kind must be one of {PROBE_KINDS}, got {spec.kind!r}")
+    check_choice("probe kind", spec.kind, PROBE_KINDS)
     if spec.kind == "torchvision" and not spec.arch:
         raise ValueError("a torchvision probe needs an architecture name, e.g. arch='resnet18'")
     if spec.kind == "trained" and (spec.arch is not None or spec.weights is not None):

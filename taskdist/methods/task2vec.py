@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskdist.checks import check_int, check_positive
+from taskdist.checks import check_choice, check_int, check_positive
 from taskdist.data import tasks
 from taskdist.methods import fisher
 from taskdist.nets import train
@@ -72,7 +72,7 @@ VERSION = 2
 
 log = logging.getLogger(__name__)
 
-ESTIMATORS = ("mc", "variational")  # "mc" as fisher.ESTIMATORS names it
+FISHER_KINDS = ("mc", "variational")  # "mc" as fisher.ESTIMATORS names it
 DEFAULT_VARIATIONAL_EPOCHS = 20
 DEFAULT_VARIATIONAL_LR = 0.1
 INIT_VARIANCE_SCALE = 0.05  # initial σ² of a filter = 0.05 * variance of its weights, as in the reference code
@@ -80,7 +80,7 @@ _MIN_STD_VARIANCE = 1e-30  # pre-activation variances below this get no noise an
 TRIVIAL = "_trivial"
 """The name (``task``) of the trivial embedding's file, ``results/task2vec/_trivial.parquet``."""
 
-__all__ = ["ESTIMATORS", "TRIVIAL", "embed", "trivial_embedding"]
+__all__ = ["FISHER_KINDS", "TRIVIAL", "embed", "trivial_embedding"]
 
 
 def embed(
@@ -90,17 +90,17 @@ def embed(
     n_classes: int,
     *,
     estimator: str,
-    head_epochs: int = 10,
-    head_lr: float = 4e-4,
+    head_epochs: int,
+    head_lr: float,
+    batch_size: int,
+    samples: int | None,
+    beta: float,
+    seed: int,
     head_weight_decay: float = 1e-4,
-    batch_size: int = 64,
     mc_samples: int = 1,
-    samples: int | None = None,
     variational_epochs: int = DEFAULT_VARIATIONAL_EPOCHS,
     variational_lr: float = DEFAULT_VARIATIONAL_LR,
-    beta: float = 1e-7,
     prior_std: float | None = None,
-    seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict[str, np.ndarray]:
     r"""Task2Vec embedding of the task ``(images, labels)``: per-filter Fisher of the probe's body.
@@ -142,6 +142,10 @@ def embed(
          σ² starts at ``0.05 ×`` the variance of the filter's weights (as in the reference code),
          clipped to ``[1e-6 λ², λ²]``.
 
+    The options the config sets (``task2vec:`` ``estimator``, ``head``, ``samples``, ``beta``) and ``seed``
+    have no default here: the workflow passes the config's values (:func:`taskdist.stages.task2vec_embedding`),
+    so the schema holds the only defaults. The others are the method's own constants.
+
     Parameters
     ----------
     probe
@@ -155,7 +159,7 @@ def embed(
     n_classes
         Number of classes of the task, ``>= 2``.
     estimator
-        ``"mc"`` or ``"variational"`` (:data:`ESTIMATORS`).
+        ``"mc"`` or ``"variational"`` (:data:`FISHER_KINDS`).
     head_epochs, head_lr, head_weight_decay
         Head fit; the paper's values are 10 epochs, Adam lr ``4e-4``, weight decay ``1e-4``.
     batch_size
@@ -229,8 +233,7 @@ def embed(
        trick", NeurIPS 2015.
     """
     images, labels = _check_task(probe, images, labels, n_classes)
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    check_choice("estimator", estimator, FISHER_KINDS)
     for name, value in (("head_epochs", head_epochs), ("batch_size", batch_size), ("mc_samples", mc_samples),
                         ("variational_epochs", variational_epochs)):
         check_int(name, value, minimum=1)
@@ -281,7 +284,7 @@ def embed(
 
 
 def trivial_embedding(
-    probe: nn.Module, *, estimator: str, beta: float = 1e-7, prior_std: float | None = None
+    probe: nn.Module, *, estimator: str, beta: float, prior_std: float | None = None
 ) -> dict[str, np.ndarray]:
     r"""Embedding of the trivial task ``t_0`` used by :func:`taskdist.methods.distances.asymmetric_distance`.
 
@@ -317,8 +320,7 @@ def trivial_embedding(
     dict of str to numpy.ndarray
         Same keys and shapes as :func:`embed` returns for this probe.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    check_choice("estimator", estimator, FISHER_KINDS)
     _check_probe(probe)
     check_positive("beta", beta)
     if prior_std is not None:

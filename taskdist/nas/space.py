@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from taskdist.checks import is_int
 from taskdist.nas.ops import OP_NAMES, OPS
 
 Edge = tuple[int, int, str]  # (from node, to node, operation)
@@ -54,7 +54,7 @@ class Genotype:
     edges: tuple[Edge, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.nodes, numbers.Integral) or isinstance(self.nodes, bool) or self.nodes < 2:
+        if not is_int(self.nodes) or self.nodes < 2:
             raise ValueError(f"a cell needs an integer number of nodes >= 2, got {self.nodes!r}")
         object.__setattr__(self, "nodes", int(self.nodes))
         edges = []
@@ -172,7 +172,7 @@ class SearchSpace:
         """A complete DAG on ``nodes`` nodes, each edge's operation drawn independently by weight."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        if not isinstance(nodes, int) or nodes < 2:
+        if not is_int(nodes) or nodes < 2:
             raise ValueError(f"a cell needs an integer number of nodes >= 2, got {nodes!r}")
         pairs = [(i, j) for j in range(1, nodes) for i in range(j)]
         picks = rng.choice(len(self.ops), size=len(pairs), p=self.probabilities)

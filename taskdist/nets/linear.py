@@ -14,12 +14,11 @@ the solution.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from taskdist.checks import check_int, check_positive
 from taskdist.nets.models import features
 
 __all__ = ["fit_linear_head", "refit_head"]
@@ -251,10 +250,7 @@ def refit_head(
             raise TypeError(f"model must have nn.Module attributes body and head, {name!r} is missing")
     if not isinstance(model.head, nn.Linear):
         raise TypeError(f"model.head must be an nn.Linear, got {type(model.head).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int("batch_size", batch_size, minimum=1)
     model.eval()
     feats = features(model.body, images, batch_size)  # (N, d)
     head, info = fit_linear_head(feats, labels, model.head.out_features, l2=l2, max_iter=max_iter, tol=tol)
@@ -273,18 +269,10 @@ def _validate(features: object, labels: object, n_classes: object, l2: object, m
         raise TypeError(f"features must be a floating point tensor, got dtype {features.dtype}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise TypeError(f"labels must be an integer tensor, got dtype {labels.dtype}")
-    for arg, value in (("n_classes", n_classes), ("max_iter", max_iter)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
-    for arg, value in (("l2", l2), ("tol", tol)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"{arg} must be a float, got {type(value).__name__}")
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{arg} must be a finite number > 0, got {value!r}")
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    check_int("n_classes", n_classes, minimum=2)
+    check_int("max_iter", max_iter, minimum=1)
+    check_positive("l2", l2)
+    check_positive("tol", tol)
     if features.dim() != 2 or features.shape[0] == 0 or features.shape[1] == 0:
         raise ValueError(f"features must have shape (N, d) with N, d >= 1, got {tuple(features.shape)}")
     if labels.shape != (features.shape[0],):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from taskdist.nets import backbones
-from taskdist.specs import ArchSpec, BackboneSpec
+from taskdist.specs import ArchSpec, BackboneSpec, ProbeSpec
 
 
 class ConvBody(nn.Module):
@@ -40,16 +40,24 @@ class ConvBody(nn.Module):
         return torch.relu(self.fc(x))  # (B, hidden)
 
 
-class _HeadedNet(nn.Module):
-    """A ``body`` (with ``out_features``) followed by a linear ``head`` over ``n_classes`` labels, built from
-    ``spec`` for images of ``in_channels`` channels."""
+class HeadedNet(nn.Module):
+    """A ``body`` followed by a new linear ``head`` over ``n_classes`` labels, built from ``spec`` for images of
+    ``in_channels`` channels: the base of :class:`TaskNet`, :class:`BackboneNet` and the Task2Vec probe
+    (:class:`taskdist.methods.probes.TorchvisionProbe`).
 
-    def __init__(self, spec: ArchSpec | BackboneSpec, in_channels: int, body: nn.Module, n_classes: int):
+    ``width`` is the body's output width, ``body.out_features`` when None; the head is built (from the
+    global RNG) after the body.
+    """
+
+    def __init__(
+        self, spec: ArchSpec | BackboneSpec | ProbeSpec, in_channels: int, body: nn.Module, n_classes: int,
+        *, width: int | None = None,
+    ):
         super().__init__()
         self.spec = spec
         self.in_channels = in_channels
         self.body = body
-        self.head = nn.Linear(body.out_features, n_classes)
+        self.head = nn.Linear(body.out_features if width is None else width, n_classes)
 
     @property
     def n_classes(self) -> int:
@@ -59,7 +67,7 @@ class _HeadedNet(nn.Module):
         return self.head(self.body(x))  # (B, n_classes)
 
 
-class TaskNet(_HeadedNet):
+class TaskNet(HeadedNet):
     """The small CNN: a :class:`ConvBody` followed by a linear ``head`` over ``n_classes`` labels."""
 
     def __init__(self, spec: ArchSpec, in_channels: int, n_classes: int):
@@ -85,7 +93,7 @@ class BackboneBody(nn.Module):
         return self.model(self.adapter(x))  # (B, out_features)
 
 
-class BackboneNet(_HeadedNet):
+class BackboneNet(HeadedNet):
     """A torchvision classification architecture as a task network: ``body`` (:class:`BackboneBody`, the
     model with its final ``nn.Linear`` replaced by ``nn.Identity``) followed by a new linear ``head`` over
     ``n_classes`` labels; the interface of :class:`TaskNet`.
