@@ -211,11 +211,15 @@ class FolderListing:
 
 
 def image_extensions() -> frozenset[str]:
-    """Lower-case extensions (with the dot) of every format this Pillow opens."""
+    """Lower-case extensions (with the dot) of every format this Pillow opens.
+
+    Pillow also registers formats it can only write (``.pdf``, ``.palm``, ``.mpo`` for some builds):
+    those are not images it can read, so a stray ``notes.pdf`` is named at planning, not decoded later.
+    """
     from PIL import Image  # imported here: only image folders need it
 
     Image.init()  # registers every plugin, not only the common formats preloaded on import
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
 def _entries(directory: Path) -> list[os.DirEntry]:
