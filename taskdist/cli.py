@@ -2,6 +2,7 @@
 
     taskdist show results/distances/ftd.parquet     # a matrix as a task x task table
     taskdist show results/models/mnist_low.pt       # a checkpoint's spec and accuracies
+    taskdist show results/transfer/a/b.json         # a per-pair or NAS record (any .json, .npz too)
     taskdist methods                                # distance methods the workflow knows
     taskdist nearest mnist_low --method ftd         # closest sources of a target, with measured transfer
     taskdist summary                                # per method: Mantel test vs transfer, source-selection regret
@@ -15,12 +16,19 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from taskdist.artifacts import io, matrices
 
+SHOWN = (".parquet", ".json", ".pt", ".npz")
+"""The artifact files ``taskdist show`` reads: tables, per-pair and NAS records, checkpoints, dataset classes."""
+
 
 def show(path: Path, value: str, digits: int) -> str:
+    """A readable view of any artifact the workflow writes, chosen by its suffix (:data:`SHOWN`)."""
+    if path.suffix not in SHOWN:
+        raise ValueError(f"taskdist show reads {', '.join(SHOWN)} artifacts; got {path}")
     if path.suffix == ".pt":
         from taskdist.artifacts import checkpoint  # here: the other commands do not pay for importing torch
 
@@ -29,6 +37,17 @@ def show(path: Path, value: str, digits: int) -> str:
                  f"arch {ckpt['arch']}"]
         lines += [f"{k:>16} {v:.4f}" for k, v in sorted(ckpt["metrics"].items())]
         return "\n".join(lines)
+    if path.suffix == ".json":
+        return _show_record(path, digits)
+    if path.suffix == ".npz":
+        from taskdist.artifacts import dataset
+        from taskdist.specs import POOLS
+
+        ds, names = dataset.read_named(path)
+        counts = pd.crosstab(pd.Categorical(np.asarray(ds.class_names)[ds.labels], categories=ds.class_names),
+                             pd.Categorical(np.asarray(POOLS)[ds.pool], categories=POOLS), dropna=False)
+        counts.index.name, counts.columns.name = "class", "pool"
+        return f"dataset {names['dataset']}: {len(ds.labels)} images {tuple(ds.images.shape[1:])}\n{counts}"
     df = io.read_parquet(path)
     if {"source", "target", value} <= set(df.columns):
         square = matrices.to_square(df, value=value)
@@ -36,6 +55,32 @@ def show(path: Path, value: str, digits: int) -> str:
         return square.round(digits).to_string()
     with pd.option_context("display.max_rows", 40, "display.width", 120):
         return df.round(digits).to_string(max_rows=40)
+
+
+def _show_record(path: Path, digits: int) -> str:
+    """A per-pair or NAS record: its kind and names, its scalar values, and each list of rows as a table."""
+    from taskdist.artifacts import records
+
+    raw = io.read_json(path)
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if kind not in records.KINDS:
+        raise io.ArtifactError(f"{path} is not a taskdist record (kind {kind!r}; known: {sorted(records.KINDS)})")
+    record = records.read(path, kind)
+    about = ", ".join(f"{k} {record[k]}" for k in records.KINDS[kind][0])
+    lines = [f"{kind} record: {about}"]
+    for key, val in record.items():
+        if key in records.KINDS[kind][0]:
+            continue
+        if isinstance(val, list) and val and all(isinstance(v, dict) for v in val):
+            table = pd.json_normalize(val)
+            with pd.option_context("display.max_rows", 40, "display.width", 120):
+                lines += [f"{key}:", table.round(digits).to_string(max_rows=40)]
+        elif isinstance(val, (dict, list)):
+            text = json.dumps(val, default=str)
+            lines.append(f"{key}: {text if len(text) <= 200 else text[:197] + '...'}")
+        else:
+            lines.append(f"{key}: {round(val, digits) if isinstance(val, float) else val}")
+    return "\n".join(lines)
 
 
 def nearest(results: Path, target: str, method: str, k: int | None) -> str:
