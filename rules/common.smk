@@ -420,6 +420,7 @@ def get_final_outputs():
     outputs = [
         "results/transfer.parquet",
         "results/mantel.parquet",
+        "results/mantel_comparison.parquet",
         "results/selection.parquet",
         "results/reliability.parquet",
         "results/floors.parquet",

@@ -3,7 +3,8 @@ rule mantel:
         matrices=get_method_matrices,
         transfer="results/transfer.parquet",
     output:
-        "results/mantel.parquet",
+        table="results/mantel.parquet",
+        comparison="results/mantel_comparison.parquet",
     log:
         "logs/mantel.log",
     conda:
@@ -47,7 +48,8 @@ rule noise_floors:
     input:
         unpack(get_floor_inputs),
     output:
-        "results/floors.parquet",
+        table="results/floors.parquet",
+        targets="results/floors_targets.parquet",
     log:
         "logs/noise_floors.log",
     conda:

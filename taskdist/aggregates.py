@@ -276,10 +276,23 @@ def method_matrices(paths: Paths, tasks: list[str] | None = None, kind: str = "d
 
 
 def mantel(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, method: str, permutations: int,
-           seed: int) -> pd.DataFrame:
+           seed: int, resamples: int = 2000, level: float = 0.95) -> pd.DataFrame:
     """:func:`taskdist.evaluation.tables.mantel_table` over the method matrices at ``matrix_paths``."""
     return tables.mantel_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
-                                   tasks, method=method, permutations=permutations, seed=seed)
+                                   tasks, method=method, permutations=permutations, seed=seed, resamples=resamples,
+                                   level=level)
+
+
+def mantel_comparison(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, method: str, seed: int,
+                      resamples: int = 2000, level: float = 0.95) -> pd.DataFrame:
+    """:func:`taskdist.evaluation.tables.comparison_table` over the method matrices at ``matrix_paths``.
+
+    With ``resamples = 0`` (no bootstrap asked for) the table is empty, with its columns.
+    """
+    if not resamples:
+        return pd.DataFrame(columns=list(tables.COMPARISON_COLUMNS))
+    return tables.comparison_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
+                                   tasks, method=method, seed=seed, resamples=resamples, level=level)
 
 
 def selection(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, seed: int) -> pd.DataFrame:
@@ -288,24 +301,32 @@ def selection(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], 
                                       tasks, seed=seed)
 
 
-def noise_floors(matrix_paths: Paths, floor_paths: Paths) -> pd.DataFrame:
-    """Every method's floor beside its between-task spread (version: :data:`taskdist.evaluation.floors.VERSION`).
+def noise_floors(matrix_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every method's noise floors (version: :data:`taskdist.evaluation.floors.VERSION`): one row per method
+    (:data:`taskdist.evaluation.floors.COLUMNS`: a distance's between-task ratio, every method's within-target
+    ratio) and one per method and target (:data:`taskdist.evaluation.floors.TARGET_COLUMNS`: the per-target
+    spread, floor and ratio the within-target ratio is the median of).
 
     Each method needs its matrix and its floor matrix; rows in the order of
-    :data:`taskdist.methods.registry.METHODS`.
+    :data:`taskdist.methods.registry.METHODS` (then by target).
     """
     found = method_matrices(matrix_paths)
     floor = method_matrices(floor_paths, kind="floor")
     io.require(floor, found, "floor matrix")
-    rows = []
+    rows, targets = [], []
     for name, resampled in floor.items():
-        if METHODS[name].kind == "score":
+        kind = METHODS[name].kind
+        if kind == "score":
             result = floors.score_floor(found[name], resampled)
+            per_target = floors.score_targets(found[name], resampled)
         else:
             own = dict(zip(resampled["source"], resampled["value"], strict=True))
             result = floors.distance_floor(found[name], own)
-        rows.append({"method": name, "kind": METHODS[name].kind, **result})
-    return pd.DataFrame(rows, columns=list(floors.COLUMNS))
+            per_target = floors.distance_targets(found[name], own)
+        rows.append({"method": name, "kind": kind, **result})
+        targets.append(per_target.assign(method=name, kind=kind))
+    return (pd.DataFrame(rows, columns=list(floors.COLUMNS)),
+            pd.concat(targets, ignore_index=True)[list(floors.TARGET_COLUMNS)])
 
 
 # ------------------------------------------------------------------------------------------------ NAS

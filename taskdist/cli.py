@@ -5,7 +5,7 @@
     taskdist show results/transfer/a/b.json         # a per-pair or NAS record (any .json, .npz too)
     taskdist methods                                # distance methods the workflow knows
     taskdist nearest mnist_low --method ftd         # closest sources of a target, with measured transfer
-    taskdist summary                                # per method: Mantel test vs transfer, source-selection regret
+    taskdist summary                                # per method: Mantel r [CI], p, Holm p; selection means [CI]
     taskdist nas                                    # architecture searches: accuracy, size, cost per task
 """
 
@@ -110,24 +110,60 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
     return f"sources for {target} by {method} ({order}):\n{table}"
 
 
-def summary(results: Path) -> str:
+def _with_interval(value: pd.Series, low: pd.Series, high: pd.Series, digits: int = 2) -> pd.Series:
+    """``value [low, high]`` as text (``value`` alone where the interval is NaN)."""
+    def one(v: float, lo: float, hi: float) -> str:
+        text = f"{v:.{digits}f}"
+        return text if pd.isna(lo) or pd.isna(hi) else f"{text} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+    return pd.Series([one(*t) for t in zip(value, low, high, strict=True)], index=value.index, dtype=object)
+
+
+def summary(results: Path, resamples: int = 2000, seed: int = 0) -> str:
     from taskdist.evaluation import tables
 
     mantel = io.read_parquet(results / "mantel.parquet", ("x", "y", "setting", "statistic", "p_value"))
     selection = io.read_parquet(results / "selection.parquet", ("setting", "method", "target", "regret"))
-    table = tables.summary(mantel, selection)
-    columns = ["setting", "method", "mantel_r", "mantel_p", "mantel_r_error", "mantel_p_error",
-               "mean_regret", "mean_spearman", "mean_weighted_tau", "n_targets"]
+    level = float(mantel["level"].iloc[0]) if "level" in mantel.columns and len(mantel) else 0.95
+    table = tables.summary(mantel, selection, level=level, resamples=resamples, seed=seed)
     truth_tests = int((mantel["setting"] != "").sum())
+    pct = f"{100 * level:g}%"
+    shown = pd.DataFrame({"setting": table["setting"], "method": table["method"]})
+    for suffix, name in (("", "-gain"), ("_error", "1-acc")):
+        shown[f"r {name} [{pct}]"] = _with_interval(table[f"mantel_r{suffix}"], table[f"mantel_low{suffix}"],
+                                                   table[f"mantel_high{suffix}"])
+        shown[f"p {name}"] = table[f"mantel_p{suffix}"].round(4)
+        shown[f"p_holm {name}"] = table[f"mantel_p_holm{suffix}"].round(4)
+    chosen = pd.DataFrame({"setting": table["setting"], "method": table["method"]})
+    for metric in ("regret", "spearman", "weighted_tau"):
+        chosen[f"{metric} [{pct}]"] = _with_interval(table[f"mean_{metric}"], table[f"mean_{metric}_low"],
+                                                     table[f"mean_{metric}_high"], digits=3)
+    chosen["n_targets"] = table["n_targets"]
     parts = [
         "Mantel tests against the ground truth (one-sided, positive = predicts transfer; "
-        f"{truth_tests} tests of methods against the truth, {len(mantel) - truth_tests} between methods, "
-        "uncorrected p-values) and source selection:",
-        table[columns].round(3).to_string(index=False),
+        f"{truth_tests} tests of methods against the truth, {len(mantel) - truth_tests} between methods). "
+        f"r with its {pct} bootstrap interval over tasks; p: permutation p-value, p_holm: Holm-adjusted over "
+        "the tests against the truth:",
+        shown.to_string(index=False),
+        "",
+        f"Source selection: means over targets with {pct} bootstrap intervals over targets "
+        "(regret lower is better; spearman and weighted tau higher):",
+        chosen.to_string(index=False),
     ]
+    comparison = results / "mantel_comparison.parquet"
+    if comparison.exists():
+        pairs = io.read_parquet(comparison)
+        if len(pairs):
+            pairs = pairs.assign(difference=_with_interval(pairs["difference"], pairs["ci_low"], pairs["ci_high"]))
+            parts += ["", f"Best method vs runner-up (paired bootstrap over tasks of r_a - r_b, {pct} interval, "
+                          "two-sided p):",
+                      pairs[["setting", "truth", "a", "b", "r_a", "r_b", "difference", "p_value"]].round(3)
+                      .to_string(index=False)]
     extras = {
         "reliability.parquet": "Split-half reliability of the ground truth (Spearman-Brown):",
-        "floors.parquet": "Noise floor of each method (resampled tasks):",
+        "floors.parquet": "Noise floor of each method (resampled tasks; floor, between, ratio: between tasks, "
+                          "distances only; within_*: median over targets of the spread over sources against the "
+                          "floor on the target):",
         "consistency.parquet": "FTD consistency (Mantel tests between networks of other seeds, shapes):",
     }
     for name, title in extras.items():
@@ -165,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     p_near.add_argument("--results", type=Path, default=Path("results"))
     p_sum = sub.add_parser("summary", help="Mantel statistic vs transfer and source-selection metrics per method")
     p_sum.add_argument("--results", type=Path, default=Path("results"))
+    p_sum.add_argument("--resamples", type=int, default=2000, help="bootstrap draws of the targets (0: no intervals)")
+    p_sum.add_argument("--seed", type=int, default=0, help="seed of those draws")
     p_nas = sub.add_parser("nas", help="architecture searches per task: winner's accuracy, parameters, search cost")
     p_nas.add_argument("--results", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
@@ -175,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "nearest":
             print(nearest(args.results, args.target, args.method, args.k))
         elif args.command == "summary":
-            print(summary(args.results))
+            print(summary(args.results, args.resamples, args.seed))
         elif args.command == "nas":
             print(nas(args.results))
         elif args.command == "methods":

@@ -388,8 +388,17 @@ class Task2VecSpec:
 
 @dataclass(frozen=True)
 class MantelSpec:
+    """Mantel tests against the ground truth: the correlation, its permutation test and its bootstrap.
+
+    ``resamples`` draws of the tasks give every Mantel correlation a ``level``
+    interval, the paired comparison of the two best methods and the selection
+    means' intervals (0: no intervals).
+    """
+
     method: str
     permutations: int
+    resamples: int = 2000
+    level: float = 0.95
 
 
 @dataclass(frozen=True)

@@ -221,9 +221,15 @@ def test_method_matrices_in_registry_order_whatever_the_input_order(tmp_path):
     assert list(aggregates.method_matrices(shuffled(found, 3), TASKS)) == ["ftd", "tanas", "leep"]
     with pytest.raises(io.ArtifactError, match=r"over the tasks \['a', 'b', 'c'\], expected \['a', 'b'\]"):
         aggregates.method_matrices(found, ["a", "b"])
-    table = aggregates.noise_floors(found, floor_paths)
-    pd.testing.assert_frame_equal(table, aggregates.noise_floors(shuffled(found, 4), shuffled(floor_paths, 5)))
+    table, per_target = aggregates.noise_floors(found, floor_paths)
+    again, per_target_again = aggregates.noise_floors(shuffled(found, 4), shuffled(floor_paths, 5))
+    pd.testing.assert_frame_equal(table, again)
+    pd.testing.assert_frame_equal(per_target, per_target_again)
     assert table["method"].tolist() == ["ftd", "tanas", "leep"]
+    assert list(zip(per_target.method, per_target.target, strict=True)) == [
+        (m, t) for m in ("ftd", "tanas", "leep") for t in TASKS]
+    assert table["ratio"].notna().tolist() == [True, True, False]  # the between-task ratio: distances only
+    assert table["within_ratio"].notna().all()
     with pytest.raises(io.ArtifactError, match=r"missing \['tanas'\]"):
         aggregates.noise_floors(found, [p for p in floor_paths if p.stem != "tanas"])
     with pytest.raises(io.ArtifactError, match="expected a floor matrix"):

@@ -182,7 +182,7 @@ def matrix_outputs(methods):
 def evaluation_outputs(methods=METHODS):
     """What reads every matrix and the ground truth: Mantel tests, source selection, and each method's heatmap,
     atlas and Mantel scatter (one job per method, reading mantel.parquet)."""
-    out = {"results/mantel.parquet", "results/selection.parquet"}
+    out = {"results/mantel.parquet", "results/mantel_comparison.parquet", "results/selection.parquet"}
     for m in methods:
         out |= {f"results/plots/{m}.png", f"results/plots/atlas/{m}.png", f"results/plots/mantel/{m}.png"}
     return out
@@ -198,9 +198,10 @@ def nas_pending(targets):
 
 
 def after_matrices(changed, methods=METHODS, targets=EXP.nas.targets):
-    """The matrices (and floors) of the methods ``changed`` and what depends on them: the noise-floor table, the
+    """The matrices (and floors) of the methods ``changed`` and what depends on them: the noise-floor tables, the
     evaluation, and the nearest bases of the NAS targets when the NAS method is among them."""
-    out = matrix_outputs(changed) | {"results/floors.parquet"} | evaluation_outputs(methods)
+    out = matrix_outputs(changed) | {"results/floors.parquet", "results/floors_targets.parquet"}
+    out |= evaluation_outputs(methods)
     if EXP.nas.method in changed:
         out |= nas_pending(targets)
     return out
@@ -338,6 +339,7 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
     mantel = io.read_parquet(run_dir / "results/mantel.parquet")
     assert list(mantel.columns) == [
         "x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative",
+        "ci_low", "ci_high", "level", "resamples", "p_holm",
     ]
     truth = [(m, y, s, "greater") for s in SETTINGS for m in METHODS for y in ("-gain", "1-accuracy")]
     # every pair of methods once, not per setting, in either order (a two-sided test of x and y is one of y and x)
@@ -355,6 +357,8 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
 
     floors = io.read_parquet(run_dir / "results/floors.parquet")
     assert sorted(floors["method"]) == sorted(METHODS)
+    per_target = io.read_parquet(run_dir / "results/floors_targets.parquet")
+    assert sorted(zip(per_target.method, per_target.target, strict=True)) == sorted(itertools.product(METHODS, TASKS))
     for method in METHODS:
         for plot in (f"{method}.png", f"atlas/{method}.png", f"mantel/{method}.png"):
             assert (run_dir / "results/plots" / plot).stat().st_size > 1000

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr, weightedtau
 
+from taskdist.evaluation.intervals import mean_interval
+
 COLUMNS = ("target", "chosen", "best", "regret", "spearman", "weighted_tau")
 
 
@@ -327,6 +329,61 @@ def summarize(per_target: pd.DataFrame) -> dict[str, float | int]:
         "n_targets": len(per_target),
         "n_undefined": int(np.count_nonzero(np.isnan(rho) | np.isnan(tau))),
     }
+
+
+def summary_intervals(
+    per_target: pd.DataFrame,
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int | None = 0,
+) -> dict[str, float]:
+    r"""Bootstrap intervals over targets of the means of :func:`summarize`.
+
+    The targets are resampled with replacement (the same draws for the three
+    metrics: ``seed`` fixes them) and each resample's mean is taken as
+    :func:`summarize` takes it (a target with an undefined Spearman or
+    weighted tau is left out of that mean); the interval is the expanded
+    percentile interval of :func:`taskdist.evaluation.intervals.mean_interval`,
+    which corrects the plain percentile interval's under-coverage with few
+    targets. The per-target metrics share their candidate sources and so are
+    not independent; resampling targets treats them as exchangeable, the
+    usual approximation (the interval describes the spread over targets, not
+    over re-runs of the transfer experiments).
+
+    Parameters
+    ----------
+    per_target : pandas.DataFrame
+        With columns ``regret, spearman, weighted_tau``, one row per target
+        (the output of :func:`selection_metrics` or :func:`random_baseline`).
+    level : float
+        Confidence level, ``0 < level < 1``.
+    resamples : int
+        Number of resamples of the targets, ``>= 2``.
+    seed : int or None
+        Seed of the draws.
+
+    Returns
+    -------
+    dict
+        ``mean_regret_low, mean_regret_high, mean_spearman_low,
+        mean_spearman_high, mean_weighted_tau_low, mean_weighted_tau_high``
+        (NaN where fewer than 2 targets define the metric). The random
+        baseline's Spearman is 0 for every target, so its interval is ``(0, 0)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`summarize`, and as :func:`~taskdist.evaluation.intervals.mean_interval`
+        for ``level``, ``resamples`` and ``seed``.
+    """
+    summarize(per_target)  # the same checks
+    out: dict[str, float] = {}
+    for column in ("regret", "spearman", "weighted_tau"):
+        low, high = mean_interval(per_target[column].to_numpy(dtype=float), level=level, resamples=resamples,
+                                  seed=seed)
+        out[f"mean_{column}_low"], out[f"mean_{column}_high"] = low, high
+    return out
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -16,17 +16,26 @@ import numpy as np
 import pandas as pd
 
 from taskdist.artifacts.matrices import to_square
+from taskdist.evaluation.intervals import holm, mantel_difference, mantel_interval
 from taskdist.evaluation.mantel import mantel
-from taskdist.evaluation.selection import random_baseline, selection_metrics, summarize
+from taskdist.evaluation.selection import random_baseline, selection_metrics, summarize, summary_intervals
 from taskdist.evaluation.transfer import SETTINGS
 from taskdist.evaluation.transfer import means as transfer_means
 from taskdist.methods.registry import METHODS
 
-VERSION = 3
+VERSION = 4
 """Version of the Mantel and selection tables; raised whenever they change.
 
 3: methods in the order of :data:`taskdist.methods.registry.METHODS`, whatever the order of the inputs (the
-default config's order: its tables are unchanged)."""
+default config's order: its tables are unchanged).
+4: the Mantel table gains ``ci_low, ci_high`` (bootstrap over tasks, every row) and ``p_holm`` (Holm over the
+tests against the truth); a comparison table of the two best methods per setting and truth
+(:func:`comparison_table`); the summary shows intervals. Existing columns and values are unchanged."""
+
+MANTEL_COLUMNS = ("x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative",
+                  "ci_low", "ci_high", "level", "resamples", "p_holm")
+COMPARISON_COLUMNS = ("setting", "truth", "a", "b", "method", "r_a", "r_b", "difference", "ci_low", "ci_high",
+                      "p_value", "alternative", "level", "resamples", "defined", "n")
 
 
 def oriented(name: str, matrix: pd.DataFrame, tasks: list[str]) -> pd.DataFrame:
@@ -60,6 +69,8 @@ def mantel_table(
     method: str,
     permutations: int,
     seed: int,
+    resamples: int = 2000,
+    level: float = 0.95,
 ) -> pd.DataFrame:
     """Mantel test of every method against the ground truth of every setting, and of every pair of methods.
 
@@ -68,9 +79,20 @@ def mantel_table(
     ``1-accuracy``, so a positive statistic means "predicts transfer" and the
     p-value asks whether it does. Method against method is two-sided.
 
+    Every row gets a ``level`` bootstrap interval over tasks of its statistic
+    (:func:`taskdist.evaluation.intervals.mantel_interval`, ``resamples``
+    draws of the tasks from ``seed``: the same draws for every row; NaN with
+    ``resamples = 0`` or too few tasks). The rows against the truth form one
+    family per correlation ``method`` (every method x truth x setting) and get
+    Holm-adjusted p-values ``p_holm``
+    (:func:`taskdist.evaluation.intervals.holm`); the rows method against
+    method are descriptive agreement, not claims about transfer, and keep
+    ``p_holm`` NaN.
+
     Returns one row per comparison: ``x, y, setting, method, statistic,
-    p_value, permutations, n, alternative`` (``setting`` is empty for method
-    against method; ``method`` is the correlation, pearson or spearman).
+    p_value, permutations, n, alternative, ci_low, ci_high, level, resamples,
+    p_holm`` (``setting`` is empty for method against method; ``method`` is the
+    correlation, pearson or spearman).
     """
     dist = {name: oriented(name, m, tasks) for name, m in matrices.items()}
     rows = []
@@ -78,7 +100,12 @@ def mantel_table(
     def test(x: str, y: str, a: pd.DataFrame, b: pd.DataFrame, setting: str, alternative: str) -> None:
         result = mantel(a.to_numpy(), b.to_numpy(), method=method, permutations=permutations, seed=seed,
                         alternative=alternative)
-        rows.append({"x": x, "y": y, "setting": setting, **result.to_dict()})
+        low = high = np.nan
+        if resamples:
+            low, high = mantel_interval(a.to_numpy(), b.to_numpy(), method=method, level=level, resamples=resamples,
+                                        seed=seed)
+        rows.append({"x": x, "y": y, "setting": setting, **result.to_dict(), "ci_low": low, "ci_high": high,
+                     "level": float(level), "resamples": int(resamples)})
 
     for setting in settings(transfer):
         truth = ground_truth(transfer, tasks, setting)
@@ -87,8 +114,55 @@ def mantel_table(
                 test(name, t, dist[name], truth[t], setting, "greater")
     for x, y in itertools.combinations(dist, 2):
         test(x, y, dist[x], dist[y], "", "two-sided")
-    columns = ["x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative"]
-    return pd.DataFrame(rows)[columns]
+    table = pd.DataFrame(rows, columns=list(MANTEL_COLUMNS))
+    table["p_holm"] = np.nan
+    against_truth = table["setting"] != ""
+    for _, family in table[against_truth].groupby("method"):
+        table.loc[family.index, "p_holm"] = holm(family["p_value"].to_numpy(dtype=float))
+    return table
+
+
+def comparison_table(
+    matrices: dict[str, pd.DataFrame],
+    transfer: pd.DataFrame,
+    tasks: list[str],
+    *,
+    method: str,
+    seed: int,
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Does the best method predict transfer better than the runner-up? One row per setting and truth.
+
+    The two methods with the highest Mantel correlation (``method``) with the
+    truth (ties in the order of the inputs) are compared by the paired
+    bootstrap over tasks of :func:`taskdist.evaluation.intervals.mantel_difference`:
+    ``difference = r_a - r_b`` (``a`` the best, so ``difference >= 0``), its
+    ``level`` interval and a *two-sided* p-value, because the order of ``a``
+    and ``b`` was picked from the same data. Methods whose correlation is
+    undefined are not ranked. Empty (with the columns) when fewer than two
+    methods have a correlation.
+
+    Columns ``setting, truth, a, b, method, r_a, r_b, difference, ci_low,
+    ci_high, p_value, alternative, level, resamples, defined, n``.
+    """
+    dist = {name: oriented(name, m, tasks) for name, m in matrices.items()}
+    rows = []
+    for setting in settings(transfer):
+        truth = ground_truth(transfer, tasks, setting)
+        for t in TRUTHS:
+            target = truth[t].to_numpy()
+            r = {name: mantel(d.to_numpy(), target, method=method, permutations=0).statistic
+                 for name, d in dist.items()}
+            ranked = sorted((name for name in r if np.isfinite(r[name])), key=lambda name: -r[name])
+            if len(ranked) < 2:
+                continue
+            a, b = ranked[:2]
+            result = mantel_difference(dist[a].to_numpy(), dist[b].to_numpy(), target, method=method, level=level,
+                                       resamples=resamples, alternative="two-sided", seed=seed)
+            fields = result.to_dict()
+            rows.append({"setting": setting, "truth": t, "a": a, "b": b, **fields, "n": len(tasks)})
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
 
 
 def agreement_table(matrices: dict[str, pd.DataFrame], *, method: str, permutations: int, seed: int) -> pd.DataFrame:
@@ -124,15 +198,51 @@ def selection_table(matrices: dict[str, pd.DataFrame], transfer: pd.DataFrame, t
     return table[["setting", "method", "target", "chosen", "best", "regret", "spearman", "weighted_tau"]]
 
 
-def summary(mantel_rows: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and method: Mantel statistic and p-value against ``-gain`` and ``1-accuracy``, mean selection."""
+SELECTION_INTERVALS = tuple(f"mean_{m}_{end}" for m in ("regret", "spearman", "weighted_tau")
+                            for end in ("low", "high"))
+
+
+def summary(
+    mantel_rows: pd.DataFrame,
+    selection: pd.DataFrame,
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per setting and method: the Mantel tests against ``-gain`` and ``1-accuracy``, and mean source selection.
+
+    Columns (the first ones as before intervals existed) ``setting, method``,
+    per truth (suffix ``""`` for ``-gain``, ``"_error"`` for ``1-accuracy``)
+    ``mantel_r, mantel_p`` (raw permutation p), then
+    :func:`taskdist.evaluation.selection.summarize`'s means and counts; then
+    the new columns: per truth ``mantel_low, mantel_high`` (the table's
+    bootstrap interval over tasks) and ``mantel_p_holm``, and the selection
+    means' intervals over targets
+    (:func:`taskdist.evaluation.selection.summary_intervals`, ``level``,
+    ``resamples``, ``seed``: :data:`SELECTION_INTERVALS`; ``resamples = 0``
+    leaves them NaN). A Mantel
+    table written before intervals existed lacks ``ci_low, ci_high,
+    p_holm``: those columns are then NaN.
+    """
     rows = []
     for (setting, name), per_target in selection.groupby(["setting", "method"], sort=False):
         row = {"setting": setting, "method": name}
+        extra = {}
         for truth, suffix in (("-gain", ""), ("1-accuracy", "_error")):
             hit = mantel_rows[(mantel_rows["x"] == name) & (mantel_rows["y"] == truth)
                               & (mantel_rows["setting"] == setting)]
-            row[f"mantel_r{suffix}"] = float(hit["statistic"].iloc[0]) if len(hit) else np.nan
-            row[f"mantel_p{suffix}"] = float(hit["p_value"].iloc[0]) if len(hit) else np.nan
-        rows.append({**row, **summarize(per_target)})
+
+            def value(column: str, hit: pd.DataFrame = hit) -> float:
+                return float(hit[column].iloc[0]) if len(hit) and column in hit.columns else np.nan
+
+            row[f"mantel_r{suffix}"] = value("statistic")
+            row[f"mantel_p{suffix}"] = value("p_value")
+            extra[f"mantel_low{suffix}"] = value("ci_low")
+            extra[f"mantel_high{suffix}"] = value("ci_high")
+            extra[f"mantel_p_holm{suffix}"] = value("p_holm")
+        spread = (summary_intervals(per_target, level=level, resamples=resamples, seed=seed) if resamples
+                  else dict.fromkeys(SELECTION_INTERVALS, np.nan))
+        rows.append({**row, **summarize(per_target), **extra, **spread})
     return pd.DataFrame(rows)
+
