@@ -88,7 +88,11 @@ def nearest(results: Path, target: str, method: str, k: int | None) -> str:
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    df = matrices.read_method(results / "distances" / f"{method}.parquet", method)
+    path = results / "distances" / f"{method}.parquet"
+    if not path.exists():
+        raise ValueError(f"{path} does not exist: the run in {results} did not compute {method}. A method is computed "
+                         f"when the config's distances.methods lists it{_config_hint(method)}; then run snakemake")
+    df = matrices.read_method(path, method)
     if target not in set(df["target"]):
         raise ValueError(f"target {target!r} is not in {method}'s matrix; tasks: {sorted(set(df['target']))}")
     rows = df[(df["target"] == target) & (df["source"] != target)].rename(columns={"value": method})
@@ -117,6 +121,16 @@ def _with_interval(value: pd.Series, low: pd.Series, high: pd.Series, digits: in
         return text if pd.isna(lo) or pd.isna(hi) else f"{text} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
     return pd.Series([one(*t) for t in zip(value, low, high, strict=True)], index=value.index, dtype=object)
+
+
+def _config_hint(method: str) -> str:
+    """Which shipped config turns ``method`` on."""
+    from taskdist.methods.registry import PATH_METHODS
+
+    if method in (*PATH_METHODS, "transfer_bound"):
+        return (" (config.yaml leaves it out for its cost; configs/literature.yaml adds it: "
+                "snakemake --cores 2 --configfile configs/literature.yaml)")
+    return " (config.yaml does)"
 
 
 def summary(results: Path, resamples: int = 2000, seed: int = 0) -> str:

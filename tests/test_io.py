@@ -116,3 +116,11 @@ def test_written_files_get_the_mode_the_umask_gives(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.parquet").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o664
+
+
+def test_nearest_for_a_method_the_run_did_not_compute_says_which_config_does(tmp_path, capsys):
+    (tmp_path / "distances").mkdir()
+    assert main(["nearest", "a", "--method", "coupled", "--results", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "did not compute coupled" in err and "configs/literature.yaml" in err
+    assert "run snakemake to compute it" not in err  # a plain rerun would not compute it
