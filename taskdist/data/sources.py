@@ -160,7 +160,13 @@ def read_torchvision(
             images.append(np.asarray(part.data, dtype=np.uint8))
             labels.append(np.asarray(targets, dtype=np.int64))
             origin.append(np.full(len(targets), test, dtype=np.uint8))
-    except RuntimeError as err:  # torchvision's "not found or corrupted" (md5 mismatch)
+    except (RuntimeError, OSError) as err:  # "not found or corrupted" (md5 mismatch), or a failed download
+        if missing:  # it had to download: offline, or the mirror failed (URLError is an OSError)
+            raise RuntimeError(
+                f"dataset {name!r}: downloading it into {root} failed ({type(err).__name__}: {err}). Offline, copy "
+                f"torchvision's {source.cls} files there ({', '.join(missing)}) and set `download: false` in "
+                f"datasets.{name} of the config"
+            ) from None
         raise RuntimeError(f"dataset {name!r}: torchvision could not read it from {root}: {err}") from err
     names = tuple(classes) if source.named else None
     return np.concatenate(images), np.concatenate(labels), np.concatenate(origin), names
