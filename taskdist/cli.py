@@ -2,6 +2,7 @@
 
     taskdist show results/distances/ftd.parquet     # a matrix as a task x task table
     taskdist show results/models/mnist_low.pt       # a checkpoint's spec and accuracies
+    taskdist show results/transfer/a/b.json         # a per-pair or NAS record (any .json, .npz too)
     taskdist methods                                # distance methods the workflow knows
     taskdist nearest mnist_low --method ftd         # closest sources of a target, with measured transfer
     taskdist summary                                # per method: Mantel r [CI], p, Holm p; selection means [CI]
@@ -15,12 +16,19 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from taskdist.artifacts import io, matrices
 
+SHOWN = (".parquet", ".json", ".pt", ".npz")
+"""The artifact files ``taskdist show`` reads: tables, per-pair and NAS records, checkpoints, dataset classes."""
+
 
 def show(path: Path, value: str, digits: int) -> str:
+    """A readable view of any artifact the workflow writes, chosen by its suffix (:data:`SHOWN`)."""
+    if path.suffix not in SHOWN:
+        raise ValueError(f"taskdist show reads {', '.join(SHOWN)} artifacts; got {path}")
     if path.suffix == ".pt":
         from taskdist.artifacts import checkpoint  # here: the other commands do not pay for importing torch
 
@@ -29,6 +37,17 @@ def show(path: Path, value: str, digits: int) -> str:
                  f"arch {ckpt['arch']}"]
         lines += [f"{k:>16} {v:.4f}" for k, v in sorted(ckpt["metrics"].items())]
         return "\n".join(lines)
+    if path.suffix == ".json":
+        return _show_record(path, digits)
+    if path.suffix == ".npz":
+        from taskdist.artifacts import dataset
+        from taskdist.specs import POOLS
+
+        ds, names = dataset.read_named(path)
+        counts = pd.crosstab(pd.Categorical(np.asarray(ds.class_names)[ds.labels], categories=ds.class_names),
+                             pd.Categorical(np.asarray(POOLS)[ds.pool], categories=POOLS), dropna=False)
+        counts.index.name, counts.columns.name = "class", "pool"
+        return f"dataset {names['dataset']}: {len(ds.labels)} images {tuple(ds.images.shape[1:])}\n{counts}"
     df = io.read_parquet(path)
     if {"source", "target", value} <= set(df.columns):
         square = matrices.to_square(df, value=value)
@@ -38,12 +57,42 @@ def show(path: Path, value: str, digits: int) -> str:
         return df.round(digits).to_string(max_rows=40)
 
 
+def _show_record(path: Path, digits: int) -> str:
+    """A per-pair or NAS record: its kind and names, its scalar values, and each list of rows as a table."""
+    from taskdist.artifacts import records
+
+    raw = io.read_json(path)
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if kind not in records.KINDS:
+        raise io.ArtifactError(f"{path} is not a taskdist record (kind {kind!r}; known: {sorted(records.KINDS)})")
+    record = records.read(path, kind)
+    about = ", ".join(f"{k} {record[k]}" for k in records.KINDS[kind][0])
+    lines = [f"{kind} record: {about}"]
+    for key, val in record.items():
+        if key in records.KINDS[kind][0]:
+            continue
+        if isinstance(val, list) and val and all(isinstance(v, dict) for v in val):
+            table = pd.json_normalize(val)
+            with pd.option_context("display.max_rows", 40, "display.width", 120):
+                lines += [f"{key}:", table.round(digits).to_string(max_rows=40)]
+        elif isinstance(val, (dict, list)):
+            text = json.dumps(val, default=str)
+            lines.append(f"{key}: {text if len(text) <= 200 else text[:197] + '...'}")
+        else:
+            lines.append(f"{key}: {round(val, digits) if isinstance(val, float) else val}")
+    return "\n".join(lines)
+
+
 def nearest(results: Path, target: str, method: str, k: int | None) -> str:
     from taskdist.methods.registry import METHODS
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    df = matrices.read_method(results / "distances" / f"{method}.parquet", method)
+    path = results / "distances" / f"{method}.parquet"
+    if not path.exists():
+        raise ValueError(f"{path} does not exist: the run in {results} did not compute {method}. A method is computed "
+                         f"when the config's distances.methods lists it{_config_hint(method)}; then run snakemake")
+    df = matrices.read_method(path, method)
     if target not in set(df["target"]):
         raise ValueError(f"target {target!r} is not in {method}'s matrix; tasks: {sorted(set(df['target']))}")
     rows = df[(df["target"] == target) & (df["source"] != target)].rename(columns={"value": method})
@@ -72,6 +121,16 @@ def _with_interval(value: pd.Series, low: pd.Series, high: pd.Series, digits: in
         return text if pd.isna(lo) or pd.isna(hi) else f"{text} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
     return pd.Series([one(*t) for t in zip(value, low, high, strict=True)], index=value.index, dtype=object)
+
+
+def _config_hint(method: str) -> str:
+    """Which shipped config turns ``method`` on."""
+    from taskdist.methods.registry import PATH_METHODS
+
+    if method in (*PATH_METHODS, "transfer_bound"):
+        return (" (config.yaml leaves it out for its cost; configs/literature.yaml adds it: "
+                "snakemake --cores 2 --configfile configs/literature.yaml)")
+    return " (config.yaml does)"
 
 
 def summary(results: Path, resamples: int = 2000, seed: int = 0) -> str:

@@ -353,8 +353,9 @@ def _transfer(
                 if have[i] < need:
                     raise ConfigError(
                         f"config key transfer.{key}: {need} {split} examples per label are needed, but label "
-                        f"{label} ({name!r}) of task {task.id!r} has {have[i]} in its {split} split; lower it "
-                        f"or raise tasks[{task.id}].samples_per_class"
+                        f"{label} ({name!r}) of task {task.id!r} has {have[i]} in its {split} split; lower it, "
+                        f"raise tasks[{task.id}].samples_per_class, or give the {split} pool of dataset "
+                        f"{task.dataset!r} a larger share (datasets.{task.dataset}.split.{split})"
                     )
     return spec
 
@@ -391,6 +392,9 @@ def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSp
     is readable."""
     probe = {"arch": None, "weights": None, **raw["probe"]}
     key = "config key task2vec.probe"
+    if not needed:  # no task2vec method is computed: its settings are not read, so not judged either
+        return from_params(Task2VecSpec, {**raw, "probe": {k: probe[k] for k in ("kind", "arch", "weights")},
+                                          "probe_tasks": ()})
     if probe["kind"] == "trained":
         for name in ("arch", "weights"):
             if probe[name] is not None:
@@ -398,7 +402,7 @@ def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSp
                     f"{key}.{name}: a trained probe is a task network the workflow trains on probe.tasks; it "
                     f"takes no {name} (got {probe[name]!r}): remove it, or set probe.kind: torchvision"
                 )
-        if needed and not probe["tasks"]:
+        if not probe["tasks"]:
             raise ConfigError(f"{key}.tasks: a trained probe needs at least one task id")
         for tid in probe["tasks"]:
             if tid not in tasks:
@@ -409,8 +413,7 @@ def _task2vec(raw: dict, tasks: dict[str, TaskSpec], needed: bool) -> Task2VecSp
                 f"{key}.tasks: a torchvision probe is not trained on tasks (got {probe['tasks']}); remove them, "
                 f"or set probe.kind: trained"
             )
-        if needed:
-            _check_torchvision_probe(probe["arch"], probe["weights"], key)
+        _check_torchvision_probe(probe["arch"], probe["weights"], key)
     return from_params(
         Task2VecSpec,
         {**raw, "probe": {k: probe[k] for k in ("kind", "arch", "weights")}, "probe_tasks": probe["tasks"]},

@@ -28,12 +28,28 @@ if TYPE_CHECKING:
 
 
 def log_to(log_path: str | None) -> None:
-    """Send logging and warnings to ``log_path`` (to stderr without one)."""
+    """Send logging and warnings to ``log_path`` (to stderr without one); with a log, an error that ends the job
+    is written to it too (its traceback), so that the log Snakemake points to holds the error."""
     handler = logging.FileHandler(log_path, mode="w") if log_path else logging.StreamHandler(sys.stderr)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[handler], force=True
     )
     logging.captureWarnings(True)
+    if log_path:
+        sys.excepthook = _log_then(sys.excepthook)
+
+
+def _log_then(hook):
+    """An excepthook that logs the uncaught error (with its traceback) before ``hook`` prints it to the console."""
+
+    def excepthook(kind, value, tb):
+        if not issubclass(kind, KeyboardInterrupt):
+            logging.getLogger("taskdist.job").error("job failed: %s: %s", kind.__name__, value,
+                                                    exc_info=(kind, value, tb))
+            logging.shutdown()
+        hook(kind, value, tb)
+
+    return excepthook
 
 
 def torch_device(threads: int, device: str = "cpu") -> torch.device:
@@ -70,12 +86,31 @@ def finish() -> None:
     cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     wall = time.time() - psutil.Process().create_time()
     logging.getLogger("taskdist.job").info(
-        "%s cpu_s=%.2f wall_s=%.2f max_rss_mb=%.0f", RESOURCES, cpu, wall, max(own.ru_maxrss, children.ru_maxrss) / 1024
+        "%s cpu_s=%.2f wall_s=%.2f max_rss_mb=%.0f", RESOURCES, cpu, wall, max(peak_rss_mb(), children.ru_maxrss / 1024)
     )
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory, in MB.
+
+    ``getrusage``'s ``ru_maxrss`` survives fork and exec: a job started by Snakemake reports the Snakemake
+    process's peak when that was larger. Linux's ``VmHWM`` (``/proc/self/status``) is the peak of this
+    process's own memory since its exec; elsewhere ``ru_maxrss`` is the fallback.
+    """
+    import resource
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def read_resources(log_path: str | os.PathLike) -> dict[str, float] | None:

@@ -278,6 +278,22 @@ def test_transfer_budget_must_fit_every_tasks_splits(tmp_path):
     cfg["transfer"]["samples_per_class"] = 13
     with pytest.raises(ConfigError, match=r"transfer.samples_per_class: 13 train examples"):
         _load(tmp_path, cfg)
+    cfg = tiny_config()  # the fix for a train/ + test/ image folder: a larger val share of its train part
+    cfg["transfer"]["holdout_per_class"] = 5
+    dataset = cfg["tasks"][0]["dataset"]
+    with pytest.raises(ConfigError, match=rf"a larger share \(datasets\.{dataset}\.split\.val\)"):
+        _load(tmp_path, cfg)
+
+
+def test_a_method_left_out_is_not_judged(tmp_path):
+    """Without a task2vec method, the probe's settings are not read: a probe task that no longer exists is fine."""
+    cfg = tiny_config()
+    cfg["distances"]["methods"] = [m for m in cfg["distances"]["methods"] if not m.startswith("task2vec")]
+    cfg["task2vec"] = {"probe": {"kind": "trained", "tasks": ["gone"]}}
+    assert _load(tmp_path, cfg).task2vec.probe_tasks == ()
+    cfg["distances"]["methods"].append("task2vec")
+    with pytest.raises(ConfigError, match=r"task2vec.probe.tasks: 'gone' is not a task id"):
+        _load(tmp_path, cfg)
 
 
 @pytest.mark.parametrize(("key", "new"), [("seeds", "transfer.replicates"), ("epochs", "transfer.finetune.max_epochs"),

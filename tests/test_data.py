@@ -263,6 +263,23 @@ def test_missing_files_name_the_path_and_download(tmp_path, name):
     assert str(tmp_path / "nowhere") in str(excinfo.value)
 
 
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_a_download_that_fails_offline_names_the_dataset_the_root_and_the_offline_way(tmp_path, name, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError) as err:
+        load(name, ImageSpec(), root=tmp_path / "tv", download=True)
+    message = str(err.value)
+    assert f"dataset {name!r}: downloading it into {tmp_path / 'tv'} failed" in message
+    assert "download: false" in message and f"datasets.{name}" in message
+    assert err.value.__cause__ is None  # one line, not torchvision's chained traceback
+
+
 def test_corrupt_cifar_file_is_reported_with_its_root(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()

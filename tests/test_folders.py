@@ -143,10 +143,14 @@ def test_rgb_and_gray_reading_and_a_corrupt_file_named(tmp_path):
             lambda r: make_folder(r, ("a",), n=1) and (r / "a" / "data.bin").write_bytes(b"1"),
             r"unexpected file .*a/data\.bin",
         ),
+        (  # Pillow registers .pdf, .palm and .mpo as formats it writes but cannot open
+            lambda r: make_folder(r, ("a",), n=1) and (r / "a" / "notes.pdf").write_bytes(b"%PDF-1.4"),
+            r"unexpected file .*a/notes\.pdf .*not a file Pillow opens",
+        ),
         (lambda r: make_folder(r, ("a",), n=1) and (r / "a" / "sub").mkdir(), r"a/sub is a folder inside class folder"),
         (lambda r: r.mkdir(), r"holds no class folders"),
     ],
-    ids=["empty-class", "missing-root", "unexpected-file", "nested-folder", "no-classes"],
+    ids=["empty-class", "missing-root", "unexpected-file", "save-only-format", "nested-folder", "no-classes"],
 )
 def test_malformed_folders_are_config_errors_naming_the_path(tmp_path, make, match):
     root = tmp_path / "f"

@@ -1,11 +1,16 @@
 """Artifacts: atomic, deterministic writes; clear errors for missing, truncated or foreign files."""
 
+import os
+import stat
+
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
 
-from taskdist.artifacts import checkpoint, io, matrices
+from taskdist.artifacts import checkpoint, dataset, io, matrices, records
+from taskdist.artifacts.dataset import Dataset
 from taskdist.cli import main
 
 
@@ -71,3 +76,51 @@ def test_cli_shows_a_checkpoint(tmp_path, capsys):
     assert main(["show", str(tmp_path / "low.pt")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "task low (digits, 2 classes)" and out[-1].split() == ["test_accuracy", "0.5000"]
+
+
+def test_cli_shows_records_and_dataset_classes_and_names_what_it_reads(tmp_path, capsys):
+    runs = [{"setting": "finetune", "replicate": 0, "accuracy": 0.91234}, {"setting": "linear", "replicate": 0,
+                                                                           "accuracy": 0.8}]
+    records.write({"runs": runs}, tmp_path / "b.json", "transfer", source="a", target="b")
+    assert main(["show", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "transfer record: source a, target b"
+    assert "finetune" in out and "0.912" in out and "delete" not in out
+    n = 6
+    ds = Dataset(np.zeros((n, 1, 8, 8), np.uint8), np.array([0, 0, 0, 1, 1, 1], np.int64), np.zeros(n, np.uint8),
+                 np.array([0, 1, 2, 0, 0, 2], np.uint8), ("zero", "one"))
+    dataset.write(ds, tmp_path / "zero.npz", dataset="digits")
+    assert main(["show", str(tmp_path / "zero.npz")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dataset digits: 6 images (1, 8, 8)") and "zero" in out and "test" in out
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["show", str(tmp_path / "notes.txt")]) == 1
+    assert ".parquet, .json, .pt, .npz" in capsys.readouterr().err
+
+
+def test_a_sound_file_of_another_kind_is_not_called_corrupt(tmp_path):
+    io.write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet", format=io.Format("floors", 1))
+    with pytest.raises(io.ArtifactError, match="is a floors v1 file; expected a .* file: pass a file of that kind"
+                       ) as err:
+        matrices.read(tmp_path / "t.parquet")
+    assert "delete" not in str(err.value)
+
+
+def test_written_files_get_the_mode_the_umask_gives(tmp_path):
+    old = os.umask(0o022)
+    try:
+        matrices.write(_matrix(), tmp_path / "m.parquet", method="ftd")
+        os.umask(0o002)
+        io.write_json({"a": 1}, tmp_path / "r.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.parquet").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o664
+
+
+def test_nearest_for_a_method_the_run_did_not_compute_says_which_config_does(tmp_path, capsys):
+    (tmp_path / "distances").mkdir()
+    assert main(["nearest", "a", "--method", "coupled", "--results", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "did not compute coupled" in err and "configs/literature.yaml" in err
+    assert "run snakemake to compute it" not in err  # a plain rerun would not compute it

@@ -44,15 +44,29 @@ def test_finish_exits_zero_with_logs_and_output_written(tmp_path):
     assert 0 < used["cpu_s"] < 600 and used["wall_s"] > 0.1 and used["max_rss_mb"] > 50  # torch is loaded
 
 
-def test_a_failing_job_exits_nonzero_and_keeps_its_traceback(tmp_path):
-    proc, _ = run_job(tmp_path, """
+def test_a_failing_job_exits_nonzero_and_keeps_its_traceback_in_its_log(tmp_path):
+    proc, log = run_job(tmp_path, """
         start(snakemake)
         raise ValueError("bad input 'x'")
         finish()
     """)
     assert proc.returncode != 0
-    assert "ValueError: bad input 'x'" in proc.stderr
+    assert "ValueError: bad input 'x'" in proc.stderr  # the console still shows it
+    assert "job failed: ValueError: bad input 'x'" in log and "Traceback" in log  # and the job's log holds it
     assert read_resources(tmp_path / "job.log") is None  # not counted as a finished job
+
+
+def test_a_job_reports_its_own_peak_memory_not_its_parents(tmp_path):
+    """ru_maxrss survives fork and exec: a job started by a process that held 600 MB reported 600 MB."""
+    parent = textwrap.dedent("""
+        import subprocess, sys
+        hold = bytearray(600 * 2**20)  # touched: resident
+        child = "from taskdist.runtime import peak_rss_mb; print(peak_rss_mb())"
+        print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+    """)
+    proc = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert 5 < float(proc.stdout) < 200  # the child is an interpreter, far below its parent's 600 MB
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

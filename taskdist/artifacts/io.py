@@ -75,8 +75,10 @@ def check_format(path: str | Path, found: Format | None, expected: Format) -> No
     """Raise :class:`ArtifactError` unless the file at ``path`` declares the format ``expected``."""
     if found == expected:
         return
+    if found is not None and found.name != expected.name:  # a sound file of another kind: nothing to recompute
+        raise ArtifactError(f"artifact {path} is a {found} file; expected a {expected} file: pass a file of that kind")
     what = "declares no taskdist format (written by an older taskdist, or not by taskdist)" if found is None \
-        else f"is a {found} file"
+        else f"is a {found} file (another version of the format)"
     raise ArtifactError(f"artifact {path} {what}; expected a {expected} file: {recompute_hint(path)}")
 
 
@@ -89,10 +91,18 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets what open() would give
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_with(path: str | Path, what: str, reader: Callable[[Path], Any]) -> Any:

@@ -160,7 +160,13 @@ def read_torchvision(
             images.append(np.asarray(part.data, dtype=np.uint8))
             labels.append(np.asarray(targets, dtype=np.int64))
             origin.append(np.full(len(targets), test, dtype=np.uint8))
-    except RuntimeError as err:  # torchvision's "not found or corrupted" (md5 mismatch)
+    except (RuntimeError, OSError) as err:  # "not found or corrupted" (md5 mismatch), or a failed download
+        if missing:  # it had to download: offline, or the mirror failed (URLError is an OSError)
+            raise RuntimeError(
+                f"dataset {name!r}: downloading it into {root} failed ({type(err).__name__}: {err}). Offline, copy "
+                f"torchvision's {source.cls} files there ({', '.join(missing)}) and set `download: false` in "
+                f"datasets.{name} of the config"
+            ) from None
         raise RuntimeError(f"dataset {name!r}: torchvision could not read it from {root}: {err}") from err
     names = tuple(classes) if source.named else None
     return np.concatenate(images), np.concatenate(labels), np.concatenate(origin), names
@@ -211,11 +217,15 @@ class FolderListing:
 
 
 def image_extensions() -> frozenset[str]:
-    """Lower-case extensions (with the dot) of every format this Pillow opens."""
+    """Lower-case extensions (with the dot) of every format this Pillow opens.
+
+    Pillow also registers formats it can only write (``.pdf``, ``.palm``, ``.mpo`` for some builds):
+    those are not images it can read, so a stray ``notes.pdf`` is named at planning, not decoded later.
+    """
     from PIL import Image  # imported here: only image folders need it
 
     Image.init()  # registers every plugin, not only the common formats preloaded on import
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
 def _entries(directory: Path) -> list[os.DirEntry]:
