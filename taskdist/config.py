@@ -28,24 +28,14 @@ from pathlib import Path
 
 import yaml
 
-from taskdist.data.datasets import (
-    DATASETS,
-    DEFAULT_VAL,
-    POOLS,
-    DatasetInfo,
-    ImageSpec,
-    SplitSpec,
-    check_split,
-    dataset_info,
-    default_split,
-    folder_info,
-    pool_sizes,
-)
+from taskdist.data.pools import DEFAULT_VAL, check_split, default_split, pool_sizes
+from taskdist.data.registry import DATASETS, DatasetInfo, dataset_info, folder_info
 from taskdist.data.sources import scan_folder
 from taskdist.seeds import stable_seed
 from taskdist.specs import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    POOLS,
     ArchSpec,
     BackboneSpec,
     BoundSpec,
@@ -54,9 +44,11 @@ from taskdist.specs import (
     DatasetSpec,
     Experiment,
     FisherSpec,
+    ImageSpec,
     LinearSpec,
     MantelSpec,
     NasSpec,
+    SplitSpec,
     TanasSpec,
     Task2VecSpec,
     TaskSpec,

@@ -42,7 +42,7 @@ class SplitSpec:
         test file is the test pool.
 
     Fractions in (0, 1) summing to 1: checked by the config's schema and by
-    :func:`taskdist.data.datasets.check_split` where a split is used, not here.
+    :func:`taskdist.data.pools.check_split` where a split is used, not here.
     """
 
     train: float
@@ -208,7 +208,7 @@ class TaskSpec:
         ----------
         pool_sizes
             (n_dataset_classes, 3): images of each class in the train, val and
-            test pools (:func:`taskdist.data.datasets.pool_sizes`, or counted from a
+            test pools (:func:`taskdist.data.pools.pool_sizes`, or counted from a
             dataset's ``pool`` array).
 
         Returns
@@ -251,12 +251,12 @@ class DatasetSpec:
     Parameters
     ----------
     name
-        Registry name (:data:`taskdist.data.datasets.DATASETS`), or the config's name of an image folder.
+        Registry name (:data:`taskdist.data.registry.DATASETS`), or the config's name of an image folder.
     root, download
         Where torchvision reads the files, and whether it may fetch them.
     split
         How its images are divided into train / val / test pools
-        (:func:`taskdist.data.datasets.default_split` of the dataset unless configured).
+        (:func:`taskdist.data.pools.default_split` of the dataset unless configured).
     folder
         Root of an image folder (:func:`taskdist.data.sources.scan_folder`); None for a registered dataset.
     class_names

@@ -6,7 +6,8 @@ from wf import snakemake, tiny_config, write_config
 
 from taskdist import config, specs
 from taskdist.config import ConfigError
-from taskdist.data.datasets import dataset_info, default_split
+from taskdist.data.pools import default_split
+from taskdist.data.registry import dataset_info
 from taskdist.seeds import stable_seed
 from taskdist.specs import from_params, to_params
 

@@ -15,8 +15,11 @@ import scipy.io
 import torchvision.datasets as tvd
 
 from taskdist.artifacts.dataset import Dataset
-from taskdist.data import datasets, sources
-from taskdist.data.datasets import DATASETS, POOLS, ImageSpec, SplitSpec, assign_pools, canonicalize, load, pool_sizes
+from taskdist.data import datasets, pools, registry, sources
+from taskdist.data.datasets import canonicalize, load
+from taskdist.data.pools import assign_pools, pool_sizes
+from taskdist.data.registry import DATASETS
+from taskdist.specs import POOLS, ImageSpec, SplitSpec
 
 TORCHVISION_NAMES = [name for name, info in DATASETS.items() if not info.embedded]
 
@@ -62,9 +65,9 @@ def test_registry_is_consistent():
 
 
 def test_dataset_info_rejects_unknown_name():
-    assert datasets.dataset_info("cifar10").n_classes == 10
+    assert registry.dataset_info("cifar10").n_classes == 10
     with pytest.raises(ValueError, match=r"'cifar11'.*mnist5k.*cifar10"):
-        datasets.dataset_info("cifar11")
+        registry.dataset_info("cifar11")
     with pytest.raises(ValueError, match="cifar11"):
         load("cifar11", ImageSpec())
 
@@ -334,7 +337,7 @@ def test_pool_sizes_are_the_counts_of_assign_pools(name, split):
 
 def test_pool_sizes_of_every_registered_dataset_add_up():
     for info in DATASETS.values():
-        sizes = pool_sizes(info, datasets.default_split(info))
+        sizes = pool_sizes(info, pools.default_split(info))
         np.testing.assert_array_equal(sizes.sum(axis=1), info.class_counts)
         if info.has_test_part:
             np.testing.assert_array_equal(sizes[:, 2], info.test_counts)
@@ -401,14 +404,14 @@ def test_assign_pools_validates(kwargs, match):
 )
 def test_split_is_checked_where_it_is_used(args, match):
     with pytest.raises(ValueError, match=match):
-        datasets.check_split(SplitSpec(*args))
+        pools.check_split(SplitSpec(*args))
     with pytest.raises(ValueError, match=match):
         load("digits", ImageSpec(8, 1), split=SplitSpec(*args))
 
 
 def test_split_fractions_must_be_numbers():
     with pytest.raises(TypeError, match="split val must be a fraction"):
-        datasets.check_split(SplitSpec(0.6, "0.2", 0.2))
+        pools.check_split(SplitSpec(0.6, "0.2", 0.2))
 
 
 def test_load_rejects_a_split_that_does_not_fit():

@@ -15,7 +15,7 @@ from wf import shared_run, snakemake, tiny_config, write_config
 from taskdist import config
 from taskdist.artifacts import dataset, io, matrices
 from taskdist.config import ConfigError
-from taskdist.data import datasets, sources
+from taskdist.data import datasets, pools, registry, sources
 from taskdist.specs import POOLS, ImageSpec, SplitSpec
 
 CLASSES = ("circle", "cross", "stripes", "wave")  # the classes the workflow's tasks use
@@ -84,10 +84,10 @@ def test_scan_lists_sorted_classes_and_counts_skipping_hidden_and_non_image_file
     assert listing.class_names == ("a", "b", "c") and listing.parts == ("",)
     assert listing.counts(0) == (4, 4, 2) and not listing.has_test_part
     assert listing.files[0][2] == ("img000.png", "img001.jpg")
-    info = datasets.folder_info("shapes", listing)
+    info = registry.folder_info("shapes", listing)
     assert (info.n_classes, info.class_names, info.train_counts) == (3, ("a", "b", "c"), (4, 4, 2))
     assert info.test_counts == ()
-    assert not info.embedded and datasets.default_split(info) == datasets.DEFAULT_SPLIT
+    assert not info.embedded and pools.default_split(info) == pools.DEFAULT_SPLIT
 
 
 def test_train_and_test_parts_are_the_train_file_and_the_test_pool(tmp_path):
@@ -96,7 +96,7 @@ def test_train_and_test_parts_are_the_train_file_and_the_test_pool(tmp_path):
     make_folder(root / "test", ("x", "y"), n=3, seed=1)
     listing = sources.scan_folder(root)
     assert listing.parts == ("train", "test") and listing.counts(0) == (10, 10) and listing.counts(1) == (3, 3)
-    info = datasets.folder_info("xy", listing)
+    info = registry.folder_info("xy", listing)
     assert info.has_test_part and info.class_counts == (13, 13)
     ds = datasets.load("xy", ImageSpec(12, 3), folder=root, seed=3)
     assert ds.images.shape == (26, 3, 12, 12) and ds.labels.tolist() == [0] * 10 + [1] * 10 + [0] * 3 + [1] * 3

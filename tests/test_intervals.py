@@ -280,12 +280,12 @@ def test_mean_interval_skips_nan_like_summarize():
     "kwargs, exc, match",
     [
         ({"method": "kendall"}, ValueError, "method must be one of"),
-        ({"level": 1.0}, ValueError, "level must lie strictly between 0 and 1, got 1.0"),
-        ({"level": 0}, ValueError, "level must lie strictly between"),
-        ({"level": "0.95"}, TypeError, "level must be a real number"),
+        ({"level": 1.0}, ValueError, r"level must be a fraction in \(0, 1\), got 1.0"),
+        ({"level": 0}, ValueError, r"level must be a fraction in \(0, 1\), got 0"),
+        ({"level": "0.95"}, TypeError, r"level must be a fraction in \(0, 1\), got str"),
         ({"resamples": 1}, ValueError, "resamples must be >= 2, got 1"),
-        ({"resamples": 10.0}, TypeError, "resamples must be an integer, got 10.0"),
-        ({"seed": 1.5}, TypeError, "seed must be an integer or None, got 1.5"),
+        ({"resamples": 10.0}, TypeError, "resamples must be an int, got float"),
+        ({"seed": 1.5}, TypeError, "seed must be an int"),
     ],
 )
 def test_interval_argument_errors(kwargs, exc, match):

@@ -10,14 +10,15 @@ import pytest
 from taskdist import config, specs
 from taskdist.artifacts.dataset import Dataset
 from taskdist.config import SplitSpec
-from taskdist.data import datasets, sources, tasks
+from taskdist.data import registry, sources, tasks
+from taskdist.data.pools import assign_pools
 from taskdist.seeds import stable_seed
 from taskdist.specs import POOLS, TaskSpec, resample
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = np.repeat(np.arange(6), 40)  # 6 classes x 40 images
 SPLIT = SplitSpec(0.6, 0.2, 0.2)
-POOL = datasets.assign_pools(LABELS, np.zeros(len(LABELS), np.uint8), False, SPLIT, 0, "d")  # 24 / 8 / 8 per class
+POOL = assign_pools(LABELS, np.zeros(len(LABELS), np.uint8), False, SPLIT, 0, "d")  # 24 / 8 / 8 per class
 
 
 def _spec(label_map, per_class=20, seed=3, split=SPLIT):
@@ -89,7 +90,7 @@ def test_a_dataset_with_its_own_test_file_splits_tasks_in_the_proportions_of_its
     origin = np.tile(np.repeat(np.array([0, 1], np.uint8), [30, 10]), 6)  # per class: 30 train file, 10 test file
     labels = np.repeat(np.arange(6), 40)
     split = SplitSpec.of_train_part(0.25)
-    pools = datasets.assign_pools(labels, origin, True, split, 0, "d")  # per class 22 train, 8 val, 10 test
+    pools = assign_pools(labels, origin, True, split, 0, "d")  # per class 22 train, 8 val, 10 test
     table = tasks.materialize(_spec(((0,), (1,)), split=split), labels, pools)
     counts = table.groupby(["label", "split"]).size().unstack()
     assert (counts["train"] == 11).all() and (counts["val"] == 4).all() and (counts["test"] == 5).all()
@@ -170,9 +171,9 @@ def test_no_task_is_tested_on_an_image_any_task_learns_from(path):
     assert len(set(seeds)) == len(seeds), "tasks share a seed"
     pools = {}
     for name, ds in exp.datasets.items():
-        assert datasets.dataset_info(name).embedded, f"{name}: this test reads embedded labels only"
+        assert registry.dataset_info(name).embedded, f"{name}: this test reads embedded labels only"
         labels = _embedded_labels(name)
-        pools[name] = datasets.assign_pools(labels, np.zeros(len(labels), np.uint8), False, ds.split, exp.seed, name)
+        pools[name] = assign_pools(labels, np.zeros(len(labels), np.uint8), False, ds.split, exp.seed, name)
     tested, learned = {}, {}
     for spec in specs:
         table = tasks.materialize(spec, _embedded_labels(spec.dataset), pools[spec.dataset])

@@ -42,7 +42,7 @@ class Dataset:
         test file (embedded datasets have a single file: all 0).
     pool
         uint8, (N,): the pool of each image, an index into :data:`POOLS`
-        (0 train, 1 val, 2 test); see :func:`taskdist.data.datasets.assign_pools`.
+        (0 train, 1 val, 2 test); see :func:`taskdist.data.pools.assign_pools`.
     class_names
         Name of each class, indexed by label.
     ids

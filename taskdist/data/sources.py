@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EMBEDDED", "TORCHVISION", "FolderListing", "read_folder", "read_torchvision", "scan_folder"]
 
-# the class names of the sources that define their own (the registry, taskdist.data.datasets.DATASETS, holds them)
+# the class names of the sources that define their own (the registry, taskdist.data.registry.DATASETS, holds them)
 FASHION_MNIST = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip

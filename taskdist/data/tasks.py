@@ -4,7 +4,7 @@ A task table has one row per example: ``index`` (row in the dataset's
 canonical arrays), ``label`` (the task's label, 0..n_classes-1) and ``split``
 (``train``, ``val`` or ``test``). Splits belong to the dataset: a task's
 train / val / test examples are drawn from the dataset's train / val / test
-pools (:func:`taskdist.data.datasets.assign_pools`), so no task is tested on an image
+pools (:func:`taskdist.data.pools.assign_pools`), so no task is tested on an image
 that any task trains or validates on. A table depends only on the task's spec
 and the dataset's labels and pools, so it is deterministic. Its file,
 ``results/tasks/{task}.parquet``, is written and read by :mod:`taskdist.artifacts.task_table`.

@@ -27,7 +27,8 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from taskdist.evaluation.mantel import METHODS, _as_matrices
+from taskdist.checks import check_choice, check_fraction, check_int
+from taskdist.evaluation.mantel import CORRELATIONS, _as_matrices
 
 DIFFERENCE_ALTERNATIVES = ("two-sided", "greater")
 
@@ -84,9 +85,9 @@ def task_resamples(n: int, resamples: int, seed: int | None) -> np.ndarray:
     indices are drawn uniformly with replacement from
     ``np.random.default_rng(seed)``.
     """
-    _check_int(n, "n", 1)
-    _check_int(resamples, "resamples", 1)
-    _check_seed(seed)
+    check_int("n", n, minimum=1)
+    check_int("resamples", resamples, minimum=1)
+    check_int("seed", seed, minimum=None, allow_none=True)
     draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))  # (B, n) task indices
     flat = (draws + n * np.arange(resamples)[:, None]).ravel()
     return np.bincount(flat, minlength=resamples * n).reshape(resamples, n).astype(np.float64)
@@ -197,9 +198,10 @@ def mantel_interval(
     True
     """
     _check_method(method)
-    level = _check_level(level)
-    _check_int(resamples, "resamples", 2)
-    _check_seed(seed)
+    check_fraction("level", level)
+    level = float(level)
+    check_int("resamples", resamples, minimum=2)
+    check_int("seed", seed, minimum=None, allow_none=True)
     xa, ya = _as_matrices(x, y)
     n = xa.shape[0]
     weights = task_resamples(n, resamples, seed)
@@ -286,9 +288,10 @@ def mantel_difference(
        standard errors and tests for network statistics". Connections 22(2):161-170.
     """
     _check_method(method)
-    level = _check_level(level)
-    _check_int(resamples, "resamples", 2)
-    _check_seed(seed)
+    check_fraction("level", level)
+    level = float(level)
+    check_int("resamples", resamples, minimum=2)
+    check_int("seed", seed, minimum=None, allow_none=True)
     if not isinstance(alternative, str) or alternative not in DIFFERENCE_ALTERNATIVES:
         raise ValueError(f"alternative must be one of {DIFFERENCE_ALTERNATIVES}, got {alternative!r}")
     aa, ta = _as_matrices(a, truth)  # DataFrames aligned to a's labels
@@ -432,9 +435,10 @@ def mean_interval(
     .. [2] Efron, B. & Tibshirani, R. J. (1993). An Introduction to the
        Bootstrap. Chapman & Hall, chapter 13.
     """
-    level = _check_level(level)
-    _check_int(resamples, "resamples", 2)
-    _check_seed(seed)
+    check_fraction("level", level)
+    level = float(level)
+    check_int("resamples", resamples, minimum=2)
+    check_int("seed", seed, minimum=None, allow_none=True)
     try:
         v = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -522,25 +526,4 @@ def _weighted_ranks(value_weights: np.ndarray) -> np.ndarray:
 
 
 def _check_method(method: Any) -> None:
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
-def _check_level(level: Any) -> float:
-    if isinstance(level, bool) or not isinstance(level, int | float | np.integer | np.floating):
-        raise TypeError(f"level must be a real number in (0, 1), got {level!r}")
-    if not 0.0 < float(level) < 1.0:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    return float(level)
-
-
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _check_seed(seed: Any) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    check_choice("method", method, CORRELATIONS)
