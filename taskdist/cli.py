@@ -173,8 +173,10 @@ def summary(results: Path, resamples: int = 2000, seed: int = 0) -> str:
                           "two-sided p):",
                       pairs[["setting", "truth", "a", "b", "r_a", "r_b", "difference", "p_value"]].round(3)
                       .to_string(index=False)]
+    if (results / "reliability.parquet").exists():
+        parts += ["", reliability_text(io.read_parquet(results / "reliability.parquet"),
+                                       results / "transfer.parquet")]
     extras = {
-        "reliability.parquet": "Split-half reliability of the ground truth (Spearman-Brown):",
         "floors.parquet": "Noise floor of each method (resampled tasks; floor, between, ratio: between tasks, "
                           "distances only; within_*: median over targets of the spread over sources against the "
                           "floor on the target):",
@@ -184,6 +186,26 @@ def summary(results: Path, resamples: int = 2000, seed: int = 0) -> str:
         if (results / name).exists():
             parts += ["", title, io.read_parquet(results / name).round(3).to_string(index=False)]
     return "\n".join(parts)
+
+
+def reliability_text(table: pd.DataFrame, transfer_path: Path) -> str:
+    """The reliability table with a reading of each value and, where targets are left out, how many and why."""
+    from taskdist.evaluation import reliability
+
+    totals = {}
+    if transfer_path.exists():
+        totals = matrices.read_transfer(transfer_path).groupby("setting")["target"].nunique().to_dict()
+    lines = ["Split-half reliability of the ground truth (gain; Spearman-Brown), over all pairs and within targets "
+             "(the mean over targets, what source selection needs):"]
+    for row in table.itertuples(index=False):
+        lines.append(f"  {row.setting}: {row.replicates} replicates, {row.pairs} pairs")
+        lines.append(f"    over pairs     {row.over_pairs:7.3f}  {reliability.reading(row.over_pairs)}")
+        lines.append(f"    within targets {row.within_targets:7.3f}  {reliability.reading(row.within_targets)}")
+        total = totals.get(row.setting)
+        if total is not None and row.targets < total:
+            lines.append(f"    ({total - row.targets} of {total} targets left out of the mean: their sources' gains "
+                         "are constant in a half, or they have fewer than 3 sources)")
+    return "\n".join(lines)
 
 
 def nas(results: Path) -> str:

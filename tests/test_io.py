@@ -124,3 +124,19 @@ def test_nearest_for_a_method_the_run_did_not_compute_says_which_config_does(tmp
     err = capsys.readouterr().err
     assert "did not compute coupled" in err and "configs/literature.yaml" in err
     assert "run snakemake to compute it" not in err  # a plain rerun would not compute it
+
+
+def test_summary_reads_a_reliability_out_of_range_and_says_why_targets_are_missing(tmp_path):
+    from taskdist.cli import reliability_text
+
+    table = pd.DataFrame({"setting": ["finetune", "linear"], "value": "gain", "replicates": 4, "pairs": 12,
+                          "over_pairs": [0.2, 0.95], "within_targets": [-2.53, float("nan")], "targets": [3, 0]})
+    rows = [{"source": s, "target": t, "setting": st, "replicate": r, "accuracy": 0.5, "loss": 1.0,
+             "scratch_accuracy": 0.4, "gain": 0.1} for st in ("finetune", "linear") for s in "abcd" for t in "abcd"
+            if s != t for r in range(4)]
+    matrices.write_transfer(pd.DataFrame(rows), tmp_path / "transfer.parquet")
+    text = reliability_text(table, tmp_path / "transfer.parquet")
+    assert "-2.530  none: the replicates disagree" in text
+    assert "0.200  low: a correlation with it can reach only about 0.45" in text
+    assert "nan  undefined" in text and "0.950  ok" in text
+    assert "1 of 4 targets left out" in text and "4 of 4 targets left out" in text

@@ -133,3 +133,24 @@ def reliability_table(transfer: pd.DataFrame, value: str = "gain", seed: int = 0
             }
         )
     return pd.DataFrame(rows)
+
+
+LOW = 0.5
+"""Below this reliability a correlation with the ground truth is at most ``sqrt(0.5) = 0.71`` in expectation and
+its Mantel rows are hard to read."""
+
+
+def reading(value: float) -> str:
+    """What a reliability estimate means for the correlations with the ground truth, in words.
+
+    A split-half estimate is a correlation corrected by Spearman-Brown; with few items or replicates it can be
+    negative (the halves disagree more than chance) and the correction then leaves [-1, 1] (``2r / (1 + r)``
+    for ``r`` near -1). Any negative value means the same: replicate noise swamps the differences.
+    """
+    if math.isnan(value):
+        return "undefined (fewer than 3 pairs, 2 replicates, or a constant half)"
+    if value <= 0:
+        return "none: the replicates disagree more than the pairs differ; no correlation with it is meaningful"
+    if value < LOW:
+        return f"low: a correlation with it can reach only about {math.sqrt(value):.2f}; read its Mantel rows loosely"
+    return f"ok: correlations with it can reach about {math.sqrt(value):.2f}"
