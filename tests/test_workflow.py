@@ -366,6 +366,17 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
         assert (run_dir / f"results/plots/transfer/{setting}_{value}.png").stat().st_size > 1000
 
 
+def test_the_report_builds_from_a_run_with_what_the_install_brings(run_dir, tmp_path):
+    """`snakemake --report` needs pygments, which snakemake does not depend on: the project's install brings it."""
+    from importlib.metadata import requires
+
+    assert any(r.split(">")[0].split("=")[0].strip().lower() == "pygments" for r in requires("taskdist"))
+    report = tmp_path / "report.html"
+    snakemake(run_dir, "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 10_000 and "mantel" in html.lower()
+
+
 def test_nearest_lists_sources_with_their_measured_transfer(run_dir):
     out = subprocess.run(
         [sys.executable, "-m", "taskdist.cli", "nearest", "low", "--method", "ftd",
