@@ -148,3 +148,10 @@ def test_every_module_imports_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", script, *sorted(modules())], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_module_over_500_lines_says_at_its_top_why_it_is_one():
+    long = {name: path for name, path in modules().items() if len(path.read_text().splitlines()) > 500}
+    silent = sorted(name for name, path in long.items() if "Why one module" not in (ast.get_docstring(
+        ast.parse(path.read_text())) or ""))
+    assert silent == []
