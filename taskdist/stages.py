@@ -139,11 +139,29 @@ def pair_fisher(
     only, not on a seed or the label order), then the FIM of the body is
     estimated over at most ``spec.samples`` of them.
     """
+    x, y = tasks.arrays(dataset, method_examples(table, budget), "train")
+    return body_fisher(load_network(checkpoint, device), x, y, data_task.n_classes, spec, seed, device)
+
+
+def body_fisher(
+    net: models.TaskNet | models.BackboneNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    spec: FisherSpec,
+    seed: int,
+    device: torch.device,
+) -> dict[str, np.ndarray]:
+    """The body's diagonal FIM of ``net`` on the examples ``(x, y)``, per layer: the computation of
+    :func:`pair_fisher` once its examples are read (:func:`taskdist.api.fisher` calls it on tensors).
+
+    A copy of ``net`` gets a fresh head over ``n_classes`` labels, fitted on ``(x, y)`` to convergence with the
+    body frozen; the head is then frozen too, so the FIM is the body's, over at most ``spec.samples`` of the
+    examples (chosen with ``seed``, in the order given). ``net`` itself is left untouched.
+    """
     from taskdist.nets.linear import refit_head
 
-    x, y = tasks.arrays(dataset, method_examples(table, budget), "train")
-    net = load_network(checkpoint, device).with_new_head(data_task.n_classes, seed=stable_seed(seed, "head"))
-    net = net.to(device)
+    net = net.with_new_head(n_classes, seed=stable_seed(seed, "head")).to(device)
     info = refit_head(net, x, y, l2=spec.head.l2, max_iter=spec.head.max_iter, tol=spec.head.tol)
     log.info("head on %d examples: Newton solver stopped after %d iterations (%s), gradient %.2e, loss %.4f",
              len(y), info["iterations"], info["reason"], info["grad_norm"], info["loss"])
@@ -195,8 +213,6 @@ def target_scores(
     pandas.DataFrame
         ``source, sample, method, value``, one row per source, sample and score.
     """
-    from taskdist.methods import scores
-
     if set(samples) != set(budgets):
         raise ValueError(f"samples {sorted(samples)} and budgets {sorted(budgets)} must name the same samples")
     rows = []
@@ -205,13 +221,23 @@ def target_scores(
     for source, ckpt in checkpoints.items():
         net = load_network(ckpt, device)
         for sample, (x, y) in arrays.items():
-            feats = models.features(net.body, x)  # (N, hidden)
-            probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
-            features, probs_np, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.numpy()
-            for name in scores.SCORES:
-                value = scores.score_matrix_entry(name, probs=probs_np, features=features, target_labels=labels)
-                rows.append({"source": source, "sample": sample, "method": name, "value": float(value)})
+            for name, value in source_scores(net, x, y).items():
+                rows.append({"source": source, "sample": sample, "method": name, "value": value})
     return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def source_scores(net: models.HeadedNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Every transferability score (:data:`taskdist.methods.scores.SCORES`) of the network ``net`` (``body`` and
+    ``head``) on the labelled examples ``(x, y)``: the computation of :func:`target_scores` per source and sample
+    (:func:`taskdist.api.scores` calls it on tensors)."""
+    from taskdist.methods import scores
+
+    feats = models.features(net.body, x)  # (N, hidden)
+    probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
+    features, probs_np, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.cpu().numpy()
+    return {name: float(scores.score_matrix_entry(name, probs=probs_np, features=features, target_labels=labels))
+            for name in scores.SCORES}
 
 
 def task2vec_probe(spec: ProbeSpec, in_channels: int, probe_files: list[str]) -> torch.nn.Module:
@@ -240,14 +266,33 @@ def task2vec_embedding(
 
     ``table`` is the task's whole table; the embedding reads its labelled budget (``budget``) or, when None, its
     whole train split (:func:`taskdist.data.budget.method_examples`)."""
+    x, y = tasks.arrays(dataset, method_examples(table, budget), "train")
+    return embed_examples(probe, x, y, task.n_classes, estimator=estimator, head=head, samples=samples, beta=beta,
+                          seed=seed, device=device)
+
+
+def embed_examples(
+    probe: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    *,
+    estimator: str,
+    head: HeadSpec,
+    samples: int,
+    beta: float,
+    seed: int,
+    device: torch.device,
+) -> dict[str, np.ndarray]:
+    """The Task2Vec embedding of the labelled examples ``(x, y)`` over ``n_classes`` labels: the computation of
+    :func:`task2vec_embedding` once its examples are read (:func:`taskdist.api.task2vec` calls it on tensors)."""
     from taskdist.methods import task2vec
 
-    x, y = tasks.arrays(dataset, method_examples(table, budget), "train")
     return task2vec.embed(
         probe,
         x,
         y,
-        task.n_classes,
+        n_classes,
         estimator=estimator,
         head_epochs=head.epochs,
         head_lr=head.lr,

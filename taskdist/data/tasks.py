@@ -105,7 +105,20 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.n
 
 
 def arrays(dataset: Dataset, table: pd.DataFrame, split: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (float32, scaled to [-1, 1]) and labels of a task table, optionally one split only."""
+    """Images (float32, scaled to [-1, 1]) and labels of a task table, optionally one split only.
+
+    Rows come in the table's order: sorted by image id (:attr:`Dataset.ids`, an image's place in its source),
+    which groups them by label wherever the source stores its images class by class, as the default
+    experiment's ``mnist5k`` does (scikit-learn's ``digits`` interleaves its classes; an image folder's ids are
+    hashes of the images' names). The order is kept on purpose: every seeded draw over a task's examples indexes
+    it (the batch order of training, the labelled budget, the Fisher's and the other methods' subsamples), so a
+    change of it would change every result of the workflow. For a slice that mixes the labels, take a seeded
+    permutation first::
+
+        x, y = arrays(dataset, table, "train")
+        mixed = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:64]
+        x, y = x[mixed], y[mixed]  # (64, C, H, W), (64,)
+    """
     import torch  # here, so that making a task table does not pay for importing torch
     if split is not None:
         if split not in SPLITS:
