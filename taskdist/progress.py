@@ -45,6 +45,9 @@ class Progress:
         Where the lines go (the calling module's logger); ``taskdist.progress`` without one.
     every
         Seconds between two lines, ``>= 0`` (0: a line at every :meth:`advance`); default :data:`EVERY`.
+    quiet
+        Log the last line only if the loop logged one before, i.e. took longer than ``every`` (for an inner
+        loop called many times, e.g. a network's features, that is mostly short).
 
     Raises
     ------
@@ -53,10 +56,10 @@ class Progress:
         ``>= 0``.
     """
 
-    __slots__ = ("name", "total", "unit", "done", "every", "_logger", "_start", "_last")
+    __slots__ = ("name", "total", "unit", "done", "every", "quiet", "_logger", "_start", "_last", "_logged")
 
     def __init__(self, name: str, total: int | None, unit: str = "steps", *, logger: logging.Logger | None = None,
-                 every: float | None = None) -> None:
+                 every: float | None = None, quiet: bool = False) -> None:
         every = EVERY if every is None else every
         if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
             raise TypeError(f"total must be an int or None, got {type(total).__name__}")
@@ -67,7 +70,7 @@ class Progress:
         if not math.isfinite(every) or every < 0:
             raise ValueError(f"every must be >= 0 seconds and finite, got {every}")
         self.name, self.total, self.unit, self.done, self.every = name, total, unit, 0, float(every)
-        self._logger = logger or _log
+        self.quiet, self._logger, self._logged = quiet, logger or _log, False
         self._start = self._last = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
@@ -75,12 +78,14 @@ class Progress:
         self.done += n
         now = time.monotonic()
         if now - self._last >= self.every:
-            self._last = now
+            self._last, self._logged = now, True
             self._logger.info("%s", self._line(now, final=False))
 
     def end(self) -> None:
-        """Log the last line: units done (of the total), the whole loop's time and its rate."""
-        self._logger.info("%s", self._line(time.monotonic(), final=True))
+        """Log the last line: units done (of the total), the whole loop's time and its rate (with ``quiet``, only
+        after a line of :meth:`advance`)."""
+        if not self.quiet or self._logged:
+            self._logger.info("%s", self._line(time.monotonic(), final=True))
 
     def __enter__(self) -> Progress:
         return self

@@ -72,3 +72,19 @@ def test_as_a_context_it_ends_only_a_loop_that_did_not_raise(clock, caplog):
 def test_bad_arguments_are_named(total, every, error):
     with pytest.raises(error, match="total|every"):
         Progress("x", total, every=every)
+
+
+def test_a_quiet_loop_ends_with_a_line_only_when_it_took_longer_than_the_interval(clock, caplog):
+    caplog.set_level(logging.INFO)
+    logger = logging.getLogger("test.progress")
+    with Progress("features", 4, "samples", logger=logger, quiet=True) as fast:
+        clock.now += 9.0
+        fast.advance(4)
+    assert lines(caplog) == []
+    with Progress("features", 4, "samples", logger=logger, quiet=True) as slow:
+        clock.now += 10.0
+        slow.advance(2)
+        clock.now += 10.0
+        slow.advance(2)
+    assert lines(caplog) == ["features: 2/4 samples, 0.2 samples/s, about 10 s left",
+                             "features: 4/4 samples, 0.2 samples/s", "features: 4/4 samples in 20.0 s, 0.2 samples/s"]
