@@ -7,6 +7,7 @@
     taskdist nearest mnist_low --method ftd         # closest sources of a target, with measured transfer
     taskdist summary                                # per method: Mantel r [CI], p, Holm p; selection means [CI]
     taskdist nas                                    # architecture searches: accuracy, size, cost per task
+    taskdist status                                 # jobs done, running, failed and pending per stage
 """
 
 from __future__ import annotations
@@ -222,6 +223,76 @@ def nas(results: Path) -> str:
     return table[columns].round(3).to_string(index=False)
 
 
+STATUS_PLAN = {  # stage (its log folder) -> jobs planned for n tasks and v consistency variants, per log subfolder
+    "fisher": lambda n, v: n * (n - 1) + 2 * n + v * n * n,  # pairs, own, floors; variant networks on every task
+    "transfer": lambda n, v: n * (n - 1),
+    "scratch": lambda n, v: n,
+    "tanas": lambda n, v: n * (n - 1) + n,  # pairs and floors
+    "bound": lambda n, v: n * (n - 1) + n,
+    "paths": lambda n, v: n * (n - 1) + n,  # per path method (one subfolder each)
+    "scores": lambda n, v: n,
+    "task2vec_embed": lambda n, v: 2 * n,  # tasks and their resamples
+}
+"""The stages whose number of jobs follows from the task list alone (``rules/common.smk``): ``taskdist status``
+counts their pending jobs."""
+
+STATUS_HELP = """Count each stage's jobs from the files alone: a job's log is logs/{stage}/...log (logs/{stage}.log
+for a one-job stage). done: the log ends with the 'job resources:' line a job writes once its outputs are written.
+failed: the log holds the error that ended the job. running: the log has begun and has neither; a job killed
+without a traceback (out of memory, Snakemake stopped) counts here until it is rerun. pending: jobs planned without
+a log yet, only for stages whose jobs follow from the task list (fisher, transfer, scratch, tanas, bound, paths,
+scores, task2vec_embed) and that have begun; the number of tasks comes from --config, else from the task tables
+in RESULTS/tasks (right once every make_task job is done; consistency variants then not counted). A stage with no
+log yet is not listed and '-' marks a count the files cannot give: 'snakemake -n' lists every job still to run.
+Follow one job with: tail -f logs/{stage}/....log"""
+
+FAILED = "job failed:"
+"""What :func:`taskdist.runtime.log_to` writes to a job's log when an error ends the job."""
+
+
+def status(results: Path, logs: Path, config: Path | None = None) -> str:
+    """Jobs per stage from the files alone: done, running, failed (from the logs) and pending (where planned).
+
+    A job's log is ``logs/{stage}/...log`` (``logs/{stage}.log`` for a one-job stage). Done: its log ends with the
+    ``job resources:`` line :func:`taskdist.runtime.finish` writes once the outputs are written. Failed: its log
+    holds the error that ended it. Running: its log has begun and has neither (a job killed without a traceback,
+    e.g. out of memory or with Snakemake, counts here until it is rerun). Pending: jobs planned but without a log,
+    only for the stages of :data:`STATUS_PLAN` that have begun (at least one log), with the number of tasks of
+    ``config`` (else the task tables in ``results/tasks``, right once every ``make_task`` job is done); ``-``
+    elsewhere: a stage not begun is not listed (``snakemake -n`` lists every job still to run).
+    """
+    from taskdist.runtime import RESOURCES
+
+    if not logs.is_dir():
+        raise ValueError(f"no logs folder {logs}: pass --logs, the folder the run writes its logs/ to")
+    counts: dict[str, dict[str, int]] = {}
+    folders: dict[str, set[str]] = {}
+    for log_path in sorted(logs.rglob("*.log")):
+        parts = log_path.relative_to(logs).parts
+        stage = parts[0] if len(parts) > 1 else log_path.stem
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        state = "done" if RESOURCES in text else "failed" if FAILED in text else "running"
+        counts.setdefault(stage, {"done": 0, "running": 0, "failed": 0})[state] += 1
+        folders.setdefault(stage, set()).add(parts[1] if len(parts) > 3 else "")
+    if not counts:
+        return f"no job logs in {logs}"
+    if config is not None:
+        from taskdist.config import load
+
+        exp = load(config)
+        n, v, source = len(exp.tasks), len(exp.consistency.variants()), f"{config}"
+    else:
+        n = len([p for p in (results / "tasks").glob("*.parquet") if "@" not in p.stem])
+        v, source = 0, f"{results / 'tasks'} (consistency variants not counted)"
+    rows = []
+    for stage, c in sorted(counts.items()):
+        planned = STATUS_PLAN[stage](n, v) * len(folders[stage]) if stage in STATUS_PLAN and n else None
+        pending = "-" if planned is None else str(max(planned - sum(c.values()), 0))
+        rows.append({"stage": stage, **c, "pending": pending})
+    table = pd.DataFrame(rows).to_string(index=False)
+    return f"{table}\n\n{n} tasks, from {source}; pending '-': not derivable from the files (see --help)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskdist", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     p_sum.add_argument("--seed", type=int, default=0, help="seed of those draws")
     p_nas = sub.add_parser("nas", help="architecture searches per task: winner's accuracy, parameters, search cost")
     p_nas.add_argument("--results", type=Path, default=Path("results"))
+    p_status = sub.add_parser("status", help="jobs done, running, failed and pending per stage, from the files alone",
+                              description=STATUS_HELP)
+    p_status.add_argument("--results", type=Path, default=Path("results"))
+    p_status.add_argument("--logs", type=Path, default=Path("logs"))
+    p_status.add_argument("--config", type=Path, default=None, help="the run's config: its number of tasks")
     args = parser.parse_args(argv)
 
     try:
@@ -252,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(args.results, args.resamples, args.seed))
         elif args.command == "nas":
             print(nas(args.results))
+        elif args.command == "status":
+            print(status(args.results, args.logs, args.config))
         elif args.command == "methods":
             from taskdist.methods.registry import METHODS
 

@@ -22,6 +22,7 @@ from taskdist.data import tasks
 from taskdist.data.budget import method_examples
 from taskdist.methods import fisher
 from taskdist.nets import models, train
+from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
 from taskdist.specs import (
     BoundSpec,
@@ -218,11 +219,14 @@ def target_scores(
     rows = []
     arrays = {sample: tasks.arrays(dataset, method_examples(table, budgets[sample]), "train")
               for sample, table in samples.items()}
+    progress = Progress("scores", len(checkpoints) * len(arrays), "source samples", logger=log)
     for source, ckpt in checkpoints.items():
         net = load_network(ckpt, device)
         for sample, (x, y) in arrays.items():
             for name, value in source_scores(net, x, y).items():
                 rows.append({"source": source, "sample": sample, "method": name, "value": value})
+            progress.advance()
+    progress.end()
     return pd.DataFrame(rows)
 
 

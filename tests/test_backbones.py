@@ -2,6 +2,8 @@
 config's checks, checkpoints, Fisher and FTD, and the workflow's pair jobs through to the FTD matrix."""
 
 import dataclasses
+import logging
+import time
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ import yaml
 from torch import nn
 from wf import FTD, shared_run, snakemake, tiny_config, write_config
 
-from taskdist import config
+from taskdist import config, progress
 from taskdist.artifacts import checkpoint, vectors
 from taskdist.config import ConfigError
 from taskdist.methods import distances, fisher
@@ -253,6 +255,31 @@ def test_filter_fisher_of_a_resnet_covers_every_layer_and_ftd_lies_in_0_1(one_th
     fa, fb = (vectors.flat({k: v.double().numpy() for k, v in diag[t].items()}) for t in ("a", "b"))
     d = distances.fisher_task_distance(fa, fb)
     assert 0 < d <= 1
+
+
+def test_a_resnet_fisher_logs_its_progress_per_batch_without_changing_its_value(one_thread, caplog, monkeypatch):
+    """Acceptance of the job's progress lines: with the default 10 s interval at least one line per 10 s of work
+    and a last line; with no interval one line per batch, each counting the samples done of the whole."""
+    net = models.build(spec("resnet18"), in_channels=1, n_classes=3, seed=0)
+    net.head.requires_grad_(False)
+    x, y = images(10, 16, seed=4), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    caplog.set_level(logging.INFO, logger="taskdist.methods.fisher")
+
+    def run():
+        caplog.clear()
+        began = time.monotonic()
+        diag = fisher.fisher_diagonal(net, x, y, estimator="exact", granularity="filter", batch_size=4)
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fisher: ")]
+        return diag, lines, time.monotonic() - began
+
+    quiet, lines, seconds = run()
+    assert len(lines) - 1 >= int(seconds // progress.EVERY) and lines[-1].startswith("fisher: 10/10 samples in ")
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    loud, lines, _ = run()
+    assert [line.split(" samples")[0] for line in lines] == ["fisher: 4/10", "fisher: 8/10", "fisher: 10/10",
+                                                             "fisher: 10/10"]  # one line per batch of 4, then the last
+    assert all(" samples/s" in line for line in lines) and " in " in lines[-1]
+    assert all(torch.equal(quiet[k], loud[k]) for k in quiet)
 
 
 def test_fisher_runs_batchnorm_on_running_statistics():

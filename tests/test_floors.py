@@ -142,3 +142,16 @@ def test_a_distance_needs_every_diagonal_entry_and_some_floors():
         floors.distance_targets(DISTANCE, {})
     with pytest.raises(ValueError, match="no pair has both"):
         floors.score_targets(SCORE, SCORE_RESAMPLED.iloc[:0])
+
+
+def test_the_between_task_ratio_of_a_distance_ignores_a_shift_of_a_sources_row():
+    """The between-task floor and spread are measured from each source's own value d(a -> a)."""
+    matrix = pd.DataFrame({"source": ["a", "a", "b", "b"], "target": ["a", "b", "a", "b"],
+                           "value": [0.0, 0.4, 0.6, 0.0]})
+    distance = floors.distance_floor(matrix, {"a": 0.1, "b": 0.3})
+    assert {k: distance[k] for k in ("floor", "between", "ratio", "tasks")} == {
+        "floor": pytest.approx(0.2), "between": pytest.approx(0.5), "ratio": pytest.approx(2.5), "tasks": 2}
+    shifted = matrix.assign(value=matrix["value"] - np.where(matrix["source"] == "a", 0.2, 0.1))  # a row shift
+    again = floors.distance_floor(shifted, {"a": 0.1 - 0.2, "b": 0.3 - 0.1})
+    assert {k: again[k] for k in ("floor", "between", "ratio")} == {
+        k: pytest.approx(distance[k]) for k in ("floor", "between", "ratio")}

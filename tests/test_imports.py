@@ -2,7 +2,7 @@
 
 The layers, from the floor up; a module imports only modules of its own layer or below it:
 
-    floor       taskdist.specs, taskdist.seeds, taskdist.checks
+    floor       taskdist.specs, taskdist.seeds, taskdist.checks, taskdist.progress
     nets        taskdist.nets.*        networks, training, optimiser, linear heads
     artifacts   taskdist.artifacts.*   every file format (checkpoints rebuild networks)
     data        taskdist.data.*        sources, pools, tasks, the labelled budget
@@ -89,7 +89,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 LAYERS = ("floor", "nets", "artifacts", "data", "methods", "evaluation", "nas", "top")
-FLOOR = {"taskdist.specs", "taskdist.seeds", "taskdist.checks"}
+FLOOR = {"taskdist.specs", "taskdist.seeds", "taskdist.checks", "taskdist.progress"}
 
 
 def layer(module: str) -> str:

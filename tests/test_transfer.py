@@ -173,24 +173,3 @@ def test_reliability_table_per_setting_over_pairs_and_within_targets():
     assert table.loc["linear", "over_pairs"] < 0.5
     assert table.loc["finetune", "pairs"] == 20 and table.loc["finetune", "replicates"] == 4
     assert table.loc["finetune", "targets"] == 5
-
-
-def test_noise_floor_of_a_distance_and_of_a_score():
-    from taskdist.evaluation import floors
-
-    matrix = pd.DataFrame({"source": ["a", "a", "b", "b"], "target": ["a", "b", "a", "b"],
-                           "value": [0.0, 0.4, 0.6, 0.0]})
-    distance = floors.distance_floor(matrix, {"a": 0.1, "b": 0.3})
-    assert distance == {"floor": pytest.approx(0.2), "between": pytest.approx(0.5), "ratio": pytest.approx(2.5),
-                        "tasks": 2}
-    scores = pd.DataFrame({"source": ["b", "c", "a", "c"], "target": ["a", "a", "b", "b"],
-                           "value": [1.0, 3.0, 2.0, 2.0]})
-    resampled = scores.assign(value=[1.5, 2.5, 2.0, 2.4])
-    result = floors.score_floor(scores, resampled)
-    # target a: moves 0.5, 0.5 (median 0.5), spread std(1, 3) = 1.414; target b: moves 0, 0.4 (0.2), spread 0
-    assert result["floor"] == pytest.approx(0.35) and result["between"] == pytest.approx(np.sqrt(2) / 2)
-    assert result["ratio"] == pytest.approx(np.sqrt(2) / 2 / 0.35) and result["tasks"] == 2
-    shifted = matrix.assign(value=matrix["value"] - np.where(matrix["source"] == "a", 0.2, 0.1))  # a row shift
-    assert floors.distance_floor(shifted, {"a": 0.1 - 0.2, "b": 0.3 - 0.1}) == distance
-    with pytest.raises(ValueError, match="no per-task floors"):
-        floors.distance_floor(matrix, {})

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from taskdist.data import budget, tasks
+from taskdist.progress import Progress
 from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec
 
 if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
@@ -81,6 +82,7 @@ def run(
         raise ValueError("training from scratch needs the network's shape: arch is None")
     target_budget = spec.labelled_budget(seed)  # every source and the baseline draw the same
     runs = []
+    progress = Progress("transfer", spec.replicates * len(settings), "runs", logger=log)
     for replicate in range(spec.replicates):
         train_rows, held_rows = budget.draw(table, target_budget, replicate)
         rep = budget.replicate_seed(seed, replicate)
@@ -106,6 +108,8 @@ def run(
             runs.append({"setting": setting, "replicate": replicate, "train_examples": len(train_rows),
                          "held_out_examples": len(held_rows), "accuracy": ev.accuracy, "loss": ev.loss, **stop})
             log.info("%s: test accuracy %.4f, loss %.4f", name, ev.accuracy, ev.loss)
+            progress.advance()
+    progress.end()
     return runs
 
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskdist.checks import check_choice
+from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
 
 if TYPE_CHECKING:
@@ -245,6 +246,7 @@ def transfer_bound(
     opts = [Adam([p for p, g in params if g == name], lr=lr) for name, lr in groups.items()
             if any(g == name for _, g in params)]
     eye = torch.eye(zs.shape[1], dtype=torch.float64)
+    progress = Progress("bound", spec.epochs if params else 0, "epochs", logger=log)
     for epoch in range(1, spec.epochs + 1 if params else 1):
         terms = bound_terms_at(head_w, head_b, zs, ys, zt, yt, **at())
         penalty = ((tr.A @ tr.A_inv - eye) ** 2).sum() + ((tr.A_inv @ tr.A - eye) ** 2).sum()
@@ -258,6 +260,8 @@ def transfer_bound(
             best = {"bound": value, "epoch": epoch, "state": tr.state()}
         for opt in opts:
             opt.step()
+        progress.advance()
+    progress.end()
     # the best iterate, on the labelled examples and on the test split
     state = {k: torch.from_numpy(v) for k, v in best["state"].items()}
     labelled = bound_terms_at(head_w, head_b, zs, ys, zt, yt, **state)

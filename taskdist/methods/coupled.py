@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from taskdist.methods.registry import PATH_METHODS, PATH_READS
+from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
 
 if TYPE_CHECKING:
@@ -269,7 +270,9 @@ def train_path(
         trace["target_accuracy"].append(_accuracy(net, xt, yt))
 
     record(0.0)
-    for tau in schedule(spec.steps)[1:]:
+    taus = schedule(spec.steps)[1:]
+    progress = Progress("path", len(taus), "steps of tau", logger=log)
+    for tau in taus:
         x_eval = (1.0 - tau) * xs[pair_s] + tau * xt[pair_t] if coupled else xt  # (pairs or n, C, H, W)
         before = _log_probs(net, x_eval)
         net.train()
@@ -290,6 +293,8 @@ def train_path(
         kl = (before.exp() * (before - after)).sum(dim=1).clamp_min(0.0)  # KL(p_{k-1} || p_k) per input
         lengths += torch.sqrt(2.0 * kl).double().numpy()
         record(tau)
+        progress.advance()
+    progress.end()
     if not coupled:
         return PathResult([lengths], trace)
     ends = np.cumsum([len(p) ** 2 for p in parts])[:-1]

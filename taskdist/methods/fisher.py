@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,7 @@ from torch import nn
 
 from taskdist.checks import check_choice, check_int
 from taskdist.methods.persample import FuncEngine, HookEngine, Unsupported
+from taskdist.progress import Progress
 
 VERSION = 3
 """Version of the per-pair Fisher computation (head refit + FIM); raised whenever its results change.
@@ -76,6 +78,8 @@ GRANULARITIES = ("parameter", "filter")
 __all__ = ["ESTIMATORS", "GRANULARITIES", "fisher_diagonal"]
 
 _ENGINES = ("auto", "hooks", "func")
+
+log = logging.getLogger(__name__)
 
 
 def fisher_diagonal(
@@ -326,6 +330,7 @@ def _run(
         uniforms = torch.rand((n, mc_samples), generator=gen, dtype=torch.float64)  # (N, k)
     engine = engine_cls(work)
     sums: dict[str, torch.Tensor] = {}
+    progress = Progress("fisher", n, "samples", logger=log)
     try:
         for start in range(0, n, batch_size):
             x = images[start : start + batch_size].to(device)  # (B, ...)
@@ -338,8 +343,10 @@ def _run(
             for name, value in batch.items():
                 value = value.detach().to("cpu", torch.float64)  # parameter shape
                 sums[name] = sums[name] + value if name in sums else value
+            progress.advance(len(y))
     finally:
         engine.close()
+    progress.end()
     for name, p in work.named_parameters():
         if p.requires_grad and name not in sums:  # never reached the output
             sums[name] = torch.zeros(p.shape, dtype=torch.float64)

@@ -55,6 +55,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from taskdist.nets.optim import Adam
+from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
 
 VERSION = 2
@@ -76,8 +77,9 @@ def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _fit(model, x, y, loss_fn, *, epochs, batch_size, lr, gen, masks=None) -> None:
-    """Adam on ``loss_fn(model(x), y)``; pruned weights (``masks``) are kept at zero after every step."""
+def _fit(model, x, y, loss_fn, *, epochs, batch_size, lr, gen, progress, masks=None) -> None:
+    """Adam on ``loss_fn(model(x), y)``; pruned weights (``masks``) are kept at zero after every step; each epoch
+    advances ``progress``."""
     opt = Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
@@ -92,6 +94,7 @@ def _fit(model, x, y, loss_fn, *, epochs, batch_size, lr, gen, masks=None) -> No
                 with torch.no_grad():
                     for w, m in masks:
                         w.mul_(m)
+        progress.advance()
     model.eval()
 
 
@@ -190,21 +193,26 @@ def complexity_distance(
         torch.manual_seed(stable_seed(seed, "complexity-init"))
         classifier = nn.Linear(zb.shape[1], n_classes)
         transform = _mlp(za.shape[1], [int(h) for h in hidden], zb.shape[1])
-    _fit(classifier, zb[fit], y[fit], F.cross_entropy, epochs=epochs, batch_size=batch_size, lr=lr, gen=gen)
+    steps = int(np.ceil(1 / prune_step - 1e-9))
+    progress = Progress("tanas", 2 * epochs + (steps - 1) * finetune_epochs, "epochs (at most)", logger=log)
+    _fit(classifier, zb[fit], y[fit], F.cross_entropy, epochs=epochs, batch_size=batch_size, lr=lr, gen=gen,
+         progress=progress)
     classifier.requires_grad_(False)
     threshold = _accuracy(classifier, zb[ev], y[ev]) - tolerance
 
-    _fit(transform, za[fit], zb[fit], F.mse_loss, epochs=epochs, batch_size=batch_size, lr=lr, gen=gen)
+    _fit(transform, za[fit], zb[fit], F.mse_loss, epochs=epochs, batch_size=batch_size, lr=lr, gen=gen,
+         progress=progress)
     acc = _accuracy(classifier, za[ev], y[ev], transform)
     log.debug("complexity: reference accuracy %.4f (tolerance %.4f), unpruned map %.4f",
               threshold + tolerance, tolerance, acc)
     if acc < threshold:
+        progress.end()
         return 1.0
 
     weights = [m.weight for m in transform if isinstance(m, nn.Linear)]
     total = sum(w.numel() for w in weights)
     kept = 1.0
-    for step in range(1, int(np.ceil(1 / prune_step - 1e-9))):
+    for step in range(1, steps):
         fraction = round(1.0 - step * prune_step, 12)
         masks = _magnitude_masks(weights, round(fraction * total))
         with torch.no_grad():
@@ -212,12 +220,13 @@ def complexity_distance(
                 w.mul_(m)
         if finetune_epochs:
             _fit(transform, za[fit], zb[fit], F.mse_loss, epochs=finetune_epochs, batch_size=batch_size, lr=lr,
-                 gen=gen, masks=masks)
+                 gen=gen, progress=progress, masks=masks)
         acc = _accuracy(classifier, za[ev], y[ev], transform)
         log.debug("complexity: %.0f%% of weights left, accuracy %.4f", 100 * fraction, acc)
         if acc < threshold:
             break
         kept = fraction
+    progress.end()
     return float(kept)
 
 

@@ -61,6 +61,7 @@ from taskdist.methods import fisher
 from taskdist.nets import train
 from taskdist.nets.models import features
 from taskdist.nets.optim import Adam
+from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
 
 VERSION = 2
@@ -398,6 +399,7 @@ def _variational_precision(
     total, steps = epochs * math.ceil(len(y) / batch_size), 0
     per_filter = {name: module.weight[0].numel() for name, module in layers.items()}
     log_prior = {name: math.log(v) for name, v in prior_var.items()}
+    progress = Progress("task2vec variational", epochs * len(y), "samples", logger=log)
     try:
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(y), generator=order_gen)
@@ -417,11 +419,13 @@ def _variational_precision(
                 opt.step()
                 steps += 1
                 ce_sum += ce.item() * len(idx)
+                progress.advance(len(idx))
             log.info("task2vec variational epoch %d/%d  E[CE] %.4f  KL %.4g", epoch, epochs, ce_sum / len(y),
                      kl.item())
     finally:
         for handle in handles:
             handle.remove()
+    progress.end()
     return {name: torch.exp(-s.detach()).to("cpu", torch.float64).numpy() for name, s in logvar.items()}
 
 

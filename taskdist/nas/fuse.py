@@ -43,6 +43,7 @@ from torch import nn
 from taskdist.nas.network import build, param_count
 from taskdist.nas.space import Genotype, SearchSpace
 from taskdist.nets import train
+from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
 from taskdist.specs import FuseSpec
 
@@ -189,6 +190,7 @@ def fuse(
     n_classes = _n_classes(n_classes, y_tr, y_val)
     rng = np.random.default_rng(stable_seed(seed, "fuse-sample"))
     start, rows, trained, best = time.perf_counter(), [], 0, None
+    progress = Progress("fuse", spec.stages * spec.rounds, "rounds", logger=log)
     for stage in range(spec.stages):
         t0 = time.perf_counter()
         fresh = [space.sample(rng, spec.nodes) for _ in range(spec.candidates + (best is None))]
@@ -212,6 +214,7 @@ def fuse(
                     lr=spec.alpha_lr, seed=stable_seed(seed, "fuse-a", stage, r),
                     name=f"fuse stage {stage} round {r} alpha",
                 )
+            progress.advance()
         alpha = torch.softmax(mixture.alpha.detach(), 0).cpu().numpy()
         winner = int(np.argmax(alpha))  # first maximum: the incumbent wins ties
         best = genotypes[winner]
@@ -223,6 +226,7 @@ def fuse(
             rows.append((stage, c, g.to_json(), float(alpha[c]), acc, c == winner, seconds, trained))
         log.info("fuse stage %d/%d: alpha %s, kept candidate %d (%s) [%.1fs]",
                  stage + 1, spec.stages, np.round(alpha, 3).tolist(), winner, best.to_json(), seconds)
+    progress.end()
     history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
     return SearchResult(best, history, trained, time.perf_counter() - start)
 
@@ -254,6 +258,7 @@ def random_search(
         raise ValueError(f"need n_candidates >= 1 and epochs >= 1, got {n_candidates} and {epochs}")
     rng = np.random.default_rng(stable_seed(seed, "random-sample"))
     start, rows = time.perf_counter(), []
+    progress = Progress("random search", n_candidates, "candidates", logger=log)
     for c in range(n_candidates):
         t0 = time.perf_counter()
         genotype = space.sample(rng, spec.nodes)
@@ -263,6 +268,8 @@ def random_search(
         _recalibrate_bn(net, x_tr)
         acc = train.evaluate(net, x_val, y_val).accuracy
         rows.append((0, c, genotype.to_json(), float("nan"), acc, False, time.perf_counter() - t0, c + 1))
+        progress.advance()
+    progress.end()
     history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
     winner = int(history["val_accuracy"].to_numpy().argmax())
     history.loc[winner, "chosen"] = True

@@ -9,12 +9,16 @@ whenever the network meets a new task). :func:`build` builds either from its spe
 from __future__ import annotations
 
 import copy
+import logging
 
 import torch
 from torch import nn
 
 from taskdist.nets import backbones
+from taskdist.progress import Progress
 from taskdist.specs import ArchSpec, BackboneSpec, ProbeSpec
+
+log = logging.getLogger(__name__)
 
 
 class ConvBody(nn.Module):
@@ -129,8 +133,12 @@ def features(body: nn.Module, images: torch.Tensor, batch_size: int = 512) -> to
     device = next(body.parameters()).device
     was_training = body.training
     body.eval()
-    with torch.no_grad():
-        out = torch.cat([body(images[s : s + batch_size].to(device)) for s in range(0, len(images), batch_size)])
+    parts = []
+    with torch.no_grad(), Progress("features", len(images), "samples", logger=log, quiet=True) as progress:
+        for s in range(0, len(images), batch_size):
+            parts.append(body(images[s : s + batch_size].to(device)))  # (B, ...)
+            progress.advance(len(parts[-1]))
+    out = torch.cat(parts)
     body.train(was_training)
     return out.flatten(1)
 

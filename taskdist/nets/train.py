@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from taskdist.nets.optim import Adam
+from taskdist.progress import Progress
 
 VERSION = 1
 """Version of task-network training; raised whenever what it computes changes."""
@@ -85,6 +86,7 @@ def fit(
     opt = Adam(params, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     history = []
+    progress = Progress(f"{name} training", epochs * len(images), "samples", logger=log, quiet=True)
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=gen)
@@ -98,6 +100,7 @@ def fit(
             opt.step()
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
+            progress.advance(len(idx))
         record = {"epoch": epoch, "loss": loss_sum / len(images), "train_accuracy": correct / len(images)}
         if val is not None:
             record["val_accuracy"] = evaluate(model, *val).accuracy
@@ -107,6 +110,7 @@ def fit(
             name, epoch, epochs, record["loss"], record["train_accuracy"],
             f"  val acc {record['val_accuracy']:.4f}" if val is not None else "",
         )
+    progress.end()
     model.eval()
     return history
 
@@ -158,6 +162,8 @@ def fit_early_stopping(
     gen = torch.Generator().manual_seed(seed)
     best = evaluate(model, *held_out).loss
     best_epoch, best_state, history, reason = 0, copy.deepcopy(model.state_dict()), [], "max_epochs"
+    progress = Progress(f"{name} training (at most {max_epochs} epochs of {len(images)})", None, "samples",
+                        logger=log, quiet=True)
     for epoch in range(1, max_epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=gen)
@@ -169,6 +175,7 @@ def fit_early_stopping(
             loss.backward()
             opt.step()
             loss_sum += loss.item() * len(idx)
+            progress.advance(len(idx))
         held = evaluate(model, *held_out)
         history.append({"epoch": epoch, "loss": loss_sum / len(images), "held_out_loss": held.loss,
                         "held_out_accuracy": held.accuracy})
@@ -177,6 +184,7 @@ def fit_early_stopping(
         elif epoch - best_epoch >= patience:
             reason = "patience"
             break
+    progress.end()
     model.load_state_dict(best_state)
     model.eval()
     stopped = Stopped(best_epoch, len(history), reason, best, history)
