@@ -60,7 +60,7 @@ rule plot_method:
         runtime=5,
     params:
         tasks=TASKS,
-        setting=EXP.transfer.settings[0],
+        settings=list(EXP.transfer.settings),
         seed=stable_seed(EXP.seed, "atlas"),
         version=VERSIONS["plots"],
     script:
@@ -88,3 +88,4 @@ rule plot_paths:
         version=VERSIONS["plots"],
     script:
         "../workflow_scripts/plot_paths.py"
+
