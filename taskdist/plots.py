@@ -31,13 +31,14 @@ def heatmap(square: pd.DataFrame, *, title: str, path: str | Path, spread: pd.Da
     n = len(square)
     values = square.to_numpy(dtype=float)
     sd = None if spread is None else spread.reindex(index=square.index, columns=square.columns).to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + (0.9 if sd is not None else 0.75) * n, 0.6 + 0.7 * n))
+    width = max(4.5, 1.0 + (0.9 if sd is not None else 0.75) * n)
+    fig, ax = plt.subplots(figsize=(width, 1.0 + 0.7 * n))
     im = ax.imshow(values, cmap="viridis")
     ax.set_xticks(range(n), square.columns, rotation=45, ha="right")
     ax.set_yticks(range(n), square.index)
     ax.set_xlabel("target")
     ax.set_ylabel("source")
-    ax.set_title("\n".join(textwrap.wrap(title, 48)), fontsize=10)
+    ax.set_title("\n".join(textwrap.wrap(title, int(7 * width))), fontsize=10)  # wrapped to fit the figure
     threshold = (np.nanmax(values) + np.nanmin(values)) / 2
     for i, j in zip(*np.nonzero(np.isfinite(values)), strict=True):
         text = f"{values[i, j]:.2f}"

@@ -1,6 +1,8 @@
 """rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer (one
 panel per transfer setting)."""
 
+import numpy as np
+
 from taskdist import plots
 from taskdist.artifacts import io, matrices
 from taskdist.evaluation import tables, transfer
@@ -26,9 +28,10 @@ for setting in snakemake.params.settings:  # every transfer setting: one panel e
     hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain") & (rows["setting"] == setting)].iloc[0]
     panels.append(plots.Panel(
         mean=matrices.to_square(means, "gain", order=tasks), std=matrices.to_square(means, "gain_std", order=tasks),
-        title=f"{setting}: Mantel {hit['method']} r = {hit['statistic']:.2f} vs -gain, "
-              f"{hit['level']:.0%} CI [{hit['ci_low']:.2f}, {hit['ci_high']:.2f}], "
-              f"p = {hit['p_value']:.3g}, Holm p = {hit['p_holm']:.3g}",
+        title=f"{setting}: Mantel {hit['method']} r = {hit['statistic']:.2f} vs -gain, {hit['level']:.0%} CI "
+              + (f"[{hit['ci_low']:.2f}, {hit['ci_high']:.2f}]" if np.isfinite([hit["ci_low"], hit["ci_high"]]).all()
+                 else "undefined")
+              + f", p = {hit['p_value']:.3g}, Holm p = {hit['p_holm']:.3g}",
         ylabel=f"gain of {setting} over scratch (mean ± sd over replicates)",
     ))
 plots.mantel_scatter(distance, panels, path=snakemake.output.mantel, title=f"{method.name} against the ground truth",
