@@ -90,18 +90,29 @@ def _truth_rows(mantel: pd.DataFrame) -> pd.DataFrame:
     return mantel[(mantel["y"] == TRUTH) & (mantel["setting"] != "")]
 
 
+def reading(value: float) -> str:
+    """One word for a reliability (:func:`taskdist.evaluation.reliability.reading`: ok, low, none, undefined)."""
+    text = reliability_mod.reading(float(value))
+    return text.split(":")[0].split(" (")[0]
+
+
+def _read(value: float, key: str) -> str:
+    """A reliability and its reading in one cell; the number alone carries the id."""
+    return f'<td><span id="{_e(key)}">{_e(number(value))}</span> <i>{_e(reading(value))}</i></td>'
+
+
 def reliability_section(table: pd.DataFrame) -> str:
     rows = []
     for row in table.sort_values("setting").itertuples(index=False):
         s = row.setting
-        rows.append(_cell(s) + _cell(f"{row.replicates}") + _cell(number(row.over_pairs), f"reliability-{s}-pairs")
-                    + _cell(number(row.within_targets), f"reliability-{s}-within")
-                    + _cell(reliability_mod.reading(float(row.within_targets)).split(":")[0]))
+        rows.append(_cell(s) + _cell(f"{row.replicates}") + _read(row.over_pairs, f"reliability-{s}-pairs")
+                    + _read(row.within_targets, f"reliability-{s}-within") + _cell(f"{row.targets}"))
     return ("<h3>1. How reliable is the ground truth?</h3>"
             "<p>Split-half reliability of the gain over replicates (Spearman-Brown): over all ordered pairs, and "
-            "within targets (what source selection needs). A correlation with the ground truth can reach about "
-            "the square root of it; at or below 0 none is meaningful.</p>"
-            + _table(["setting", "replicates", "over pairs", "within targets", "reading"], rows))
+            "within targets (the mean over the targets it is defined for: what source selection needs). A "
+            "correlation with the ground truth can reach about the square root of it; at or below 0 none is "
+            "meaningful.</p>"
+            + _table(["setting", "replicates", "over pairs", "within targets", "targets"], rows))
 
 
 def mantel_section(mantel: pd.DataFrame, methods: list[str]) -> str:
@@ -110,7 +121,8 @@ def mantel_section(mantel: pd.DataFrame, methods: list[str]) -> str:
     pct = "" if math.isnan(level) else f"{level:.0%} "
     parts = ["<h3>2. Which methods predict transfer?</h3>",
              f"<p>Mantel correlation ({_e(', '.join(sorted(set(truth['method']))))}) of each method, oriented as a "
-             f"distance, with <code>{_e(TRUTH)}</code>: positive = closer sources transfer better. {_e(pct)}"
+             f'distance, with <span class="mono">{_e(TRUTH)}</span>: positive = closer sources transfer better. '
+             f"{_e(pct)}"
              "bootstrap interval over tasks; p: one-sided permutation p-value; Holm p: adjusted over all tests "
              f"against the ground truth. <b>Bold</b>: Holm p &lt; {ALPHA:g}.</p>"]
     for setting in sorted(set(truth["setting"])):
@@ -130,6 +142,9 @@ def mantel_section(mantel: pd.DataFrame, methods: list[str]) -> str:
                    f"no method predicts transfer at Holm p &lt; {ALPHA:g} ({len(rows)} tested)")
         parts.append(f'<p id="verdict-{_e(setting)}"><b>{_e(setting)}</b>: {verdict}.</p>')
         parts.append(_table(["method", "r", f"{pct}CI", "p", "Holm p"], rows))
+    if truth[["ci_low", "ci_high"]].isna().any().any():
+        parts.append(f"<p>{DASH}: undefined, e.g. an interval when fewer than half the resamples of the tasks have "
+                     "a correlation (with 3 tasks only the 6 of 27 that draw every task do).</p>")
     return "".join(parts)
 
 
@@ -179,7 +194,8 @@ def run_section(settings: Mapping, code: str) -> str:
     items = [("commit", code)] + [(k, ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
                                   for k, v in settings.items()]
     return ("<h3>5. This run</h3><ul>"
-            + "".join(f'<li>{_e(k)}: <code id="run-{_e("-".join(k.split()))}">{_e(v)}</code></li>' for k, v in items)
+            + "".join(f'<li>{_e(k)}: <span class="mono" id="run-{_e("-".join(k.split()))}">{_e(v)}</span></li>'
+                      for k, v in items)
             + "</ul>")
 
 
@@ -190,6 +206,9 @@ STYLE = """<style>
 #taskdist-summary .scroll { overflow-x: auto; }
 #taskdist-summary h3 { margin: 1rem 0 0.3rem 0; }
 #taskdist-summary p { margin: 0.3rem 0; }
+#taskdist-summary .mono { font-family: ui-monospace, monospace; font-size: 0.85em; }
+#taskdist-summary ul { margin: 0.3rem 0; }
+#taskdist-summary li { margin: 0; }
 </style>"""
 
 
