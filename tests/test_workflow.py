@@ -303,12 +303,13 @@ def raised_version(tmp_path, module):
 
 
 STAGES = {  # module owning a stage's version -> what raising it plans on a complete run
-    "distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
+    "methods/distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
     # the transfer jobs, and what reads the labelled budget it draws: Fisher on another task's data, the scores,
     # Task2Vec embeddings, and their matrices
-    "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
-    "coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
-    "bound.py": lambda: set().union(*(bound_records(t, TASKS) for t in TASKS)) | after_matrices({"transfer_bound"}),
+    "evaluation/transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
+    "methods/coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
+    "methods/bound.py": lambda: (set().union(*(bound_records(t, TASKS) for t in TASKS))
+                                 | after_matrices({"transfer_bound"})),
 }
 
 
@@ -438,9 +439,14 @@ def test_the_reports_first_page_shows_the_runs_headline_numbers(run_dir, tmp_pat
         named = row.method != "random" and isinstance(row.chosen, str)
         expected = f"{row.chosen} {three(row.regret)}" if named else three(row.regret)
         assert shown[f"regret-{row.setting}-{row.method}-{row.target}"] == expected
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
-    assert shown["run-commit"].startswith(head)
+    # the commit of the code that wrote the page: this checkout's HEAD or, if a commit came during the session,
+    # an ancestor of it
+    commit = shown["run-commit"].split()[0]
+    if subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        assert commit == "unknown"  # not a git checkout
+    else:
+        assert re.fullmatch(r"[0-9a-f]{12}", commit), shown["run-commit"]
+        assert subprocess.run(["git", "-C", str(REPO), "merge-base", "--is-ancestor", commit, "HEAD"]).returncode == 0
     assert shown["run-tasks"] == ", ".join(TASKS) and shown["run-replicates"] == str(EXP.transfer.replicates)
 
 
