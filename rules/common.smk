@@ -66,7 +66,21 @@ VERSIONS = {
         "evaluation": "evaluation.tables",
         "nas": "nas.taskaware",
         "plots": "plots",
+        "summary": "summary_page",
     }.items()
+}
+# The settings of the run that the report's first page (rule summary_page) names beside its numbers.
+SUMMARY_SETTINGS = {
+    "tasks": TASKS,
+    "methods": list(EXP.methods),
+    "transfer settings": list(EXP.transfer.settings),
+    "replicates": EXP.transfer.replicates,
+    "labelled examples per class": EXP.transfer.samples_per_class,
+    "Mantel correlation": EXP.mantel.method,
+    "permutations": EXP.mantel.permutations,
+    "bootstrap resamples over tasks": EXP.mantel.resamples,
+    "interval level": EXP.mantel.level,
+    "seed": EXP.seed,
 }
 
 
@@ -424,6 +438,7 @@ def get_final_outputs():
         "results/selection.parquet",
         "results/reliability.parquet",
         "results/floors.parquet",
+        "results/report/summary.html",
     ] + [
         f"results/plots/transfer/{setting}_{value}.png"
         for setting in EXP.transfer.settings

@@ -60,7 +60,7 @@ rule plot_method:
         runtime=5,
     params:
         tasks=TASKS,
-        setting=EXP.transfer.settings[0],
+        settings=list(EXP.transfer.settings),
         seed=stable_seed(EXP.seed, "atlas"),
         version=VERSIONS["plots"],
     script:
@@ -88,3 +88,31 @@ rule plot_paths:
         version=VERSIONS["plots"],
     script:
         "../workflow_scripts/plot_paths.py"
+
+
+rule summary_page:
+    input:
+        mantel="results/mantel.parquet",
+        reliability="results/reliability.parquet",
+        floors="results/floors.parquet",
+        selection="results/selection.parquet",
+    output:
+        report(
+            "results/report/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    log:
+        "logs/summary_page.log",
+    conda:
+        "../envs/taskdist.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        methods=list(EXP.methods),
+        settings=SUMMARY_SETTINGS,
+        version=VERSIONS["summary"],
+    script:
+        "../workflow_scripts/summary_page.py"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -14,26 +17,34 @@ import pandas as pd  # noqa: E402
 from taskdist.artifacts.io import atomic_path  # noqa: E402
 from taskdist.specs import SEARCHES  # noqa: E402
 
-VERSION = 2
+VERSION = 3
 """Version of the plots; raised whenever they change."""
 
 COLORS = ("tab:blue", "tab:orange", "tab:green")
 
 
-def heatmap(square: pd.DataFrame, *, title: str, path: str | Path) -> None:
-    """Annotated heatmap of a task x task matrix (rows = source, columns = target)."""
+def heatmap(square: pd.DataFrame, *, title: str, path: str | Path, spread: pd.DataFrame | None = None) -> None:
+    """Annotated heatmap of a task x task matrix (rows = source, columns = target).
+
+    ``spread`` (same tasks): a standard deviation per cell, e.g. over replicates; each cell then reads
+    ``mean`` over ``± sd``."""
     n = len(square)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n, 0.6 + 0.7 * n))
-    im = ax.imshow(square.to_numpy(dtype=float), cmap="viridis")
+    values = square.to_numpy(dtype=float)
+    sd = None if spread is None else spread.reindex(index=square.index, columns=square.columns).to_numpy(dtype=float)
+    width = max(4.5, 1.0 + (0.9 if sd is not None else 0.75) * n)
+    fig, ax = plt.subplots(figsize=(width, 1.0 + 0.7 * n))
+    im = ax.imshow(values, cmap="viridis")
     ax.set_xticks(range(n), square.columns, rotation=45, ha="right")
     ax.set_yticks(range(n), square.index)
     ax.set_xlabel("target")
     ax.set_ylabel("source")
-    ax.set_title(title)
-    values = square.to_numpy(dtype=float)
+    ax.set_title("\n".join(textwrap.wrap(title, int(7 * width))), fontsize=10)  # wrapped to fit the figure
     threshold = (np.nanmax(values) + np.nanmin(values)) / 2
     for i, j in zip(*np.nonzero(np.isfinite(values)), strict=True):
-        ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
+        text = f"{values[i, j]:.2f}"
+        if sd is not None and np.isfinite(sd[i, j]):
+            text += f"\n±{sd[i, j]:.2f}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=7 if sd is not None else 8,
                 color="black" if values[i, j] > threshold else "white")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     _save(fig, path)
@@ -69,17 +80,35 @@ def atlas(square: pd.DataFrame, *, title: str, path: str | Path, seed: int) -> N
     _save(fig, path)
 
 
-def mantel_scatter(distance: pd.DataFrame, truth: pd.DataFrame, *, title: str, xlabel: str, ylabel: str,
+@dataclass(frozen=True)
+class Panel:
+    """One panel of :func:`mantel_scatter`: the ground truth of one setting (task x task mean and standard
+    deviation over replicates), the panel's title and the y-axis label."""
+
+    mean: pd.DataFrame
+    std: pd.DataFrame
+    title: str
+    ylabel: str
+
+
+def mantel_scatter(distance: pd.DataFrame, panels: Sequence[Panel], *, title: str, xlabel: str,
                    path: str | Path) -> None:
-    """Off-diagonal entries of a method's matrix against the ground truth, one point per ordered pair."""
+    """Off-diagonal entries of a method's matrix against the ground truth, one point per ordered pair and one
+    panel per setting; error bars: the standard deviation over replicates. Panel titles are wrapped to fit."""
     mask = ~np.eye(len(distance), dtype=bool)
     x = distance.to_numpy(dtype=float)[mask]
-    y = truth.reindex(index=distance.index, columns=distance.columns).to_numpy(dtype=float)[mask]
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(x, y, s=18, alpha=0.8)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    fig, axes = plt.subplots(1, len(panels), figsize=(0.6 + 4.2 * len(panels), 4.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        def cells(square: pd.DataFrame) -> np.ndarray:
+            return square.reindex(index=distance.index, columns=distance.columns).to_numpy(dtype=float)[mask]
+
+        y, err = cells(panel.mean), cells(panel.std)
+        ax.errorbar(x, y, yerr=np.where(np.isfinite(err), err, 0.0), fmt="o", markersize=4, alpha=0.8,
+                    elinewidth=1, capsize=2)
+        ax.set_xlabel("\n".join(textwrap.wrap(xlabel, 40)), fontsize=9)
+        ax.set_ylabel("\n".join(textwrap.wrap(panel.ylabel, 40)), fontsize=9)
+        ax.set_title("\n".join(textwrap.wrap(panel.title, 40)), fontsize=9)
+    fig.suptitle(title, fontsize=11)
     _save(fig, path)
 
 
@@ -89,7 +118,6 @@ def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
     targets = table[table["role"] == "target"]
     names = list(dict.fromkeys(targets["task"]))
     fig, axes = plt.subplots(1, len(names), figsize=(1.0 + 3.4 * len(names), 3.8), squeeze=False, sharey=True)
-    low = float(targets["test_accuracy"].min())
     for ax, name in zip(axes[0], names, strict=True):
         rows = targets[targets["task"] == name].set_index("search").reindex(list(SEARCHES)).dropna(how="all")
         colors = [COLORS[list(SEARCHES).index(search)] for search in rows.index]
@@ -100,7 +128,8 @@ def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
             ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
                         fontsize=7)
         ax.set_title(name)
-        ax.set_ylim(max(0.0, low - 0.1), 1.02)
+        ax.set_ylim(0.0, 1.3)  # from zero, so the bars' heights compare; above 1: room for the labels
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
     axes[0][0].set_ylabel("test accuracy of the winner")
     _save(fig, path)
 

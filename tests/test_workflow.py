@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,18 @@ import sys
 
 import numpy as np
 import pytest
-from wf import REPO, finished_outputs, planned_outputs, shared_run, snakemake, tiny_config, write_config
+from wf import (
+    REPO,
+    chromium,
+    finished_outputs,
+    planned_outputs,
+    render_page,
+    shared_run,
+    snakemake,
+    texts_by_id,
+    tiny_config,
+    write_config,
+)
 
 from taskdist.artifacts import checkpoint, io, matrices, records, vectors
 from taskdist.config import load
@@ -180,9 +192,10 @@ def matrix_outputs(methods):
 
 
 def evaluation_outputs(methods=METHODS):
-    """What reads every matrix and the ground truth: Mantel tests, source selection, and each method's heatmap,
-    atlas and Mantel scatter (one job per method, reading mantel.parquet)."""
-    out = {"results/mantel.parquet", "results/mantel_comparison.parquet", "results/selection.parquet"}
+    """What reads every matrix and the ground truth: Mantel tests, source selection, the report's first page, and
+    each method's heatmap, atlas and Mantel scatter (one job per method, reading mantel.parquet)."""
+    out = {"results/mantel.parquet", "results/mantel_comparison.parquet", "results/selection.parquet",
+           "results/report/summary.html"}  # the report's first page reads the Mantel tests and the selection
     for m in methods:
         out |= {f"results/plots/{m}.png", f"results/plots/atlas/{m}.png", f"results/plots/mantel/{m}.png"}
     return out
@@ -290,12 +303,13 @@ def raised_version(tmp_path, module):
 
 
 STAGES = {  # module owning a stage's version -> what raising it plans on a complete run
-    "distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
+    "methods/distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
     # the transfer jobs, and what reads the labelled budget it draws: Fisher on another task's data, the scores,
     # Task2Vec embeddings, and their matrices
-    "transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
-    "coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
-    "bound.py": lambda: set().union(*(bound_records(t, TASKS) for t in TASKS)) | after_matrices({"transfer_bound"}),
+    "evaluation/transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
+    "methods/coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
+    "methods/bound.py": lambda: (set().union(*(bound_records(t, TASKS) for t in TASKS))
+                                 | after_matrices({"transfer_bound"})),
 }
 
 
@@ -375,6 +389,65 @@ def test_the_report_builds_from_a_run_with_what_the_install_brings(run_dir, tmp_
     snakemake(run_dir, "--report", str(report))
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 10_000 and "mantel" in html.lower()
+
+
+def test_the_reports_first_page_shows_the_runs_headline_numbers(run_dir, tmp_path):
+    """The report rendered in headless Chromium: its first page (what a reader sees on opening it) shows the
+    reliability of the ground truth, each method's Mantel r against -gain with its interval, p and Holm p per
+    setting, the noise floors and the source selection, equal to the run's tables as the page formats them."""
+    if chromium() is None:
+        if os.environ.get("TASKDIST_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("TASKDIST_REQUIRE_CHROMIUM=1 but no chromium on PATH (apt-get install -y chromium)")
+        pytest.skip("no chromium on PATH to render the report (apt-get install -y chromium; "
+                    "TASKDIST_REQUIRE_CHROMIUM=1 makes this a failure)")
+    report = tmp_path / "report.html"
+    snakemake(run_dir, "--report", str(report))
+    dom, screenshot = render_page(report, tmp_path / "chromium")
+    assert screenshot.stat().st_size > 20_000
+    shown = texts_by_id(dom)
+    assert "taskdist-summary" in shown, "the summary is not on the report's first page"
+
+    def two(v):
+        return f"{v:.2f}" if np.isfinite(v) else "–"
+
+    def three(v):
+        return f"{v:.3f}" if np.isfinite(v) else "–"
+
+    def p(v):
+        return f"{v:.3g}" if np.isfinite(v) else "–"
+
+    reliability = io.read_parquet(run_dir / "results/reliability.parquet")
+    for row in reliability.itertuples():
+        assert shown[f"reliability-{row.setting}-pairs"] == two(row.over_pairs)
+        assert shown[f"reliability-{row.setting}-within"] == two(row.within_targets)
+    mantel = io.read_parquet(run_dir / "results/mantel.parquet")
+    truth = mantel[mantel["y"] == "-gain"]
+    assert len(truth) == len(SETTINGS) * len(METHODS)
+    for row in truth.itertuples():
+        key = f"{row.setting}-{row.x}"
+        assert shown[f"r-{key}"] == two(row.statistic)
+        ci = f"[{row.ci_low:.2f}, {row.ci_high:.2f}]" if np.isfinite([row.ci_low, row.ci_high]).all() else "–"
+        assert shown[f"ci-{key}"] == ci
+        assert (shown[f"p-{key}"], shown[f"holm-{key}"]) == (p(row.p_value), p(row.p_holm))
+    floors = io.read_parquet(run_dir / "results/floors.parquet")
+    for row in floors.itertuples():
+        assert (shown[f"floor-{row.method}-ratio"], shown[f"floor-{row.method}-within"]) == (
+            two(row.ratio), two(row.within_ratio))
+    chosen = io.read_parquet(run_dir / "results/selection.parquet")
+    for row in chosen.itertuples():
+        assert shown[f"best-{row.setting}-{row.target}"] == row.best
+        named = row.method != "random" and isinstance(row.chosen, str)
+        expected = f"{row.chosen} {three(row.regret)}" if named else three(row.regret)
+        assert shown[f"regret-{row.setting}-{row.method}-{row.target}"] == expected
+    # the commit of the code that wrote the page: this checkout's HEAD or, if a commit came during the session,
+    # an ancestor of it
+    commit = shown["run-commit"].split()[0]
+    if subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        assert commit == "unknown"  # not a git checkout
+    else:
+        assert re.fullmatch(r"[0-9a-f]{12}", commit), shown["run-commit"]
+        assert subprocess.run(["git", "-C", str(REPO), "merge-base", "--is-ancestor", commit, "HEAD"]).returncode == 0
+    assert shown["run-tasks"] == ", ".join(TASKS) and shown["run-replicates"] == str(EXP.transfer.replicates)
 
 
 def test_nearest_lists_sources_with_their_measured_transfer(run_dir):

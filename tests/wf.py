@@ -334,3 +334,68 @@ def differing_checkpoints(a: Path, b: Path) -> list[str]:
         if not (same_meta and sx.keys() == sy.keys() and all(torch.equal(sx[k], sy[k]) for k in sx)):
             differ.append(p)
     return differ
+
+
+# -- the report in a browser (tests/test_workflow.py: the report's first page)
+
+# Headless Chromium that neither phones home nor keeps state: a fresh profile per call.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def chromium() -> str | None:
+    """The Chromium executable on PATH, or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def render_page(page: Path, out: Path, *, width: int = 1280, height: int = 3000) -> tuple[str, Path]:
+    """Open the local HTML file ``page`` in headless Chromium, let its scripts run (10 s of virtual time), and
+    return the DOM they leave and a screenshot of the window (``out``/screenshot.png). A Snakemake report is a
+    single-page app: its text exists only in the DOM, not in the file."""
+    browser = chromium()
+    assert browser, "no chromium on PATH"
+    out.mkdir(parents=True, exist_ok=True)
+    url = page.resolve().as_uri()
+    common = [browser, *CHROMIUM_FLAGS, "--virtual-time-budget=10000", f"--window-size={width},{height}"]
+    dom = subprocess.run([*common, f"--user-data-dir={out / 'profile-dom'}", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=300)
+    assert dom.returncode == 0 and dom.stdout.strip(), f"chromium --dump-dom failed:\n{dom.stderr}"
+    shot = out / "screenshot.png"
+    proc = subprocess.run([*common, f"--user-data-dir={out / 'profile-shot'}", f"--screenshot={shot}", url],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and shot.is_file(), f"chromium --screenshot failed:\n{proc.stderr}"
+    return dom.stdout, shot
+
+
+def texts_by_id(dom: str) -> dict[str, str]:
+    """The text of every element of a rendered DOM that has an ``id`` (text inside scripts is not markup)."""
+    from html.parser import HTMLParser
+
+    class Parser(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.open: list[tuple[str, str | None]] = []  # (tag, id) of the elements open around the text
+            self.found: dict[str, list[str]] = {}
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("br", "img", "meta", "link", "input", "hr", "col", "source", "wbr", "area", "base"):
+                return
+            ident = dict(attrs).get("id")
+            self.open.append((tag, ident))
+            if ident is not None:
+                self.found.setdefault(ident, [])
+
+        def handle_endtag(self, tag):
+            for k in range(len(self.open) - 1, -1, -1):
+                if self.open[k][0] == tag:
+                    del self.open[k:]
+                    break
+
+        def handle_data(self, data):
+            for _, ident in self.open:
+                if ident is not None:
+                    self.found[ident].append(data)
+
+    parser = Parser()
+    parser.feed(dom)
+    return {k: " ".join("".join(v).split()) for k, v in parser.found.items()}

@@ -1,4 +1,7 @@
-"""rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer."""
+"""rule plot_method: a method's heatmap, its task atlas (MDS) and its scatter against the gain of transfer (one
+panel per transfer setting)."""
+
+import numpy as np
 
 from taskdist import plots
 from taskdist.artifacts import io, matrices
@@ -17,15 +20,20 @@ distance = tables.oriented(method.name, matrix, tasks)
 plots.atlas(distance, title=f"task atlas ({method.name}, MDS)", path=snakemake.output.atlas,
             seed=snakemake.params.seed)
 
-setting = snakemake.params.setting  # the first transfer setting: fine-tuning when it is computed
-means = transfer.means(matrices.read_transfer(snakemake.input.transfer), setting)
-gain = matrices.to_square(means, "gain", order=tasks)
+transfer_table = matrices.read_transfer(snakemake.input.transfer)
 rows = io.read_parquet(snakemake.input.mantel)
-hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain") & (rows["setting"] == setting)].iloc[0]
-plots.mantel_scatter(
-    distance, gain, path=snakemake.output.mantel,
-    title=f"{method.name}\nMantel {hit['method']} r = {hit['statistic']:.2f} vs -gain ({setting}, "
-    f"one-sided p = {hit['p_value']:.3g})",
-    xlabel=f"{method.name} (as a distance: lower = closer)", ylabel=f"gain of {setting} over scratch",
-)
+panels = []
+for setting in snakemake.params.settings:  # every transfer setting: one panel each
+    means = transfer.means(transfer_table, setting)
+    hit = rows[(rows["x"] == method.name) & (rows["y"] == "-gain") & (rows["setting"] == setting)].iloc[0]
+    panels.append(plots.Panel(
+        mean=matrices.to_square(means, "gain", order=tasks), std=matrices.to_square(means, "gain_std", order=tasks),
+        title=f"{setting}: Mantel {hit['method']} r = {hit['statistic']:.2f} vs -gain, {hit['level']:.0%} CI "
+              + (f"[{hit['ci_low']:.2f}, {hit['ci_high']:.2f}]" if np.isfinite([hit["ci_low"], hit["ci_high"]]).all()
+                 else "undefined")
+              + f", p = {hit['p_value']:.3g}, Holm p = {hit['p_holm']:.3g}",
+        ylabel=f"gain of {setting} over scratch (mean ± sd over replicates)",
+    ))
+plots.mantel_scatter(distance, panels, path=snakemake.output.mantel, title=f"{method.name} against the ground truth",
+                     xlabel=f"{method.name} (as a distance: lower = closer)")
 finish()

@@ -11,5 +11,7 @@ means = transfer.means(matrices.read_transfer(snakemake.input[0]), setting)
 matrix = matrices.to_square(means, value=value, order=snakemake.params.tasks)
 what = {"finetune": "fine-tuned", "linear": "linear transfer (body frozen)"}[setting]
 title = {"accuracy": f"{what}: target accuracy", "gain": f"{what}: gain over training from scratch"}[value]
-plots.heatmap(matrix, title=title, path=snakemake.output[0])
+spread = matrices.to_square(means, value=f"{value}_std", order=snakemake.params.tasks)
+plots.heatmap(matrix, title=f"{title} (mean ± sd over {means['replicates'].max()} replicates)", spread=spread,
+              path=snakemake.output[0])
 finish()
