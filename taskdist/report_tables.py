@@ -29,6 +29,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +171,10 @@ def network_table(model_dir: str | Path) -> pd.DataFrame:
         stopped = ckpt.get("stopped")
         if isinstance(stopped, Mapping):
             row.update({f"stopped_{k}": v for k, v in sorted(stopped.items()) if np.isscalar(v)})
-        row.update({k: float(v) for k, v in sorted(ckpt["metrics"].items())})
+        order = {"train": 0, "val": 1, "test": 2}
+        metrics = sorted(ckpt["metrics"].items(),
+                         key=lambda kv: (kv[0].endswith("loss"), order.get(kv[0].split("_")[0], 3), kv[0]))
+        row.update({k: float(v) for k, v in metrics})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -449,7 +453,7 @@ def headline(snap: Snapshot) -> list[str]:
     for setting, rows in summary.groupby("setting", sort=False):
         methods = rows[~rows["method"].isin(baselines)]
         base = rows[rows["method"].isin(baselines)]
-        parts = [f"**{setting}**:"]
+        parts = [f"- **{setting}**:"]
         if methods["mantel_r"].notna().any():
             best = methods.loc[methods["mantel_r"].idxmax()]
             p = format_column(pd.Series([best["mantel_p"]]), "p")[0]
@@ -470,6 +474,40 @@ def headline(snap: Snapshot) -> list[str]:
         text = " ".join(parts)
         lines.append(text[:-1] + "." if text.endswith(";") else text)
     return lines
+
+
+def _flat(value: object, prefix: str = "") -> Iterable[tuple[str, object]]:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _flat(sub, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), value
+
+
+def _text(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def settings_table(settings: Mapping) -> pd.DataFrame:
+    """Every setting of the run's config but its tasks, one row per key (``transfer.replicates``)."""
+    rows = [{"setting": key, "value": _text(value)}
+            for key, value in _flat({k: v for k, v in settings.items() if k != "tasks"})]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def task_table(settings: Mapping) -> pd.DataFrame:
+    """The run's tasks: id, dataset, classes or relabelling, and every other key given."""
+    rows = []
+    for task in settings.get("tasks", []):
+        row = {"task": task.get("id"), "dataset": task.get("dataset")}
+        row["classes"] = _text(task["labels"] if "labels" in task else task.get("classes", ""))
+        row.update({k: _text(v) for k, v in task.items() if k not in ("id", "dataset", "labels", "classes")})
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
 
 
 def _nas_table(nas: pd.DataFrame) -> pd.DataFrame:
@@ -532,7 +570,11 @@ def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
         f"- load average when snapshotted: {' / '.join(str(x) for x in run.get('load_average', []))}",
         f"- settings: `{run.get('config_file')}` ({len(tasks)} tasks: {', '.join(f'`{t}`' for t in tasks)})",
     ]
+    blocks["runtime"] = [runtime_line(run, costs)]
     blocks["headline"] = headline(snap)
+    if settings:
+        blocks["settings"] = settings_table(settings)
+        blocks["tasks"] = task_table(settings)
     networks = snap.get("networks")
     blocks["networks"] = networks if networks is not None else _missing("no checkpoints")
     truth = _truth_table(snap)
@@ -564,7 +606,20 @@ def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
     for name, table in snap.tables.items():
         if name.startswith("distances/") and {"source", "target", "value"} <= set(table.columns):
             blocks[f"matrix-{name.split('/', 1)[1]}"] = _matrix(table)
+    for name in ("summary-finetune", "summary-linear", "mantel", "agreement", "selection", "costs", "costs-rules"):
+        blocks.setdefault(name, _missing(f"no table for {name}"))
     return blocks
+
+
+def runtime_line(run: dict, costs: pd.DataFrame | None) -> str:
+    """One sentence: the run's jobs, CPU seconds in jobs and wall time from its first to its last log line."""
+    if costs is None or not run.get("started") or not run.get("finished"):
+        return _missing("no job logs")
+    fmt = "%Y-%m-%d %H:%M:%S"
+    wall = (datetime.strptime(run["finished"], fmt) - datetime.strptime(run["started"], fmt)).total_seconds()
+    cores = run.get("machine", {}).get("cores")
+    return (f"The stored run: {len(costs):,} jobs, {costs['cpu_s'].sum():,.0f} CPU-s in job processes, "
+            f"{int(wall // 60)} min {int(wall % 60)} s from its first to its last job log on {cores} cores.")
 
 
 def render_blocks(snap: Snapshot) -> tuple[dict[str, str], dict[str, pd.DataFrame]]:
@@ -583,13 +638,19 @@ def render_blocks(snap: Snapshot) -> tuple[dict[str, str], dict[str, pd.DataFram
     return texts, cells
 
 
-_BLOCK = re.compile(r"(<!-- generated:([\w.-]+) -->\n)(.*?)(<!-- /generated:\2 -->)", re.DOTALL)
-_OPEN = re.compile(r"<!-- generated:([\w.-]+) -->")
+_BLOCK = re.compile(r"^(<!-- generated:([\w.-]+) -->\n)(.*?)^(<!-- /generated:\2 -->)$", re.DOTALL | re.MULTILINE)
+_OPEN = re.compile(r"^<!-- generated:([\w.-]+) -->$", re.MULTILINE)
 
 
-def fill(text: str, blocks: Mapping[str, str], where: str = "the file") -> str:
-    """``text`` with every generated block replaced by its content; an unknown or unclosed block is an error."""
+OPTIONAL = ("matrix-", "summary-")
+"""Blocks named with these prefixes may be absent from a run (a method or setting it did not compute)."""
+
+
+def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "") -> str:
+    """``text`` with every generated block replaced by its content; an unknown or unclosed block is an error
+    (but for the :data:`OPTIONAL` ones, which say that the run lacks them, after ``line``)."""
     names = _OPEN.findall(text)
+    blocks = {**{n: f"{line}\n\n{_missing(f'no {n}')}" for n in names if n.startswith(OPTIONAL)}, **blocks}
     closed = [m.group(2) for m in _BLOCK.finditer(text)]
     if sorted(names) != sorted(closed):
         raise ValueError(f"{where}: a generated block is not closed by `<!-- /generated:NAME -->` on a line of "
@@ -615,7 +676,7 @@ def render(snapshot_dir: str | Path, markdown_files: Iterable[str | Path], *, ch
     wanted: dict[Path, str] = {Path(snap.path) / f"{name}.csv": _csv(c) for name, c in sorted(cells.items())}
     for path in map(Path, markdown_files):
         text = path.read_text(encoding="utf-8")
-        wanted[path] = fill(text, texts, str(path))
+        wanted[path] = fill(text, texts, str(path), run_line(snap.run))
     diffs = []
     for path, new in wanted.items():
         old = path.read_text(encoding="utf-8") if path.exists() else ""
