@@ -330,8 +330,8 @@ def format_column(values: pd.Series, column: str) -> list[str]:
     finite = numbers[np.isfinite(numbers)]
     if _is_p(column):
         return ["" if not np.isfinite(v) else "<0.001" if v < 0.001 else f"{v:.3f}" for v in numbers]
-    if len(finite) and (finite == finite.round()).all() and finite.abs().max() >= 10:
-        decimals = 0  # counts stored as floats
+    if len(finite) and (finite == finite.round()).all() and finite.abs().max() >= 1:
+        decimals = 0  # counts stored as floats (or medians of counts)
     else:
         largest = finite.abs().max() if len(finite) else 0.0
         decimals = 3 if largest < 10 else 2 if largest < 100 else 1 if largest < 1000 else 0
@@ -468,9 +468,9 @@ def headline(snap: Snapshot) -> list[str]:
             parts.append(f"best baseline `{b['method']}` (regret {b['mean_regret']:.3f});")
         if reliability is not None and "setting" in reliability.columns:
             rel = reliability[reliability["setting"] == setting]
-            col = next((c for c in ("reliability", "split_half", "spearman_brown") if c in rel.columns), None)
-            if len(rel) and col is not None:
-                parts.append(f"ground truth reliability {float(rel[col].iloc[0]):.2f}.")
+            col = next((c for c in ("over_pairs", "reliability") if c in rel.columns), None)
+            if len(rel) and col is not None and np.isfinite(float(rel[col].iloc[0])):
+                parts.append(f"split-half reliability of the gains over pairs {float(rel[col].iloc[0]):.2f}.")
         text = " ".join(parts)
         lines.append(text[:-1] + "." if text.endswith(";") else text)
     return lines
@@ -515,6 +515,8 @@ def _nas_table(nas: pd.DataFrame) -> pd.DataFrame:
     if "genotype" in table.columns:
         table["winner"] = [" ".join(edge["op"] for edge in json.loads(g).get("edges", [])) for g in table["genotype"]]
         table = table.drop(columns="genotype")
+    if {"ops", "search"} <= set(table.columns):  # only the task-aware space is not the full one
+        table["ops"] = table["ops"].where(table["search"] == "task_aware", "(all)")
     if "params" in table.columns:
         table["params"] = table["params"].astype("int64")
     return table

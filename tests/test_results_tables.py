@@ -80,6 +80,7 @@ def test_format_column():
     assert fmt(pd.Series([1234, 5]), "jobs") == ["1,234", "5"]
     assert fmt(pd.Series([0.12345, -1.5]), "statistic") == ["0.123", "-1.500"]
     assert fmt(pd.Series([45.87, 2.0]), "ratio") == ["45.87", "2.00"]
+    assert fmt(pd.Series([6.0, 12.0]), "epochs") == ["6", "12"]
     assert fmt(pd.Series([1104.4, 20.2]), "cpu_s") == ["1,104", "20"]
     assert fmt(pd.Series(["a|b", None]), "name") == ["a|b", ""]
     assert report_tables.markdown(pd.DataFrame({"m": ["a|b"], "r": [-0.5]})).splitlines()[-1] == \
