@@ -36,7 +36,7 @@ def test_every_block_in_the_documentation_is_filled_and_known():
     for path in DOCS:
         used |= set(re.findall(r"^<!-- generated:([\w.-]+) -->$", path.read_text(), re.M))
     assert used, "the documentation has no generated blocks"
-    assert used <= set(texts)
+    assert all(name.startswith(report_tables.OPTIONAL) for name in used - set(texts))  # the run lacks a method
     assert {"run", "headline"} <= used
 
 
