@@ -539,13 +539,16 @@ def _truth_table(snap: Snapshot) -> pd.DataFrame | None:
                 row[f"mean {c}"] = float(frame[c].mean())
         row["sd of pair gains"] = float(pair_gain.std(ddof=1))
         for c in frame.columns:
-            if c in ("reason", "stopped", "stop_reason") and frame[c].dtype == object:
+            if c.endswith("stopped") and not pd.api.types.is_numeric_dtype(frame[c].dtype):
                 for reason, n in sorted(frame[c].value_counts().items()):
-                    row[f"stopped: {reason}"] = int(n)
-            elif c in ("epochs", "best_epoch"):
-                row[f"median {c}"] = float(frame[c].median())
+                    row[f"{c.replace('_', ' ')}: {reason}"] = int(n)
+            elif c.endswith("epochs") or c.endswith("epoch"):
+                row[f"median {c.replace('_', ' ')}"] = float(frame[c].median())
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    counts = [c for c in table.columns if "stopped: " in c]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    return table
 
 
 def _matrix(df: pd.DataFrame) -> pd.DataFrame:
