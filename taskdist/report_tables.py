@@ -325,7 +325,7 @@ def format_column(values: pd.Series, column: str) -> list[str]:
     if pd.api.types.is_integer_dtype(values.dtype):
         return [f"{int(v):,}" for v in values]
     if not pd.api.types.is_numeric_dtype(values.dtype):
-        return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
+        return ["" if v is None or (np.isscalar(v) and pd.isna(v)) else str(v) for v in values]
     numbers = values.astype(float)
     finite = numbers[np.isfinite(numbers)]
     if _is_p(column):
