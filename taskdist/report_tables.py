@@ -232,6 +232,8 @@ def run_record(results: Path, logs: Path | None, config: Path | None, checkout: 
         "cpu_s": None if costs is None else round(float(costs["cpu_s"].sum()), 2),
         "machine": machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "results_dir": str(results.resolve()),
+        "logs_dir": None if logs is None else str(logs.resolve()),
         "config_file": None if config is None else str(config),
         "settings": None if config is None else yaml.safe_load(config.read_text()),
         "commands": list(COMMANDS),
