@@ -425,14 +425,28 @@ def selection_means(selection: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(snap: Snapshot) -> pd.DataFrame | None:
-    """Per setting and method: Mantel r and p against ``-gain`` and ``1-accuracy`` beside the mean selection
-    metrics (:func:`taskdist.evaluation.tables.summary`)."""
+    """Per setting and method (in the selection table's order): the Mantel r and p against ``-gain`` and
+    ``1-accuracy`` (``mantel_r``, ``mantel_p``, ``mantel_r_error``, ``mantel_p_error``) beside the mean over
+    targets of every numeric column of the selection table (``mean_regret``, ...; NaN left out, as
+    :func:`taskdist.evaluation.selection.summarize` does), ``n_targets`` and ``n_undefined`` (targets with a
+    NaN metric): the table of ``taskdist summary``, with whatever columns the selection table has."""
     mantel, selection = snap.get("mantel"), snap.get("selection")
     if mantel is None or selection is None or "setting" not in mantel.columns:
         return None
-    from taskdist.evaluation import tables
-
-    return tables.summary(mantel, selection)
+    numeric = [c for c in selection.columns if pd.api.types.is_numeric_dtype(selection[c].dtype)
+               and selection[c].dtype != bool]
+    rows = []
+    for (setting, name), per_target in selection.groupby(["setting", "method"], sort=False):
+        row: dict[str, object] = {"setting": setting, "method": name}
+        for truth, suffix in (("-gain", ""), ("1-accuracy", "_error")):
+            hit = mantel[(mantel["x"] == name) & (mantel["y"] == truth) & (mantel["setting"] == setting)]
+            row[f"mantel_r{suffix}"] = float(hit["statistic"].iloc[0]) if len(hit) else np.nan
+            row[f"mantel_p{suffix}"] = float(hit["p_value"].iloc[0]) if len(hit) else np.nan
+        row.update({f"mean_{c}": float(per_target[c].mean()) for c in numeric})
+        row["n_targets"] = len(per_target)
+        row["n_undefined"] = int(per_target[numeric].isna().any(axis=1).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _baselines(snap: Snapshot) -> set[str]:
