@@ -116,12 +116,15 @@ def cost_group(rule: str, job: str) -> str:
     """The row of the cost table a job of ``rule`` (log ``logs/{rule}/{job}.log``) is charged to."""
     if rule in ("paths", "path_length", "path_matrix"):  # logs/paths/{method}/..., logs/path_matrix/{method}.log
         return job.split("/", 1)[0]
+    if rule == "distance_matrix":  # logs/distance_matrix/{method}.log of earlier code states
+        return COST_GROUPS.get(f"{job}_matrix", job)
     return COST_GROUPS.get(rule, f"other ({rule})")
 
 
 def job_costs(log_dir: str | Path) -> pd.DataFrame:
-    """One row per finished job of a run, from its log's last line: ``rule, job, group, cpu_s, wall_s,
-    max_rss_mb``, sorted by rule and job. Logs without that line (failed or running jobs) are left out."""
+    """One row per finished job of a run, from its log's last line: ``rule, job, cpu_s, wall_s, max_rss_mb``
+    (``rule`` is the log's folder under ``log_dir``, ``job`` the rest of its path), sorted by rule and job.
+    Logs without that line (failed or running jobs) are left out."""
     log_dir = Path(log_dir)
     rows = []
     for path in sorted(log_dir.rglob("*.log")):
@@ -130,14 +133,16 @@ def job_costs(log_dir: str | Path) -> pd.DataFrame:
             continue
         parts = path.relative_to(log_dir).with_suffix("").parts
         rule, job = parts[0], "/".join(parts[1:])
-        rows.append({"rule": rule, "job": job, "group": cost_group(rule, job), "cpu_s": used.get("cpu_s", np.nan),
+        rows.append({"rule": rule, "job": job, "cpu_s": used.get("cpu_s", np.nan),
                      "wall_s": used.get("wall_s", np.nan), "max_rss_mb": used.get("max_rss_mb", np.nan)})
-    columns = ["rule", "job", "group", "cpu_s", "wall_s", "max_rss_mb"]
+    columns = ["rule", "job", "cpu_s", "wall_s", "max_rss_mb"]
     return pd.DataFrame(rows, columns=columns).sort_values(["rule", "job"], ignore_index=True)
 
 
 def grouped_costs(costs: pd.DataFrame) -> pd.DataFrame:
-    """Jobs, CPU and wall seconds summed and the largest peak memory per cost group, most CPU first."""
+    """Jobs, CPU and wall seconds summed and the largest peak memory per cost group (:func:`cost_group`),
+    most CPU first."""
+    costs = costs.assign(group=[cost_group(r, j) for r, j in zip(costs["rule"], costs["job"], strict=True)])
     table = costs.groupby("group").agg(jobs=("cpu_s", "size"), cpu_s=("cpu_s", "sum"), wall_s=("wall_s", "sum"),
                                        max_rss_mb=("max_rss_mb", "max"))
     return table.sort_values(["cpu_s", "jobs"], ascending=False, kind="stable").reset_index()

@@ -129,8 +129,9 @@ def test_snapshot_and_render_any_columns(tmp_path):
     assert {p.name for p in written} >= {"transfer.parquet", "mantel.parquet", "selection.parquet", "ftd.parquet",
                                         "costs.parquet", "run.json"}
     costs = io.read_parquet(out / "costs.parquet")
-    assert costs.to_dict("records") == [{"rule": "fisher", "job": "a/b", "group": "ftd", "cpu_s": 1.5,
-                                         "wall_s": 2.0, "max_rss_mb": 300.0}]
+    assert costs.to_dict("records") == [{"rule": "fisher", "job": "a/b", "cpu_s": 1.5, "wall_s": 2.0,
+                                         "max_rss_mb": 300.0}]
+    assert report_tables.grouped_costs(costs)["group"].tolist() == ["ftd"]
     run = io.read_json(out / "run.json")
     assert run["started"] == "2026-01-02 03:04:05" and run["settings"]["seed"] == 0
     before = (out / "mantel.parquet").read_bytes()
