@@ -8,6 +8,8 @@
     taskdist summary                                # per method: Mantel r [CI], p, Holm p; selection means [CI]
     taskdist nas                                    # architecture searches: accuracy, size, cost per task
     taskdist status                                 # jobs done, running, failed and pending per stage
+    taskdist tables snapshot results --out docs/results   # copy a finished run's small tables, describe the run
+    taskdist tables render docs/results [--check]   # fill the generated blocks of README.md, docs/results.md
 """
 
 from __future__ import annotations
@@ -293,6 +295,25 @@ def status(results: Path, logs: Path, config: Path | None = None) -> str:
     return f"{table}\n\n{n} tasks, from {source}; pending '-': not derivable from the files (see --help)"
 
 
+def tables(args: argparse.Namespace) -> int:
+    from taskdist import report_tables
+
+    if args.tables_command == "snapshot":
+        written = report_tables.snapshot(args.results, args.out, logs=args.logs, config=args.config,
+                                         checkout=args.checkout)
+        size = sum(p.stat().st_size for p in written)
+        print(f"wrote {len(written)} files ({size / 1e3:.0f} kB) to {args.out}")
+        return 0
+    diffs = report_tables.render(args.snapshot, [args.readme, args.results], check=args.check)
+    if args.check and diffs:
+        print("".join(diffs), end="")
+        print(f"taskdist: {len(diffs)} file(s) differ from what `taskdist tables render {args.snapshot}` writes",
+              file=sys.stderr)
+        return 1
+    print(f"{len(diffs)} file(s) {'differ' if args.check else 'rewritten'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskdist", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -317,6 +338,24 @@ def main(argv: list[str] | None = None) -> int:
     p_status.add_argument("--results", type=Path, default=Path("results"))
     p_status.add_argument("--logs", type=Path, default=Path("logs"))
     p_status.add_argument("--config", type=Path, default=None, help="the run's config: its number of tasks")
+
+
+    p_tab = sub.add_parser("tables", help="the documentation's result tables: snapshot a run, render Markdown")
+    tab = p_tab.add_subparsers(dest="tables_command", required=True)
+    p_snap = tab.add_parser("snapshot", help="copy a finished run's small tables into a folder, with run.json")
+    p_snap.add_argument("results", type=Path, help="the run's results folder")
+    p_snap.add_argument("--out", type=Path, required=True, help="the snapshot folder (e.g. docs/results)")
+    p_snap.add_argument("--logs", type=Path, default=None, help="the run's logs (default: logs beside results)")
+    p_snap.add_argument("--config", type=Path, default=None,
+                        help="the run's config file (default: config.yaml beside results)")
+    p_snap.add_argument("--checkout", type=Path, default=None,
+                        help="the git checkout that ran (default: the folder holding results)")
+    p_render = tab.add_parser("render", help="fill the generated blocks of Markdown files from a snapshot")
+    p_render.add_argument("snapshot", type=Path)
+    p_render.add_argument("--readme", type=Path, default=Path("README.md"))
+    p_render.add_argument("--results", type=Path, default=Path("docs/results.md"))
+    p_render.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 with a diff if a file differs from what would be written")
     args = parser.parse_args(argv)
 
     try:
@@ -330,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             print(nas(args.results))
         elif args.command == "status":
             print(status(args.results, args.logs, args.config))
+        elif args.command == "tables":
+            return tables(args)
         elif args.command == "methods":
             from taskdist.methods.registry import METHODS
 

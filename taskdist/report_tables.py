@@ -1,0 +1,724 @@
+"""The result tables of the documentation, generated from a stored run.
+
+Two steps, so that the documentation can be regenerated without the run:
+
+    taskdist tables snapshot results --out docs/results       # the run's small tables, its costs, run.json
+    taskdist tables render docs/results                       # Markdown blocks in README.md, docs/results.md
+
+:func:`snapshot` copies a finished run's small tables (the final Parquet tables, the distance matrices, the
+ground truth or its per-pair means) into a folder, adds a table of the task networks (from the checkpoints)
+and one of the jobs' costs (from their logs), and writes ``run.json``: the commit of the checkout that ran,
+when it ran, the machine and the settings. :func:`render` turns that folder into named Markdown blocks and
+replaces, in each Markdown file, the text between ``<!-- generated:NAME -->`` and
+``<!-- /generated:NAME -->`` by block NAME (and writes the same tables as CSV beside the snapshot). With
+``check``, nothing is written: it returns what would change.
+
+Tables are rendered with whatever columns they have (other stages add columns): integers with thousands
+separators, p-values to three decimals (``<0.001`` below), other floats with as many decimals as their
+magnitude needs, missing values empty.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskdist.artifacts import io
+from taskdist.artifacts.matrices import to_square
+
+VERSION = 1
+"""Version of the snapshot layout and of the rendered blocks."""
+
+TABLES = {
+    "reliability": "reliability.parquet",
+    "mantel": "mantel.parquet",
+    "mantel_comparison": "mantel_comparison.parquet",
+    "selection": "selection.parquet",
+    "floors": "floors.parquet",
+    "consistency": "consistency.parquet",
+    "nas_summary": "nas/summary.parquet",
+}
+"""Snapshot name -> path under the results folder of the small final tables, copied as they are."""
+
+TRANSFER_MAX_BYTES = 256_000
+"""A ground-truth table larger than this is stored as its per-pair means (``transfer_means.parquet``)."""
+MATRIX_MAX_BYTES = 64_000
+"""Distance matrices larger than this stay out of the snapshot."""
+
+COST_GROUPS = {
+    "prepare_dataset": "data and tasks",
+    "make_task": "data and tasks",
+    "train_task": "task networks (incl. resamples)",
+    "train_variant": "ftd consistency (extra networks)",
+    "fisher": "ftd",
+    "ftd_matrix": "ftd",
+    "ftd_consistency": "ftd consistency (extra networks)",
+    "train_probe": "task2vec (+ task2vec_asym)",
+    "task2vec_embed": "task2vec (+ task2vec_asym)",
+    "task2vec_trivial": "task2vec (+ task2vec_asym)",
+    "task2vec_matrix": "task2vec (+ task2vec_asym)",
+    "tanas": "tanas",
+    "tanas_matrix": "tanas",
+    "scores": "leep, logme, nce, h_score (together)",
+    "score_matrix": "leep, logme, nce, h_score (together)",
+    "transfer": "ground truth (transfer + scratch)",
+    "scratch": "ground truth (transfer + scratch)",
+    "transfer_matrix": "ground truth (transfer + scratch)",
+    "mantel": "evaluation (mantel, selection, floors)",
+    "selection": "evaluation (mantel, selection, floors)",
+    "noise_floors": "evaluation (mantel, selection, floors)",
+    "plot_method": "plots",
+    "plot_transfer": "plots",
+    "plot_paths": "plots",
+    "transfer_bound": "transfer_bound",
+    "bound": "transfer_bound",
+    "bound_matrix": "transfer_bound",
+    "nas_base": "architecture search",
+    "nas_bases": "architecture search",
+    "nas_target": "architecture search",
+    "nas_summary": "architecture search",
+}
+"""Rule -> the cost group its jobs are charged to; ``path_length`` and ``path_matrix`` go to their method."""
+
+COMMANDS = ("taskdist tables snapshot results --out docs/results --logs logs --config config.yaml",
+            "taskdist tables render docs/results --readme README.md --results docs/results.md")
+"""How the documentation's tables are regenerated (in a run's directory, then in the checkout)."""
+
+
+# ------------------------------------------------------------------------------------------------ costs
+
+
+_RESOURCES = "job resources:"  # the last line of a finished job's log (taskdist.runtime.RESOURCES)
+_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
+
+
+def _resources(text: str) -> dict[str, float] | None:
+    lines = [line for line in text.splitlines() if _RESOURCES in line]
+    if not lines:
+        return None
+    fields = lines[-1].split(_RESOURCES, 1)[1].split()
+    return {key: float(value) for key, value in (field.split("=", 1) for field in fields)}
+
+
+def cost_group(rule: str, job: str) -> str:
+    """The row of the cost table a job of ``rule`` (log ``logs/{rule}/{job}.log``) is charged to."""
+    if rule in ("paths", "path_length", "path_matrix"):  # logs/paths/{method}/..., logs/path_matrix/{method}.log
+        return job.split("/", 1)[0]
+    if rule == "distance_matrix":  # logs/distance_matrix/{method}.log of earlier code states
+        return COST_GROUPS.get(f"{job}_matrix", job)
+    return COST_GROUPS.get(rule, f"other ({rule})")
+
+
+def job_costs(log_dir: str | Path) -> pd.DataFrame:
+    """One row per finished job of a run, from its log's last line: ``rule, job, cpu_s, wall_s, max_rss_mb``
+    (``rule`` is the log's folder under ``log_dir``, ``job`` the rest of its path), sorted by rule and job.
+    Logs without that line (failed or running jobs) are left out."""
+    log_dir = Path(log_dir)
+    rows = []
+    for path in sorted(log_dir.rglob("*.log")):
+        used = _resources(path.read_text(encoding="utf-8", errors="replace"))
+        if used is None:
+            continue
+        parts = path.relative_to(log_dir).with_suffix("").parts
+        rule, job = parts[0], "/".join(parts[1:])
+        rows.append({"rule": rule, "job": job, "cpu_s": used.get("cpu_s", np.nan),
+                     "wall_s": used.get("wall_s", np.nan), "max_rss_mb": used.get("max_rss_mb", np.nan)})
+    columns = ["rule", "job", "cpu_s", "wall_s", "max_rss_mb"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["rule", "job"], ignore_index=True)
+
+
+def grouped_costs(costs: pd.DataFrame) -> pd.DataFrame:
+    """Jobs, CPU and wall seconds summed and the largest peak memory per cost group (:func:`cost_group`),
+    most CPU first."""
+    costs = costs.assign(group=[cost_group(r, j) for r, j in zip(costs["rule"], costs["job"], strict=True)])
+    table = costs.groupby("group").agg(jobs=("cpu_s", "size"), cpu_s=("cpu_s", "sum"), wall_s=("wall_s", "sum"),
+                                       max_rss_mb=("max_rss_mb", "max"))
+    return table.sort_values(["cpu_s", "jobs"], ascending=False, kind="stable").reset_index()
+
+
+def _log_span(log_dir: Path) -> tuple[str | None, str | None]:
+    """The first and the last timestamp in the run's logs (the run's start and end, to the second)."""
+    stamps = []
+    for path in log_dir.rglob("*.log"):
+        lines = [m.group(1) for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if (m := _STAMP.match(line))]
+        stamps += lines[:1] + lines[-1:]
+    return (min(stamps), max(stamps)) if stamps else (None, None)
+
+
+# ------------------------------------------------------------------------------------------------ snapshot
+
+
+def network_table(model_dir: str | Path) -> pd.DataFrame:
+    """One row per task network checkpoint: task, dataset, classes, epochs trained, the epoch of the best
+    validation accuracy, and its metrics (train / val / test accuracy and loss)."""
+    from taskdist.artifacts import checkpoint  # torch: only the snapshot needs it
+
+    rows = []
+    for path in sorted(Path(model_dir).glob("*.pt")):
+        ckpt = checkpoint.read(path)
+        history = ckpt.get("history") or []
+        val = [h.get("val_accuracy", -math.inf) for h in history]
+        row = {"task": path.stem, "dataset": ckpt["task"]["dataset"], "classes": int(ckpt["n_classes"]),
+               "epochs": len(history), "best_val_epoch": int(history[int(np.argmax(val))]["epoch"]) if val else None}
+        stopped = ckpt.get("stopped")
+        if isinstance(stopped, Mapping):
+            row.update({f"stopped_{k}": v for k, v in sorted(stopped.items()) if np.isscalar(v)})
+        order = {"train": 0, "val": 1, "test": 2}
+        metrics = sorted(ckpt["metrics"].items(),
+                         key=lambda kv: (kv[0].endswith("loss"), order.get(kv[0].split("_")[0], 3), kv[0]))
+        row.update({k: float(v) for k, v in metrics})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _git(checkout: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def machine() -> dict:
+    """The machine the snapshot is taken on: CPU model, cores, torch version, build and threads, Python."""
+    import platform
+
+    cpu = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version()}
+    try:
+        import torch
+    except ImportError:
+        return info
+    parallel = torch.__config__.parallel_info()
+    backend = next((line.split(":", 1)[1].strip() for line in parallel.splitlines()
+                    if line.startswith("ATen parallel backend")), "unknown")
+    info.update({"torch": torch.__version__,
+                 "torch_build": f"git {torch.version.git_version[:10]}, CUDA {torch.version.cuda or 'none'}, "
+                                f"parallel backend {backend}",
+                 "torch_threads": torch.get_num_threads()})
+    return info
+
+
+def run_record(results: Path, logs: Path | None, config: Path | None, checkout: Path, costs: pd.DataFrame | None,
+               ) -> dict:
+    """``run.json``: the commit that ran, when, the machine, the load now and the settings."""
+    import yaml
+
+    started, finished = _log_span(logs) if logs is not None else (None, None)
+    record = {
+        "version": VERSION,
+        "commit": _git(checkout, "rev-parse", "HEAD"),
+        "commit_date": _git(checkout, "log", "-1", "--format=%cI"),
+        "dirty": bool(_git(checkout, "status", "--porcelain", "--untracked-files=no")),
+        "started": started,
+        "finished": finished,
+        "jobs": None if costs is None else len(costs),
+        "cpu_s": None if costs is None else round(float(costs["cpu_s"].sum()), 2),
+        "machine": machine(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "results_dir": str(results.resolve()),
+        "logs_dir": None if logs is None else str(logs.resolve()),
+        "config_file": None if config is None else str(config),
+        "settings": None if config is None else yaml.safe_load(config.read_text()),
+        "commands": list(COMMANDS),
+    }
+    return record
+
+
+def _clear(out: Path) -> None:
+    """Remove what an earlier snapshot wrote into ``out`` (its Parquet, CSV and run.json), nothing else."""
+    for pattern in ("*.parquet", "*.csv", "distances/*.parquet", "run.json"):
+        for path in out.glob(pattern):
+            path.unlink()
+
+
+def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = None,
+             config: str | Path | None = None, checkout: str | Path | None = None) -> list[Path]:
+    """Copy a finished run's small tables into ``out`` and describe the run (``run.json``); the files written.
+
+    ``logs`` (default: ``logs`` beside ``results`` when it exists) gives ``costs.parquet``; ``config`` (default:
+    ``config.yaml`` beside ``results``) the settings; ``checkout`` (default: the folder of ``results``) the
+    commit. Nothing large enters: no checkpoint, Fisher table or per-pair record; the ground truth only as
+    per-pair means when it is large.
+    """
+    results, out = Path(results), Path(out)
+    base = results.resolve().parent
+    logs = Path(logs) if logs is not None else (base / "logs" if (base / "logs").is_dir() else None)
+    config = Path(config) if config is not None else (base / "config.yaml" if (base / "config.yaml").is_file()
+                                                      else None)
+    checkout = Path(checkout) if checkout is not None else base
+    for required in ("transfer.parquet", "mantel.parquet", "selection.parquet"):
+        if not (results / required).is_file():
+            raise ValueError(f"{results / required} does not exist: is the run at {results} finished?")
+    out.mkdir(parents=True, exist_ok=True)
+    _clear(out)
+    written = []
+
+    def copy(src: Path, name: str) -> None:
+        dst = out / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        written.append(dst)
+
+    for name, rel in TABLES.items():
+        if (results / rel).is_file():
+            copy(results / rel, f"{name}.parquet")
+    transfer_path = results / "transfer.parquet"
+    if transfer_path.stat().st_size <= TRANSFER_MAX_BYTES:
+        copy(transfer_path, "transfer.parquet")
+    else:
+        from taskdist.evaluation.transfer import means
+
+        transfer = io.read_parquet(transfer_path, ("source", "target", "setting"))
+        frames = [means(transfer, s).assign(setting=s) for s in sorted(set(transfer["setting"]))]
+        io.write_parquet(pd.concat(frames, ignore_index=True), out / "transfer_means.parquet",
+                         sort_by=["setting", "source", "target"])
+        written.append(out / "transfer_means.parquet")
+    for path in sorted((results / "distances").glob("*.parquet")):
+        if path.stat().st_size <= MATRIX_MAX_BYTES:
+            copy(path, f"distances/{path.name}")
+    if (results / "models").is_dir():
+        networks = network_table(results / "models")
+        if len(networks):
+            io.write_parquet(networks, out / "networks.parquet", sort_by=["task"])
+            written.append(out / "networks.parquet")
+    costs = None
+    if logs is not None:
+        costs = job_costs(logs)
+        io.write_parquet(costs, out / "costs.parquet", sort_by=["rule", "job"])
+        written.append(out / "costs.parquet")
+    io.write_json(run_record(results, logs, config, checkout, costs), out / "run.json")
+    written.append(out / "run.json")
+    return written
+
+
+# ------------------------------------------------------------------------------------------------ formatting
+
+
+MINUS = "\u2212"
+
+
+def _is_p(column: str) -> bool:
+    return column == "p" or column.startswith("p_") or column.endswith("_p") or "_p_" in column \
+        or column.startswith("mantel_p")
+
+
+def format_column(values: pd.Series, column: str) -> list[str]:
+    """The cells of one column as text: integers with thousands separators, p-values to 3 decimals (``<0.001``),
+    other floats with 3 decimals below 10, 2 below 100, 1 below 1,000, none above; missing values empty."""
+    if values.dtype == bool:
+        return ["yes" if v else "no" for v in values]
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return [f"{int(v):,}" for v in values]
+    if not pd.api.types.is_numeric_dtype(values.dtype):
+        return ["" if v is None or (np.isscalar(v) and pd.isna(v)) else str(v) for v in values]
+    numbers = values.astype(float)
+    finite = numbers[np.isfinite(numbers)]
+    if _is_p(column):
+        return ["" if not np.isfinite(v) else "<0.001" if v < 0.001 else f"{v:.3f}" for v in numbers]
+    if len(finite) and (finite == finite.round()).all() and finite.abs().max() >= 1:
+        decimals = 0  # counts stored as floats (or medians of counts)
+    else:
+        largest = finite.abs().max() if len(finite) else 0.0
+        decimals = 3 if largest < 10 else 2 if largest < 100 else 1 if largest < 1000 else 0
+    return ["" if not np.isfinite(v) else f"{v:,.{decimals}f}" for v in numbers]
+
+
+def format_table(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every cell as text (:func:`format_column`)."""
+    return pd.DataFrame({c: format_column(df[c], str(c)) for c in df.columns}, columns=df.columns, dtype=object)
+
+
+def markdown(df: pd.DataFrame, cells: pd.DataFrame | None = None) -> str:
+    """A Markdown table of ``df`` (numbers right-aligned, negative numbers with a minus sign)."""
+    cells = format_table(df) if cells is None else cells
+    numeric = [pd.api.types.is_numeric_dtype(df[c].dtype) and df[c].dtype != bool for c in df.columns]
+
+    def cell(text: str) -> str:
+        text = text.replace("|", "\\|")
+        return MINUS + text[1:] if re.match(r"^-\d", text) else text
+
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |",
+             "| " + " | ".join("---:" if n else "---" for n in numeric) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ blocks
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A snapshot folder read back: ``run.json`` and its tables by name (``distances/ftd`` for a matrix)."""
+
+    path: Path
+    run: dict
+    tables: dict[str, pd.DataFrame]
+
+    def get(self, name: str) -> pd.DataFrame | None:
+        return self.tables.get(name)
+
+
+def read_snapshot(path: str | Path) -> Snapshot:
+    """The snapshot at ``path`` (written by :func:`snapshot`)."""
+    path = Path(path)
+    if not (path / "run.json").is_file():
+        raise ValueError(f"{path} is not a snapshot (no run.json); write one with `{COMMANDS[0]}`")
+    tables = {}
+    for file in sorted(path.glob("*.parquet")) + sorted(path.glob("distances/*.parquet")):
+        name = file.relative_to(path).with_suffix("").as_posix()
+        tables[name] = io.read_parquet(file)
+    return Snapshot(path, io.read_json(path / "run.json"), tables)
+
+
+def _day(stamp: str | None) -> str:
+    return stamp[:16] if stamp else "unknown date"
+
+
+def run_line(run: dict) -> str:
+    """The line that starts every generated block: which run, when, where, under what load."""
+    m = run.get("machine", {})
+    commit = (run.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if run.get("dirty") else "")
+    load = "/".join(f"{x:.2f}" for x in run.get("load_average", []))
+    return (f"_Generated by `taskdist tables render` from the stored run of commit `{commit}` "
+            f"({_day(run.get('started'))} to {_day(run.get('finished'))[11:] or '?'} UTC) on {m.get('cpu')}, "
+            f"{m.get('cores')} cores, torch {m.get('torch', '?')}; load {load or '?'} when snapshotted._")
+
+
+def _missing(what: str) -> str:
+    return f"Not in this run ({what})."
+
+
+def _cost_block(costs: pd.DataFrame) -> pd.DataFrame:
+    table = grouped_costs(costs)
+    total = pd.DataFrame([{"group": "total", "jobs": int(table["jobs"].sum()), "cpu_s": table["cpu_s"].sum(),
+                           "wall_s": table["wall_s"].sum(), "max_rss_mb": table["max_rss_mb"].max()}])
+    return pd.concat([table, total], ignore_index=True)
+
+
+def selection_means(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and method (in the table's order), the mean over targets of every numeric column."""
+    numeric = [c for c in selection.columns if pd.api.types.is_numeric_dtype(selection[c].dtype)
+               and selection[c].dtype != bool]
+    keys = [c for c in ("setting", "method") if c in selection.columns]
+    grouped = selection.groupby(keys, sort=False)
+    table = grouped[numeric].mean()
+    if "target" in selection.columns:
+        table["targets"] = grouped["target"].nunique()
+    return table.reset_index()
+
+
+def summary_table(snap: Snapshot) -> pd.DataFrame | None:
+    """Per setting and method (in the selection table's order): the Mantel r and p against ``-gain`` and
+    ``1-accuracy`` (``mantel_r``, ``mantel_p``, ``mantel_r_error``, ``mantel_p_error``) beside the mean over
+    targets of every numeric column of the selection table (``mean_regret``, ...; NaN left out, as
+    :func:`taskdist.evaluation.selection.summarize` does), ``n_targets`` and ``n_undefined`` (targets with a
+    NaN metric): the table of ``taskdist summary``, with whatever columns the selection table has."""
+    mantel, selection = snap.get("mantel"), snap.get("selection")
+    if mantel is None or selection is None or "setting" not in mantel.columns:
+        return None
+    numeric = [c for c in selection.columns if pd.api.types.is_numeric_dtype(selection[c].dtype)
+               and selection[c].dtype != bool]
+    rows = []
+    for (setting, name), per_target in selection.groupby(["setting", "method"], sort=False):
+        row: dict[str, object] = {"setting": setting, "method": name}
+        for truth, suffix in (("-gain", ""), ("1-accuracy", "_error")):
+            hit = mantel[(mantel["x"] == name) & (mantel["y"] == truth) & (mantel["setting"] == setting)]
+            row[f"mantel_r{suffix}"] = float(hit["statistic"].iloc[0]) if len(hit) else np.nan
+            row[f"mantel_p{suffix}"] = float(hit["p_value"].iloc[0]) if len(hit) else np.nan
+        row.update({f"mean_{c}": float(per_target[c].mean()) for c in numeric})
+        row["n_targets"] = len(per_target)
+        row["n_undefined"] = int(per_target[numeric].isna().any(axis=1).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _baselines(snap: Snapshot) -> set[str]:
+    """Methods of the selection table that read no target data: not distance methods of the registry."""
+    from taskdist.methods.registry import METHODS
+
+    selection = snap.get("selection")
+    return set() if selection is None else {m for m in selection["method"].unique() if m not in METHODS}
+
+
+def headline(snap: Snapshot) -> list[str]:
+    """One line per transfer setting: the best predictor of the gain (Mantel r), the best selector (regret)
+    beside the best baseline, and the reliability of the ground truth."""
+    summary = summary_table(snap)
+    if summary is None:
+        return [_missing("no Mantel or selection table")]
+    baselines = _baselines(snap)
+    reliability = snap.get("reliability")
+    lines = []
+    for setting, rows in summary.groupby("setting", sort=False):
+        methods = rows[~rows["method"].isin(baselines)]
+        base = rows[rows["method"].isin(baselines)]
+        parts = [f"- **{setting}**:"]
+        if methods["mantel_r"].notna().any():
+            best = methods.loc[methods["mantel_r"].idxmax()]
+            p = format_column(pd.Series([best["mantel_p"]]), "p")[0]
+            parts.append(f"best predictor of the gain `{best['method']}` (Mantel r {best['mantel_r']:.3f}, "
+                         f"one-sided p {p});")
+        if "mean_regret" in rows and methods["mean_regret"].notna().any():
+            best = methods.loc[methods["mean_regret"].idxmin()]
+            parts.append(f"best source selection `{best['method']}` (top-1 regret {best['mean_regret']:.3f}, "
+                         f"Spearman {best['mean_spearman']:.3f});")
+        if len(base) and base["mean_regret"].notna().any():
+            b = base.loc[base["mean_regret"].idxmin()]
+            parts.append(f"best baseline `{b['method']}` (regret {b['mean_regret']:.3f});")
+        if reliability is not None and "setting" in reliability.columns:
+            rel = reliability[reliability["setting"] == setting]
+            col = next((c for c in ("over_pairs", "reliability") if c in rel.columns), None)
+            if len(rel) and col is not None and np.isfinite(float(rel[col].iloc[0])):
+                parts.append(f"split-half reliability of the gains over pairs {float(rel[col].iloc[0]):.2f}.")
+        text = " ".join(parts)
+        lines.append(text[:-1] + "." if text.endswith(";") else text)
+    return lines
+
+
+def _flat(value: object, prefix: str = "") -> Iterable[tuple[str, object]]:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _flat(sub, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), value
+
+
+def _text(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def settings_table(settings: Mapping) -> pd.DataFrame:
+    """Every setting of the run's config but its tasks, one row per key (``transfer.replicates``)."""
+    rows = [{"setting": key, "value": _text(value)}
+            for key, value in _flat({k: v for k, v in settings.items() if k != "tasks"})]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def task_table(settings: Mapping) -> pd.DataFrame:
+    """The run's tasks: id, dataset, classes or relabelling, and every other key given."""
+    rows = []
+    for task in settings.get("tasks", []):
+        row = {"task": task.get("id"), "dataset": task.get("dataset")}
+        row["classes"] = _text(task["labels"] if "labels" in task else task.get("classes", ""))
+        row.update({k: _text(v) for k, v in task.items() if k not in ("id", "dataset", "labels", "classes")})
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def _nas_table(nas: pd.DataFrame) -> pd.DataFrame:
+    table = nas.copy()
+    if "genotype" in table.columns:
+        table["winner"] = [" ".join(edge["op"] for edge in json.loads(g).get("edges", [])) for g in table["genotype"]]
+        table = table.drop(columns="genotype")
+    if {"ops", "search"} <= set(table.columns):  # only the task-aware space is not the full one
+        table["ops"] = table["ops"].where(table["search"] == "task_aware", "(all)")
+    if "params" in table.columns:
+        table["params"] = table["params"].astype("int64")
+    return table
+
+
+def _truth_table(snap: Snapshot) -> pd.DataFrame | None:
+    """Per setting: pairs, replicates, runs and the mean accuracy, scratch accuracy and gain; the stopping reasons
+    and epochs where the table has them."""
+    transfer = snap.get("transfer")
+    if transfer is None:
+        return None
+    rows = []
+    for setting, frame in transfer.groupby("setting", sort=False):
+        pair_gain = frame.groupby(["source", "target"])["gain"].mean()
+        row = {"setting": setting, "pairs": int(len(pair_gain)),
+               "replicates": int(frame["replicate"].nunique()) if "replicate" in frame else None,
+               "runs": int(len(frame))}
+        for c in ("accuracy", "scratch_accuracy", "gain"):
+            if c in frame:
+                row[f"mean {c}"] = float(frame[c].mean())
+        row["sd of pair gains"] = float(pair_gain.std(ddof=1))
+        for c in frame.columns:
+            if c.endswith("stopped") and not pd.api.types.is_numeric_dtype(frame[c].dtype):
+                for reason, n in sorted(frame[c].value_counts().items()):
+                    row[f"{c.replace('_', ' ')}: {reason}"] = int(n)
+            elif c.endswith("epochs") or c.endswith("epoch"):
+                row[f"median {c.replace('_', ' ')}"] = float(frame[c].median())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    counts = [c for c in table.columns if "stopped: " in c]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    return table
+
+
+def _matrix(df: pd.DataFrame) -> pd.DataFrame:
+    square = to_square(df)
+    square.index.name = "source \\ target"
+    return square.reset_index()
+
+
+def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
+    """Every block's content: a table, lines of text, or a note that the run lacks it."""
+    blocks: dict[str, pd.DataFrame | list[str] | str] = {}
+    run = snap.run
+    m = run.get("machine", {})
+    settings = run.get("settings") or {}
+    tasks = [t.get("id") for t in settings.get("tasks", []) if isinstance(t, Mapping)]
+    costs = snap.get("costs")
+    blocks["run"] = [
+        f"- commit `{run.get('commit')}`{' with uncommitted changes' if run.get('dirty') else ''} "
+        f"(committed {run.get('commit_date')})",
+        f"- ran {run.get('started')} to {run.get('finished')} (UTC, from the job logs)"
+        + (f": {len(costs):,} jobs, {costs['cpu_s'].sum():,.0f} CPU-s in job processes" if costs is not None else ""),
+        f"- machine: {m.get('cpu')}, {m.get('cores')} cores; Python {m.get('python')}, torch {m.get('torch')} "
+        f"({m.get('torch_build')}), {m.get('torch_threads')} torch threads",
+        f"- load average when snapshotted: {' / '.join(str(x) for x in run.get('load_average', []))}",
+        f"- settings: `{run.get('config_file')}` ({len(tasks)} tasks: {', '.join(f'`{t}`' for t in tasks)})",
+    ]
+    blocks["runtime"] = [runtime_line(run, costs)]
+    blocks["headline"] = headline(snap)
+    if settings:
+        blocks["settings"] = settings_table(settings)
+        blocks["tasks"] = task_table(settings)
+    networks = snap.get("networks")
+    blocks["networks"] = networks if networks is not None else _missing("no checkpoints")
+    truth = _truth_table(snap)
+    blocks["truth"] = truth if truth is not None else _missing("no transfer table")
+    for name in ("reliability", "floors", "consistency"):
+        table = snap.get(name)
+        blocks[name] = table if table is not None else _missing(f"no {name}.parquet")
+    summary = summary_table(snap)
+    if summary is not None:
+        for setting, rows in summary.groupby("setting", sort=False):
+            blocks[f"summary-{setting}"] = rows.drop(columns="setting").reset_index(drop=True)
+    mantel = snap.get("mantel")
+    if mantel is not None:
+        against = mantel["setting"] != "" if "setting" in mantel.columns else pd.Series(True, index=mantel.index)
+        blocks["mantel"] = mantel[against].reset_index(drop=True)
+        blocks["agreement"] = mantel[~against].drop(columns="setting", errors="ignore").reset_index(drop=True)
+    comparison = snap.get("mantel_comparison")
+    blocks["comparison"] = comparison if comparison is not None else _missing("no mantel_comparison.parquet")
+    selection = snap.get("selection")
+    if selection is not None:
+        blocks["selection"] = selection_means(selection)
+    nas = snap.get("nas_summary")
+    blocks["nas"] = _nas_table(nas) if nas is not None else _missing("no nas/summary.parquet")
+    if costs is not None:
+        blocks["costs"] = _cost_block(costs)
+        blocks["costs-rules"] = costs.groupby("rule").agg(
+            jobs=("cpu_s", "size"), cpu_s=("cpu_s", "sum"), mean_cpu_s=("cpu_s", "mean"), wall_s=("wall_s", "sum"),
+            max_rss_mb=("max_rss_mb", "max")).reset_index()
+    for name, table in snap.tables.items():
+        if name.startswith("distances/") and {"source", "target", "value"} <= set(table.columns):
+            blocks[f"matrix-{name.split('/', 1)[1]}"] = _matrix(table)
+    for name in ("summary-finetune", "summary-linear", "mantel", "agreement", "selection", "costs", "costs-rules"):
+        blocks.setdefault(name, _missing(f"no table for {name}"))
+    return blocks
+
+
+def runtime_line(run: dict, costs: pd.DataFrame | None) -> str:
+    """One sentence: the run's jobs, CPU seconds in jobs and wall time from its first to its last log line."""
+    if costs is None or not run.get("started") or not run.get("finished"):
+        return _missing("no job logs")
+    fmt = "%Y-%m-%d %H:%M:%S"
+    wall = (datetime.strptime(run["finished"], fmt) - datetime.strptime(run["started"], fmt)).total_seconds()
+    cores = run.get("machine", {}).get("cores")
+    return (f"The stored run: {len(costs):,} jobs, {costs['cpu_s'].sum():,.0f} CPU-s in job processes, "
+            f"{int(wall // 60)} min {int(wall % 60)} s from its first to its last job log on {cores} cores.")
+
+
+def render_blocks(snap: Snapshot) -> tuple[dict[str, str], dict[str, pd.DataFrame]]:
+    """Each block's Markdown (starting with :func:`run_line`) and the formatted cells of each table block."""
+    line = run_line(snap.run)
+    texts, cells = {}, {}
+    for name, content in block_tables(snap).items():
+        if isinstance(content, pd.DataFrame):
+            cells[name] = format_table(content)
+            body = markdown(content, cells[name])
+        elif isinstance(content, list):
+            body = "\n".join(content)
+        else:
+            body = content
+        texts[name] = f"{line}\n\n{body}"
+    return texts, cells
+
+
+_BLOCK = re.compile(r"^(<!-- generated:([\w.-]+) -->\n)(.*?)^(<!-- /generated:\2 -->)$", re.DOTALL | re.MULTILINE)
+_OPEN = re.compile(r"^<!-- generated:([\w.-]+) -->$", re.MULTILINE)
+
+
+OPTIONAL = ("matrix-", "summary-")
+"""Blocks named with these prefixes may be absent from a run (a method or setting it did not compute)."""
+
+
+def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "") -> str:
+    """``text`` with every generated block replaced by its content; an unknown or unclosed block is an error
+    (but for the :data:`OPTIONAL` ones, which say that the run lacks them, after ``line``)."""
+    names = _OPEN.findall(text)
+    blocks = {**{n: f"{line}\n\n{_missing(f'no {n}')}" for n in names if n.startswith(OPTIONAL)}, **blocks}
+    closed = [m.group(2) for m in _BLOCK.finditer(text)]
+    if sorted(names) != sorted(closed):
+        raise ValueError(f"{where}: a generated block is not closed by `<!-- /generated:NAME -->` on a line of "
+                         f"its own: {sorted(set(names) - set(closed)) or names}")
+    unknown = sorted(set(names) - set(blocks))
+    if unknown:
+        raise ValueError(f"{where}: no generated block named {unknown}; known: {sorted(blocks)}")
+    return _BLOCK.sub(lambda m: f"{m.group(1)}{blocks[m.group(2)]}\n{m.group(4)}", text)
+
+
+def _csv(cells: pd.DataFrame) -> str:
+    return cells.to_csv(index=False, lineterminator="\n")
+
+
+def render(snapshot_dir: str | Path, markdown_files: Iterable[str | Path], *, check: bool = False) -> list[str]:
+    """Fill the generated blocks of ``markdown_files`` from the snapshot and write its tables as CSV.
+
+    Returns a unified diff per file that differs from what is rendered (Markdown files and CSV files); with
+    ``check`` nothing is written, otherwise the differing files are rewritten.
+    """
+    snap = read_snapshot(snapshot_dir)
+    texts, cells = render_blocks(snap)
+    wanted: dict[Path, str] = {Path(snap.path) / f"{name}.csv": _csv(c) for name, c in sorted(cells.items())}
+    for path in map(Path, markdown_files):
+        text = path.read_text(encoding="utf-8")
+        wanted[path] = fill(text, texts, str(path), run_line(snap.run))
+    diffs = []
+    for path, new in wanted.items():
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        if old == new:
+            continue
+        diffs.append("".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                                  f"{path} (now)", f"{path} (rendered)")))
+        if not check:
+            _write(path, new)
+    if not check:
+        stale = set(Path(snap.path).glob("*.csv")) - set(wanted)
+        for path in sorted(stale):
+            path.unlink()
+    return diffs
+
+
+def _write(path: Path, text: str) -> None:
+    with io.atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

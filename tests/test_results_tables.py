@@ -1,0 +1,153 @@
+"""The documentation's result tables are generated: README.md and docs/results.md match a render of docs/results/.
+
+Regenerate after a run (in the run's directory, then in the checkout):
+
+    taskdist tables snapshot results --out docs/results --logs logs --config config.yaml
+    taskdist tables render docs/results --readme README.md --results docs/results.md
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskdist import cli, report_tables
+from taskdist.artifacts import io
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = REPO / "docs" / "results"
+DOCS = [REPO / "README.md", REPO / "docs" / "results.md"]
+
+
+def test_documentation_matches_the_snapshot():
+    diffs = report_tables.render(SNAPSHOT, DOCS, check=True)
+    assert not diffs, ("README.md or docs/results.md differ from `taskdist tables render docs/results` "
+                       "(run it to regenerate):\n" + "".join(diffs)[:4000])
+
+
+def test_every_block_in_the_documentation_is_filled_and_known():
+    texts, _ = report_tables.render_blocks(report_tables.read_snapshot(SNAPSHOT))
+    used = set()
+    for path in DOCS:
+        used |= set(re.findall(r"^<!-- generated:([\w.-]+) -->$", path.read_text(), re.M))
+    assert used, "the documentation has no generated blocks"
+    assert all(name.startswith(report_tables.OPTIONAL) for name in used - set(texts))  # the run lacks a method
+    assert {"run", "headline"} <= used
+
+
+def _copy(tmp_path: Path) -> tuple[Path, list[Path]]:
+    shutil.copytree(SNAPSHOT, tmp_path / "docs" / "results")
+    docs = []
+    for path in DOCS:
+        dst = tmp_path / path.relative_to(REPO)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dst)
+        docs.append(dst)
+    return tmp_path / "docs" / "results", docs
+
+
+def test_an_edited_number_in_a_generated_block_fails_the_check(tmp_path, capsys):
+    snapshot, docs = _copy(tmp_path)
+    results_md = docs[1]
+    text = results_md.read_text()
+    block = re.search(r"<!-- generated:reliability -->\n(.*?)<!-- /generated:reliability -->", text, re.DOTALL)
+    assert block is not None
+    number = re.search(r"\| (\d+\.\d+) \|", block.group(1))
+    assert number is not None
+    start = block.start(1) + number.start(1)
+    edited = text[:start] + "9" + text[start + 1:]
+    assert edited != text
+    results_md.write_text(edited)
+
+    argv = ["tables", "render", str(snapshot), "--readme", str(docs[0]), "--results", str(results_md)]
+    assert cli.main([*argv, "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "reliability" in out or number.group(1) in out
+    assert results_md.read_text() == edited  # --check writes nothing
+    assert cli.main(argv) == 0
+    assert results_md.read_text() == text
+    assert cli.main([*argv, "--check"]) == 0
+
+
+def test_format_column():
+    fmt = report_tables.format_column
+    assert fmt(pd.Series([0.0004, 0.0123, np.nan]), "p_value") == ["<0.001", "0.012", ""]
+    assert fmt(pd.Series([1234, 5]), "jobs") == ["1,234", "5"]
+    assert fmt(pd.Series([0.12345, -1.5]), "statistic") == ["0.123", "-1.500"]
+    assert fmt(pd.Series([45.87, 2.0]), "ratio") == ["45.87", "2.00"]
+    assert fmt(pd.Series([6.0, 12.0]), "epochs") == ["6", "12"]
+    assert fmt(pd.Series([1104.4, 20.2]), "cpu_s") == ["1,104", "20"]
+    assert fmt(pd.Series(["a|b", None]), "name") == ["a|b", ""]
+    assert report_tables.markdown(pd.DataFrame({"m": ["a|b"], "r": [-0.5]})).splitlines()[-1] == \
+        "| a\\|b | \u22120.500 |"
+
+
+def test_fill_rejects_unknown_and_unclosed_blocks():
+    blocks = {"a": "A"}
+    assert report_tables.fill("x\n<!-- generated:a -->\nold\n<!-- /generated:a -->\ny", blocks) == \
+        "x\n<!-- generated:a -->\nA\n<!-- /generated:a -->\ny"
+    with pytest.raises(ValueError, match="no generated block named"):
+        report_tables.fill("<!-- generated:b -->\n<!-- /generated:b -->", blocks)
+    with pytest.raises(ValueError, match="not closed"):
+        report_tables.fill("<!-- generated:a -->\nold\n", blocks)
+
+
+def _tiny_results(root: Path) -> Path:
+    results = root / "results"
+    tasks = ["a", "b", "c"]
+    rows = [{"source": s, "target": t, "setting": setting, "replicate": r, "accuracy": 0.5 + 0.1 * r,
+             "loss": 1.0, "scratch_accuracy": 0.5, "gain": 0.1 * r + (s == "a") * 0.05}
+            for setting in ("finetune", "linear") for s in tasks for t in tasks if s != t for r in range(2)]
+    io.write_parquet(pd.DataFrame(rows), results / "transfer.parquet")
+    mantel = [{"x": "ftd", "y": y, "setting": s, "method": "spearman", "statistic": 0.4, "p_value": 0.02,
+               "permutations": 6, "n": 3, "alternative": "greater", "p_holm": 0.04}
+              for s in ("finetune", "linear") for y in ("-gain", "1-accuracy")]
+    io.write_parquet(pd.DataFrame(mantel), results / "mantel.parquet")
+    selection = [{"setting": s, "method": m, "target": t, "chosen": "a", "best": "a", "regret": 0.01,
+                  "spearman": 0.5, "weighted_tau": 0.4, "ndcg": 0.9}
+                 for s in ("finetune", "linear") for m in ("ftd", "random") for t in tasks]
+    io.write_parquet(pd.DataFrame(selection), results / "selection.parquet")
+    io.write_parquet(pd.DataFrame([{"source": s, "target": t, "value": float(s != t)} for s in tasks for t in tasks]),
+                     results / "distances" / "ftd.parquet")
+    log = root / "logs" / "fisher" / "a" / "b.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("2026-01-02 03:04:05,000 INFO taskdist: start\n"
+                   "2026-01-02 03:04:09,000 INFO taskdist.job: job resources: cpu_s=1.50 wall_s=2.00 max_rss_mb=300\n")
+    (root / "config.yaml").write_text("seed: 0\ntasks:\n  - {id: a}\n  - {id: b}\n  - {id: c}\n")
+    return results
+
+
+def test_snapshot_and_render_any_columns(tmp_path):
+    results = _tiny_results(tmp_path / "run")
+    out = tmp_path / "snap"
+    written = report_tables.snapshot(results, out)
+    assert {p.name for p in written} >= {"transfer.parquet", "mantel.parquet", "selection.parquet", "ftd.parquet",
+                                        "costs.parquet", "run.json"}
+    costs = io.read_parquet(out / "costs.parquet")
+    assert costs.to_dict("records") == [{"rule": "fisher", "job": "a/b", "cpu_s": 1.5, "wall_s": 2.0,
+                                         "max_rss_mb": 300.0}]
+    assert report_tables.grouped_costs(costs)["group"].tolist() == ["ftd"]
+    run = io.read_json(out / "run.json")
+    assert run["started"] == "2026-01-02 03:04:05" and run["settings"]["seed"] == 0
+    before = (out / "mantel.parquet").read_bytes()
+    report_tables.snapshot(results, out)
+    assert (out / "mantel.parquet").read_bytes() == before  # deterministic
+
+    md = tmp_path / "doc.md"
+    md.write_text("# t\n<!-- generated:mantel -->\n<!-- /generated:mantel -->\n"
+                  "<!-- generated:selection -->\n<!-- /generated:selection -->\n"
+                  "<!-- generated:headline -->\n<!-- /generated:headline -->\n"
+                  "<!-- generated:matrix-ftd -->\n<!-- /generated:matrix-ftd -->\n")
+    assert report_tables.render(out, [md], check=True)
+    report_tables.render(out, [md])
+    text = md.read_text()
+    assert "p_holm" in text and "ndcg" in text  # columns another stage added are rendered
+    assert "best baseline `random`" in text
+    assert "source \\ target" in text
+    assert (out / "mantel.csv").is_file()
+    assert report_tables.render(out, [md], check=True) == []
