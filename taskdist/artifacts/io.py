@@ -75,10 +75,11 @@ def check_format(path: str | Path, found: Format | None, expected: Format) -> No
     """Raise :class:`ArtifactError` unless the file at ``path`` declares the format ``expected``."""
     if found == expected:
         return
-    if found is not None and found.name != expected.name:  # a sound file of another kind: nothing to recompute
-        raise ArtifactError(f"artifact {path} is a {found} file; expected a {expected} file: pass a file of that kind")
+    if found is not None and found.name != expected.name:  # a sound file of another kind: nothing to delete
+        raise ArtifactError(f"artifact {path} is a {found} file; expected a {expected} file: pass a file of that "
+                            f"kind (if a workflow job wrote this path, `snakemake --forcerun {path}` rewrites it)")
     what = "declares no taskdist format (written by an older taskdist, or not by taskdist)" if found is None \
-        else f"is a {found} file (another version of the format)"
+        else f"is a {found} file"
     raise ArtifactError(f"artifact {path} {what}; expected a {expected} file: {recompute_hint(path)}")
 
 
