@@ -413,17 +413,3 @@ def test_summary_shows_intervals_and_reads_old_mantel_tables():
     old = tables.summary(mantel_rows.iloc[:, :9], selection, resamples=0)  # a table from before version 4
     pd.testing.assert_frame_equal(old[head], summary[head])
     assert old["mantel_low"].isna().all() and old["mean_regret_low"].isna().all()
-
-
-def test_the_mantel_job_of_the_default_experiment_takes_a_few_cpu_seconds():
-    """7 tasks, 12 methods, 2 truths x 2 settings, exact permutations (5,040), 2,000 resamples: measured ~1.5 s."""
-    import time
-
-    from taskdist.evaluation import tables
-
-    found, transfer, tasks = experiment()
-    start = time.process_time()
-    kw = dict(method="spearman", seed=0, resamples=2000)
-    tables.mantel_table(found, transfer, tasks, permutations=9999, **kw)
-    tables.comparison_table(found, transfer, tasks, **kw)
-    assert time.process_time() - start < 15
