@@ -220,6 +220,14 @@ def machine() -> dict:
     return info
 
 
+def _within(path: Path, checkout: Path) -> str:
+    """``path`` relative to the checkout that ran (a machine's own folders stay out of the stored run)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(checkout).resolve()))
+    except ValueError:
+        return Path(path).name
+
+
 def run_record(results: Path, logs: Path | None, config: Path | None, checkout: Path, costs: pd.DataFrame | None,
                ) -> dict:
     """``run.json``: the commit that ran, when, the machine, the load now and the settings."""
@@ -237,9 +245,9 @@ def run_record(results: Path, logs: Path | None, config: Path | None, checkout: 
         "cpu_s": None if costs is None else round(float(costs["cpu_s"].sum()), 2),
         "machine": machine(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "results_dir": str(results.resolve()),
-        "logs_dir": None if logs is None else str(logs.resolve()),
-        "config_file": None if config is None else str(config),
+        "results_dir": _within(results, checkout),
+        "logs_dir": None if logs is None else _within(logs, checkout),
+        "config_file": None if config is None else _within(config, checkout),
         "settings": None if config is None else yaml.safe_load(config.read_text()),
         "commands": list(COMMANDS),
     }
