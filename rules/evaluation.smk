@@ -26,6 +26,8 @@ rule selection:
     input:
         matrices=get_method_matrices,
         transfer="results/transfer.parquet",
+        models=expand("results/models/{task}.pt", task=TASKS),
+        tasks=expand("results/tasks/{task}.parquet", task=TASKS),
     output:
         "results/selection.parquet",
     log:

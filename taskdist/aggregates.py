@@ -295,10 +295,26 @@ def mantel_comparison(matrix_paths: Paths, transfer_path: str | Path, tasks: lis
                                    tasks, method=method, seed=seed, resamples=resamples, level=level)
 
 
-def selection(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, seed: int) -> pd.DataFrame:
-    """:func:`taskdist.evaluation.tables.selection_table` over the method matrices at ``matrix_paths``."""
+def selection(matrix_paths: Paths, transfer_path: str | Path, tasks: list[str], *, seed: int,
+              model_paths: Paths = (), task_paths: Paths = ()) -> pd.DataFrame:
+    """:func:`taskdist.evaluation.tables.selection_table` over the method matrices at ``matrix_paths``; with the
+    task networks' checkpoints and the task tables, also the rankings that read no target data."""
+    sources = source_facts(model_paths, task_paths) if model_paths else None
     return tables.selection_table(method_matrices(matrix_paths, tasks), matrices.read_transfer(transfer_path),
-                                      tasks, seed=seed)
+                                  tasks, seed=seed, sources=sources)
+
+
+def source_facts(model_paths: Paths, task_paths: Paths) -> pd.DataFrame:
+    """Per task (the index): ``train_examples`` and ``classes`` of its table, ``test_accuracy`` of its network."""
+    from taskdist.artifacts import checkpoint, task_table
+
+    accuracy = {task: ckpt["metrics"]["test_accuracy"] for task, ckpt in checkpoint.read_all(model_paths).items()}
+    tables_ = io.by_name(((names["task"], path, table) for path in task_paths
+                          for table, names in [task_table.read_named(path)]), "task table")
+    io.require(tables_, accuracy, "task table")
+    rows = {task: {"train_examples": int((table["split"] == "train").sum()), "classes": int(table["label"].nunique()),
+                   "test_accuracy": accuracy[task]} for task, table in tables_.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def noise_floors(matrix_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -305,3 +305,31 @@ def test_flags_must_be_bool():
         selection_metrics(DIST, TRUTH, predicted_higher_is_better=None)
     with pytest.raises(TypeError, match="truth_higher_is_better must be True or False"):
         selection_metrics(DIST, TRUTH, predicted_higher_is_better=False, truth_higher_is_better="lower")
+
+
+def test_blind_rules_read_no_target_data_and_ties_cost_their_expected_regret():
+    from taskdist.evaluation.selection import blind_rules, tied_selection
+
+    tasks = ["a", "b", "c", "d"]
+    truth = pd.DataFrame([[0, 0.9, 0.5, 0.6],
+                          [0.7, 0, 0.8, 0.2],
+                          [0.6, 0.1, 0, 0.9],
+                          [0.1, 0.3, 0.4, 0]], index=tasks, columns=tasks)  # rows = source
+    sources = pd.DataFrame({"train_examples": [100, 50, 100, 10], "classes": [10, 10, 2, 2],
+                            "test_accuracy": [0.9, 0.95, 0.99, 0.8]}, index=tasks)
+    rules = blind_rules(sources, truth)
+    assert (rules["blind_size"]["b"] == [100, 50, 100, 10]).all()
+    # blind_transfer for target d: each source's mean over the targets other than d and itself
+    assert rules["blind_transfer"].loc["a", "d"] == pytest.approx((0.9 + 0.5) / 2)
+    assert rules["blind_transfer"].loc["c", "d"] == pytest.approx((0.6 + 0.1) / 2)
+    changed = truth.copy()
+    changed["d"] = [0.0, 9.0, -9.0, 0.0]  # how sources transfer to d does not move their ranking for d
+    assert blind_rules(sources, changed)["blind_transfer"]["d"].equals(rules["blind_transfer"]["d"])
+    size = tied_selection(rules["blind_size"], truth).set_index("target")
+    # target b: a and c tie at 100 examples; the expected regret of choosing between them
+    assert size.loc["b", "chosen"] == "a|c"
+    assert size.loc["b", "regret"] == pytest.approx(max(0.9, 0.1, 0.3) - (0.9 + 0.1) / 2)
+    # target a: sources b, c, d; c (100) is the only top
+    assert size.loc["a", "chosen"] == "c" and size.loc["a", "regret"] == pytest.approx(0.7 - 0.6)
+    with pytest.raises(ValueError, match="train_examples, classes and test_accuracy"):
+        blind_rules(sources.drop(columns="classes"), truth)

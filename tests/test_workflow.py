@@ -365,7 +365,7 @@ def test_run_compares_every_method_with_the_ground_truth(run_dir):
     assert mantel["p_value"].between(0, 1).all()
 
     chosen = io.read_parquet(run_dir / "results/selection.parquet")
-    expected = itertools.product(SETTINGS, [*METHODS, "random"], TASKS)
+    expected = itertools.product(SETTINGS, [*METHODS, "random", *selection.BLIND_RULES], TASKS)
     assert sorted(zip(chosen.setting, chosen.method, chosen.target, strict=True)) == sorted(expected)
     assert (chosen["regret"] >= 0).all()
 

@@ -277,6 +277,60 @@ def random_baseline(
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+BLIND_RULES = ("blind_size", "blind_classes", "blind_accuracy", "blind_transfer")
+"""Rankings of sources that read no data of the target: the source task's number of training examples, its
+number of classes, its network's own test accuracy, and its mean transfer to the *other* targets."""
+
+
+def blind_rules(sources: pd.DataFrame, truth: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The :data:`BLIND_RULES` as square score matrices (higher = chosen first), rows = source, columns = target.
+
+    A method is worth its cost only where it beats a ranking a user could make without the target's data.
+    The first three give every target the same ranking: ``sources`` (indexed by task) holds each source task's
+    ``train_examples``, ``classes`` and ``test_accuracy``. ``blind_transfer`` ranks a source for target ``t`` by
+    its mean ``truth`` over the targets other than ``t`` and itself (leave the target out: it must not read
+    how the source transfers to ``t``), which a user has when they have measured transfer to earlier tasks.
+
+    Raises
+    ------
+    ValueError
+        If ``sources`` lacks a column or a task of ``truth``, or ``truth`` has fewer than 3 tasks.
+    """
+    truth = _square(truth, "truth")
+    tasks = list(truth.index)
+    missing = {"train_examples", "classes", "test_accuracy"} - set(sources.columns)
+    if missing or set(tasks) - set(sources.index):
+        raise ValueError(f"sources must hold train_examples, classes and test_accuracy for every task {tasks}; "
+                         f"lacks columns {sorted(missing)}, tasks {sorted(map(str, set(tasks) - set(sources.index)))}")
+    rules = {}
+    for name, column in zip(BLIND_RULES[:3], ("train_examples", "classes", "test_accuracy"), strict=True):
+        values = sources.loc[tasks, column].to_numpy(dtype=np.float64)
+        rules[name] = pd.DataFrame(np.repeat(values[:, None], len(tasks), axis=1), index=tasks, columns=tasks)
+    g = truth.to_numpy()  # (source, target)
+    off = ~np.eye(len(tasks), dtype=bool)
+    mean_other = np.empty_like(g)
+    for j in range(len(tasks)):
+        keep = off & (np.arange(len(tasks)) != j)[None, :]  # targets other than j and the source itself
+        mean_other[:, j] = np.where(keep, g, 0.0).sum(1) / keep.sum(1)
+    rules["blind_transfer"] = pd.DataFrame(mean_other, index=tasks, columns=tasks)
+    return rules
+
+
+def tied_selection(predicted: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """:func:`selection_metrics` of a ranking that may tie (higher ``predicted`` first), with a tie at the top
+    counted fairly: ``chosen`` names every tied source (joined by ``|``) and ``regret`` is the expected regret of
+    choosing among them at random, not the regret of whichever comes first in the row order."""
+    per_target = selection_metrics(predicted, truth, predicted_higher_is_better=True)
+    predicted, truth = _aligned(predicted, truth)
+    for i, target in enumerate(predicted.columns):
+        s = _candidate_values(predicted, target, "predicted")
+        g = _candidate_values(truth, target, "truth")
+        top = s.index[s.to_numpy() == s.max()]
+        per_target.loc[i, "chosen"] = "|".join(map(str, top))
+        per_target.loc[i, "regret"] = float(g.max() - g[top].mean())
+    return per_target
+
+
 def summarize(per_target: pd.DataFrame) -> dict[str, float | int]:
     """Average the per-target metrics of :func:`selection_metrics` or :func:`random_baseline`.
 

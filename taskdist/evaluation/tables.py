@@ -18,19 +18,27 @@ import pandas as pd
 from taskdist.artifacts.matrices import to_square
 from taskdist.evaluation.intervals import holm, mantel_difference, mantel_interval
 from taskdist.evaluation.mantel import mantel
-from taskdist.evaluation.selection import random_baseline, selection_metrics, summarize, summary_intervals
+from taskdist.evaluation.selection import (
+    blind_rules,
+    random_baseline,
+    selection_metrics,
+    summarize,
+    summary_intervals,
+    tied_selection,
+)
 from taskdist.evaluation.transfer import SETTINGS
 from taskdist.evaluation.transfer import means as transfer_means
 from taskdist.methods.registry import METHODS
 
-VERSION = 4
+VERSION = 5
 """Version of the Mantel and selection tables; raised whenever they change.
 
 3: methods in the order of :data:`taskdist.methods.registry.METHODS`, whatever the order of the inputs (the
 default config's order: its tables are unchanged).
 4: the Mantel table gains ``ci_low, ci_high`` (bootstrap over tasks, every row) and ``p_holm`` (Holm over the
 tests against the truth); a comparison table of the two best methods per setting and truth
-(:func:`comparison_table`); the summary shows intervals. Existing columns and values are unchanged."""
+(:func:`comparison_table`); the summary shows intervals. Existing columns and values are unchanged.
+5: the selection table gains the rankings that read no target data (``blind_*`` rows beside ``random``)."""
 
 MANTEL_COLUMNS = ("x", "y", "setting", "method", "statistic", "p_value", "permutations", "n", "alternative",
                   "ci_low", "ci_high", "level", "resamples", "p_holm")
@@ -179,13 +187,16 @@ def agreement_table(matrices: dict[str, pd.DataFrame], *, method: str, permutati
 
 
 def selection_table(matrices: dict[str, pd.DataFrame], transfer: pd.DataFrame, tasks: list[str],
-                    *, seed: int) -> pd.DataFrame:
-    """Source selection per setting, method and target against the transferred accuracy, plus a random baseline.
+                    *, seed: int, sources: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Source selection per setting, method and target against the transferred accuracy, plus the baselines.
 
     Within a target the gain and the accuracy rank sources alike (the
     from-scratch baseline is the same for every source). Columns ``setting,
     method, target, chosen, best, regret, spearman, weighted_tau``; the
-    method ``random`` is the expectation of choosing sources at random.
+    method ``random`` is the expectation of choosing sources at random, and
+    with ``sources`` (per task: ``train_examples, classes, test_accuracy``)
+    the rankings that read no target data (:func:`taskdist.evaluation.selection.blind_rules`,
+    ties at the top counted by their expected regret).
     """
     frames = []
     for setting in settings(transfer):
@@ -194,6 +205,9 @@ def selection_table(matrices: dict[str, pd.DataFrame], transfer: pd.DataFrame, t
             per_target = selection_metrics(oriented(name, matrix, tasks), accuracy, predicted_higher_is_better=False)
             frames.append(per_target.assign(method=name, setting=setting))
         frames.append(random_baseline(accuracy, seed=seed).assign(method="random", setting=setting))
+        if sources is not None:
+            for name, rule in blind_rules(sources, accuracy).items():
+                frames.append(tied_selection(rule, accuracy).assign(method=name, setting=setting))
     table = pd.concat(frames, ignore_index=True)
     return table[["setting", "method", "target", "chosen", "best", "regret", "spearman", "weighted_tau"]]
 
