@@ -437,29 +437,23 @@ def selection_means(selection: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+SUMMARY_COLUMNS = ("setting", "method", "mantel_r", "mantel_low", "mantel_high", "mantel_p", "mantel_p_holm",
+                   "mantel_r_error", "mantel_p_error", "mantel_p_holm_error", "mean_regret", "mean_regret_low",
+                   "mean_regret_high", "mean_spearman", "mean_weighted_tau", "n_targets")
+
+
 def summary_table(snap: Snapshot) -> pd.DataFrame | None:
-    """Per setting and method (in the selection table's order): the Mantel r and p against ``-gain`` and
-    ``1-accuracy`` (``mantel_r``, ``mantel_p``, ``mantel_r_error``, ``mantel_p_error``) beside the mean over
-    targets of every numeric column of the selection table (``mean_regret``, ...; NaN left out, as
-    :func:`taskdist.evaluation.selection.summarize` does), ``n_targets`` and ``n_undefined`` (targets with a
-    NaN metric): the table of ``taskdist summary``, with whatever columns the selection table has."""
+    """Per setting and method: the table of ``taskdist summary`` (:func:`taskdist.evaluation.tables.summary`):
+    the Mantel r against ``-gain`` with its interval over tasks, raw and Holm p, the same against
+    ``1-accuracy`` (``_error``), and the mean source-selection metrics, the regret with its interval over
+    targets (the columns of :data:`SUMMARY_COLUMNS` the tables have)."""
+    from taskdist.evaluation import tables
+
     mantel, selection = snap.get("mantel"), snap.get("selection")
     if mantel is None or selection is None or "setting" not in mantel.columns:
         return None
-    numeric = [c for c in selection.columns if pd.api.types.is_numeric_dtype(selection[c].dtype)
-               and selection[c].dtype != bool]
-    rows = []
-    for (setting, name), per_target in selection.groupby(["setting", "method"], sort=False):
-        row: dict[str, object] = {"setting": setting, "method": name}
-        for truth, suffix in (("-gain", ""), ("1-accuracy", "_error")):
-            hit = mantel[(mantel["x"] == name) & (mantel["y"] == truth) & (mantel["setting"] == setting)]
-            row[f"mantel_r{suffix}"] = float(hit["statistic"].iloc[0]) if len(hit) else np.nan
-            row[f"mantel_p{suffix}"] = float(hit["p_value"].iloc[0]) if len(hit) else np.nan
-        row.update({f"mean_{c}": float(per_target[c].mean()) for c in numeric})
-        row["n_targets"] = len(per_target)
-        row["n_undefined"] = int(per_target[numeric].isna().any(axis=1).sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
+    table = tables.summary(mantel, selection)
+    return table[[c for c in SUMMARY_COLUMNS if c in table.columns]]
 
 
 def _baselines(snap: Snapshot) -> set[str]:
@@ -495,6 +489,8 @@ def headline(snap: Snapshot) -> list[str]:
         if len(base) and base["mean_regret"].notna().any():
             b = base.loc[base["mean_regret"].idxmin()]
             parts.append(f"best baseline `{b['method']}` (regret {b['mean_regret']:.3f});")
+            beat = methods[methods["mean_regret"] < b["mean_regret"]].sort_values("mean_regret")["method"]
+            parts.append(f"methods with a lower regret than it: {', '.join(f'`{m}`' for m in beat) or 'none'};")
         if reliability is not None and "setting" in reliability.columns:
             rel = reliability[reliability["setting"] == setting]
             col = next((c for c in ("over_pairs", "reliability") if c in rel.columns), None)
