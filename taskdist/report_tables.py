@@ -16,6 +16,10 @@ replaces, in each Markdown file, the text between ``<!-- generated:NAME -->`` an
 Tables are rendered with whatever columns they have (other stages add columns): integers with thousands
 separators, p-values to three decimals (``<0.001`` below), other floats with as many decimals as their
 magnitude needs, missing values empty.
+
+Why one module of over 500 lines: the snapshot and the blocks it renders are one format (what ``snapshot``
+stores is exactly what a block reads); each block is a short function, and half of the lines say what the
+stored run is.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ import pandas as pd
 from taskdist.artifacts.io import atomic_path
 from taskdist.evaluation import reliability as reliability_mod
 
-VERSION = 1
-"""Version of the summary page; raised whenever what it shows or computes changes."""
+VERSION = 2
+"""Version of the summary page; raised whenever what it shows or computes changes.
+
+2: the source-selection table shows the rankings that read no target data (``blind_*``) beside random."""
 
 ALPHA = 0.05
 """Holm-adjusted p-values below this are shown in bold and counted as "predicts transfer"."""
@@ -167,14 +169,18 @@ def selection_section(selection: pd.DataFrame, methods: list[str]) -> str:
     parts = ["<h3>4. Which source to transfer from?</h3>",
              "<p>Per target, the best source (highest measured accuracy after transfer) and each method's choice "
              "(its nearest source) with its regret: the accuracy lost against the best source (0 = the best). "
-             "<i>random</i>: the expected regret of a random choice.</p>"]
+             "<i>random</i>: the expected regret of a random choice; <i>blind_*</i>: rankings that read no "
+             "target data (the source's training examples, classes, own test accuracy, mean transfer to the other "
+             "targets; a tie lists every tied source and costs its expected regret).</p>"]
     for setting in sorted(set(selection["setting"])):
         here = selection[selection["setting"] == setting]
         targets = sorted(set(here["target"]))
         best = here.groupby("target")["best"].first()
         rows = [_cell("best source", bold=True) + "".join(_cell(str(best[t]), f"best-{setting}-{t}") for t in targets)
                 + _cell("")]
-        names = [m for m in [*methods, "random"] if m in set(here["method"])]
+        present = list(dict.fromkeys(here["method"]))  # the table's order: methods, random, the blind rules
+        names = [m for m in [*methods, "random"] if m in present] + [m for m in present if m not in methods
+                                                                      and m != "random"]
         for m in names:
             per = here[here["method"] == m].set_index("target")
             cells = []

@@ -6,6 +6,10 @@ ground-truth transfer matrix (fine-tuned accuracy or gain) says how good each
 candidate really is. Matrices are square pandas DataFrames with rows = source,
 columns = target and the same task labels on both axes; the diagonal is never
 used (it may hold NaN).
+
+Why one module of over 500 lines: a method's ranking and the baselines it must beat (random choice, the
+rankings that read no target data) are judged by the same candidate handling, tie rules and metrics; split,
+the baselines would import this module's private checks.
 """
 
 from __future__ import annotations
