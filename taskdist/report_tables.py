@@ -41,6 +41,7 @@ import pandas as pd
 
 from taskdist.artifacts import io
 from taskdist.artifacts.matrices import to_square
+from taskdist.runtime import read_resources
 
 VERSION = 1
 """Version of the snapshot layout and of the rendered blocks."""
@@ -104,16 +105,7 @@ COMMANDS = ("taskdist tables snapshot results --out docs/results --logs logs --c
 # ------------------------------------------------------------------------------------------------ costs
 
 
-_RESOURCES = "job resources:"  # the last line of a finished job's log (taskdist.runtime.RESOURCES)
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
-
-
-def _resources(text: str) -> dict[str, float] | None:
-    lines = [line for line in text.splitlines() if _RESOURCES in line]
-    if not lines:
-        return None
-    fields = lines[-1].split(_RESOURCES, 1)[1].split()
-    return {key: float(value) for key, value in (field.split("=", 1) for field in fields)}
 
 
 def cost_group(rule: str, job: str) -> str:
@@ -132,7 +124,7 @@ def job_costs(log_dir: str | Path) -> pd.DataFrame:
     log_dir = Path(log_dir)
     rows = []
     for path in sorted(log_dir.rglob("*.log")):
-        used = _resources(path.read_text(encoding="utf-8", errors="replace"))
+        used = read_resources(path)
         if used is None:
             continue
         parts = path.relative_to(log_dir).with_suffix("").parts
@@ -188,7 +180,8 @@ def network_table(model_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _git(checkout: Path, *args: str) -> str | None:
+def git(checkout: str | Path, *args: str) -> str | None:
+    """The output of ``git -C checkout ARGS``, stripped; None where git or the checkout is missing."""
     try:
         out = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
@@ -240,9 +233,9 @@ def run_record(results: Path, logs: Path | None, config: Path | None, checkout: 
     started, finished = _log_span(logs) if logs is not None else (None, None)
     record = {
         "version": VERSION,
-        "commit": _git(checkout, "rev-parse", "HEAD"),
-        "commit_date": _git(checkout, "log", "-1", "--format=%cI"),
-        "dirty": bool(_git(checkout, "status", "--porcelain", "--untracked-files=no")),
+        "commit": git(checkout, "rev-parse", "HEAD"),
+        "commit_date": git(checkout, "log", "-1", "--format=%cI"),
+        "dirty": bool(git(checkout, "status", "--porcelain", "--untracked-files=no")),
         "started": started,
         "finished": finished,
         "jobs": None if costs is None else len(costs),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import math
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from taskdist.artifacts.io import atomic_path
 from taskdist.evaluation import reliability as reliability_mod
+from taskdist.report_tables import git
 
 VERSION = 2
 """Version of the summary page; raised whenever what it shows or computes changes.
@@ -58,17 +58,10 @@ def commit(path: str | Path | None = None) -> str:
     """The git commit of the checkout holding ``path`` (default: this package), with "+ uncommitted changes"
     when tracked files differ from it; "unknown (not a git checkout)" otherwise."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "-C", str(where), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=30)
-        if head.returncode != 0:
-            return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown (git not available)"
-    text = head.stdout.strip()
-    return f"{text} + uncommitted changes" if dirty.returncode == 0 and dirty.stdout.strip() else text
+    head = git(where, "rev-parse", "--short=12", "HEAD")
+    if not head:
+        return "unknown (not a git checkout)"
+    return f"{head} + uncommitted changes" if git(where, "status", "--porcelain", "--untracked-files=no") else head
 
 
 def _e(value: object) -> str:
