@@ -248,9 +248,6 @@ in RESULTS/tasks (right once every make_task job is done; consistency variants t
 log yet is not listed and '-' marks a count the files cannot give: 'snakemake -n' lists every job still to run.
 Follow one job with: tail -f logs/{stage}/....log"""
 
-FAILED = "job failed:"
-"""What :func:`taskdist.runtime.log_to` writes to a job's log when an error ends the job."""
-
 
 def status(results: Path, logs: Path, config: Path | None = None) -> str:
     """Jobs per stage from the files alone: done, running, failed (from the logs) and pending (where planned).
@@ -263,7 +260,7 @@ def status(results: Path, logs: Path, config: Path | None = None) -> str:
     ``config`` (else the task tables in ``results/tasks``, right once every ``make_task`` job is done); ``-``
     elsewhere: a stage not begun is not listed (``snakemake -n`` lists every job still to run).
     """
-    from taskdist.runtime import RESOURCES
+    from taskdist.runtime import FAILED, RESOURCES
 
     if not logs.is_dir():
         raise ValueError(f"no logs folder {logs}: pass --logs, the folder the run writes its logs/ to")

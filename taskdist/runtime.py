@@ -44,7 +44,7 @@ def _log_then(hook):
 
     def excepthook(kind, value, tb):
         if not issubclass(kind, KeyboardInterrupt):
-            logging.getLogger("taskdist.job").error("job failed: %s: %s", kind.__name__, value,
+            logging.getLogger("taskdist.job").error("%s %s: %s", FAILED, kind.__name__, value,
                                                     exc_info=(kind, value, tb))
             logging.shutdown()
         hook(kind, value, tb)
@@ -70,6 +70,9 @@ def start(smk, *, torch: bool = False) -> torch.device | None:
     log_to(smk.log[0] if smk.log else None)
     return torch_device(smk.threads, smk.params.device) if torch else None
 
+
+FAILED = "job failed:"
+"""Starts the line a job's log gets when an error ends the job (:func:`log_to`)."""
 
 RESOURCES = "job resources:"
 """Starts the last line of every finished job's log: its CPU seconds, wall seconds and peak memory."""
