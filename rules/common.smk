@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 
@@ -128,8 +129,9 @@ def budget_params(target):
     """
     if EXP.target_examples == "train":
         return None
+    spec = EXP.transfer.labelled_budget(transfer_seed(target))
     return {
-        **to_params(EXP.transfer.labelled_budget(transfer_seed(target))),
+        **to_params(dataclasses.replace(spec, method_samples=EXP.target_samples)),
         "version": VERSIONS["transfer"],
     }
 
@@ -224,6 +226,14 @@ def get_transfer_params(wildcards):
     if "source" not in wildcards.keys():
         params["network"] = NETWORK_PARAMS
     return params
+
+
+def get_source_models(wildcards):
+    """The source's networks of seeds 0, 1, ...: replicate r of a transfer fine-tunes the one of seed r mod seeds."""
+    source = wildcards.source
+    return [f"results/models/{source}.pt"] + [
+        f"results/models/{source}@{v}.pt" for v in VARIANTS if v.startswith("seed")
+    ]
 
 
 def get_transfer_pairs(wildcards):

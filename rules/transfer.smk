@@ -1,6 +1,6 @@
 rule transfer:
     input:
-        model="results/models/{source}.pt",
+        models=get_source_models,
         dataset=get_target_dataset,
         task="results/tasks/{target}.parquet",
     output:

@@ -301,7 +301,7 @@ def tables(args: argparse.Namespace) -> int:
         size = sum(p.stat().st_size for p in written)
         print(f"wrote {len(written)} files ({size / 1e3:.0f} kB) to {args.out}")
         return 0
-    diffs = report_tables.render(args.snapshot, [args.readme, args.results], check=args.check)
+    diffs = report_tables.render(args.snapshot, [args.readme, args.results], check=args.check, prefix=args.prefix)
     if args.check and diffs:
         print("".join(diffs), end="")
         print(f"taskdist: {len(diffs)} file(s) differ from what `taskdist tables render {args.snapshot}` writes",
@@ -343,14 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     p_snap.add_argument("results", type=Path, help="the run's results folder")
     p_snap.add_argument("--out", type=Path, required=True, help="the snapshot folder (e.g. docs/results)")
     p_snap.add_argument("--logs", type=Path, default=None, help="the run's logs (default: logs beside results)")
-    p_snap.add_argument("--config", type=Path, default=None,
-                        help="the run's config file (default: config.yaml beside results)")
+    p_snap.add_argument("--config", type=Path, nargs="+", default=None,
+                        help="the run's config files, in the order given to snakemake (default: config.yaml beside "
+                             "results)")
     p_snap.add_argument("--checkout", type=Path, default=None,
                         help="the git checkout that ran (default: the folder holding results)")
     p_render = tab.add_parser("render", help="fill the generated blocks of Markdown files from a snapshot")
     p_render.add_argument("snapshot", type=Path)
     p_render.add_argument("--readme", type=Path, default=Path("README.md"))
     p_render.add_argument("--results", type=Path, default=Path("docs/results.md"))
+    p_render.add_argument("--prefix", default="",
+                          help="fill the blocks named PREFIX.NAME (e.g. benchmark.) from this snapshot")
     p_render.add_argument("--check", action="store_true",
                           help="write nothing; exit 1 with a diff if a file differs from what would be written")
     args = parser.parse_args(argv)

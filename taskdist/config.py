@@ -225,6 +225,7 @@ def from_dict(cfg: dict) -> Experiment:
         fisher=FisherSpec(head=LinearSpec(**fisher.pop("head")), **fisher),
         methods=tuple(cfg["distances"]["methods"]),
         target_examples=cfg["distances"]["target_examples"],
+        target_samples=_target_samples(cfg["distances"], cfg["transfer"], tasks),
         transfer=_transfer(cfg["transfer"], tasks, datasets, infos),
         task2vec=_task2vec(
             cfg["task2vec"], tasks, needed=any(m.startswith("task2vec") for m in cfg["distances"]["methods"])
@@ -350,6 +351,27 @@ def _transfer(
                         f"{task.dataset!r} a larger share (datasets.{task.dataset}.split.{split})"
                     )
     return spec
+
+
+def _target_samples(distances: dict, transfer: dict, tasks: dict[str, TaskSpec]) -> int | None:
+    """``distances.target_samples``: read from the labelled budget, so no larger than any target's budget."""
+    total = distances["target_samples"]
+    if total is None:
+        return None
+    if distances["target_examples"] != "budget":
+        raise ConfigError(f"config key distances.target_samples: {total} examples of the labelled budget, but "
+                          f"distances.target_examples is {distances['target_examples']!r}; set it to 'budget' or "
+                          "target_samples to null")
+    per_label = transfer["samples_per_class"] + transfer["holdout_per_class"]
+    for task in tasks.values():
+        if task.n_classes * per_label < total:
+            raise ConfigError(
+                f"config key distances.target_samples: {total} examples per target, but task {task.id!r} has a "
+                f"labelled budget of {task.n_classes * per_label} ({task.n_classes} labels x {per_label}: "
+                "transfer.samples_per_class + transfer.holdout_per_class); lower it to at most "
+                f"{min(t.n_classes for t in tasks.values()) * per_label}"
+            )
+    return total
 
 
 def _nas(raw: dict, tasks: dict[str, TaskSpec], methods: list[str]) -> NasSpec:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskdist.artifacts import io
+from taskdist.artifacts import io, matrices
 from taskdist.artifacts.matrices import to_square
 from taskdist.runtime import read_resources
 
@@ -158,25 +158,59 @@ def _log_span(log_dir: Path) -> tuple[str | None, str | None]:
 
 
 def network_table(model_dir: str | Path) -> pd.DataFrame:
-    """One row per task network checkpoint: task, dataset, classes, epochs trained, the epoch of the best
-    validation accuracy, and its metrics (train / val / test accuracy and loss)."""
+    """One row per task network checkpoint: task, dataset, classes, the epochs trained, the epoch kept and why
+    training stopped (``patience``, ``max_epochs`` or a ``fixed`` schedule), and its metrics (train / val / test
+    accuracy and loss)."""
     from taskdist.artifacts import checkpoint  # torch: only the snapshot needs it
 
     rows = []
     for path in sorted(Path(model_dir).glob("*.pt")):
         ckpt = checkpoint.read(path)
-        history = ckpt.get("history") or []
-        val = [h.get("val_accuracy", -math.inf) for h in history]
+        metrics = dict(ckpt["metrics"])
         row = {"task": path.stem, "dataset": ckpt["task"]["dataset"], "classes": int(ckpt["n_classes"]),
-               "epochs": len(history), "best_val_epoch": int(history[int(np.argmax(val))]["epoch"]) if val else None}
-        stopped = ckpt.get("stopped")
-        if isinstance(stopped, Mapping):
-            row.update({f"stopped_{k}": v for k, v in sorted(stopped.items()) if np.isscalar(v)})
+               "epochs": int(metrics.pop("epochs", len(ckpt.get("history") or []))),
+               "best_epoch": metrics.pop("best_epoch", None), "stopped": metrics.pop("stopped", None)}
         order = {"train": 0, "val": 1, "test": 2}
-        metrics = sorted(ckpt["metrics"].items(),
-                         key=lambda kv: (kv[0].endswith("loss"), order.get(kv[0].split("_")[0], 3), kv[0]))
-        row.update({k: float(v) for k, v in metrics})
+        ordered = sorted(metrics.items(), key=lambda kv: (kv[0].endswith("loss"), order.get(kv[0].split("_")[0], 3),
+                                                           kv[0]))
+        row.update({k: float(v) for k, v in ordered})
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def networks_brief(networks: pd.DataFrame) -> list[str]:
+    """The task networks in short: how training stopped over every network, and each task's own network (seed 0)
+    with its epochs and accuracies."""
+    lines = []
+    if "stopped" in networks.columns:
+        counts = networks["stopped"].fillna("unknown").value_counts()
+        said = ", ".join(f"{n} on {reason.replace('_', ' ')}" for reason, n in counts.items())
+        lines += [f"Of the run's {len(networks)} networks (seeds and resamples included) {said}; "
+                  f"epochs trained {int(networks['epochs'].min())}–{int(networks['epochs'].max())} "
+                  f"(median {networks['epochs'].median():.0f}).", ""]
+    own = networks[~networks["task"].str.contains("@")]
+    columns = [c for c in ("task", "classes", "epochs", "best_epoch", "stopped", "train_accuracy", "val_accuracy",
+                           "test_accuracy") if c in own.columns]
+    table = own[columns].reset_index(drop=True)
+    return lines + [markdown(table, format_table(table))]
+
+
+def samples_table(score_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """What the scores read, from the per-target score tables: one row per score with the fewest and most
+    labelled examples of a target it read, the features' dimension, and on how many of the targets it is
+    degenerate (:func:`taskdist.methods.scores.underdetermined`)."""
+    from taskdist.methods.scores import underdetermined
+
+    frame = pd.concat([matrices.read_scores(path)[0] for path in score_paths], ignore_index=True)
+    frame = frame[frame["sample"] == "task"]
+    rows = []
+    for method, rows_of in frame.groupby("method", sort=True):
+        per_target = rows_of.groupby("target").agg(examples=("examples", "min"), features=("features", "max"))
+        degenerate = [underdetermined(method, int(e), int(f)) for e, f in zip(per_target["examples"],
+                                                                             per_target["features"], strict=True)]
+        rows.append({"method": method, "targets": len(per_target), "examples_min": int(per_target["examples"].min()),
+                     "examples_max": int(per_target["examples"].max()),
+                     "features": int(per_target["features"].max()), "degenerate_targets": int(sum(degenerate))})
     return pd.DataFrame(rows)
 
 
@@ -225,10 +259,27 @@ def _within(path: Path, checkout: Path) -> str:
         return Path(path).name
 
 
-def run_record(results: Path, logs: Path | None, config: Path | None, checkout: Path, costs: pd.DataFrame | None,
-               ) -> dict:
-    """``run.json``: the commit that ran, when, the machine, the load now and the settings."""
+def merged_settings(configs: list[Path]) -> dict:
+    """The settings of config files given in this order (``--configfile A B``): mappings merge key by key, the
+    later file's other values replace the earlier's, as Snakemake merges them."""
     import yaml
+
+    def merge(base: dict, over: dict) -> dict:
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        return out
+
+    settings: dict = {}
+    for path in configs:
+        settings = merge(settings, yaml.safe_load(path.read_text()) or {})
+    return settings
+
+
+def run_record(results: Path, logs: Path | None, config: list[Path], checkout: Path, costs: pd.DataFrame | None,
+               ) -> dict:
+    """``run.json``: the commit that ran, when, the machine, the load now and the settings (of ``config``, the
+    run's config files in order)."""
 
     started, finished = _log_span(logs) if logs is not None else (None, None)
     record = {
@@ -244,8 +295,8 @@ def run_record(results: Path, logs: Path | None, config: Path | None, checkout: 
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "results_dir": _within(results, checkout),
         "logs_dir": None if logs is None else _within(logs, checkout),
-        "config_file": None if config is None else _within(config, checkout),
-        "settings": None if config is None else yaml.safe_load(config.read_text()),
+        "config_file": " + ".join(str(_within(c, checkout)) for c in config) or None,
+        "settings": merged_settings(config) if config else None,
         "commands": list(COMMANDS),
     }
     return record
@@ -259,19 +310,21 @@ def _clear(out: Path) -> None:
 
 
 def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = None,
-             config: str | Path | None = None, checkout: str | Path | None = None) -> list[Path]:
+             config: str | Path | list[str | Path] | None = None, checkout: str | Path | None = None) -> list[Path]:
     """Copy a finished run's small tables into ``out`` and describe the run (``run.json``); the files written.
 
     ``logs`` (default: ``logs`` beside ``results`` when it exists) gives ``costs.parquet``; ``config`` (default:
-    ``config.yaml`` beside ``results``) the settings; ``checkout`` (default: the folder of ``results``) the
-    commit. Nothing large enters: no checkpoint, Fisher table or per-pair record; the ground truth only as
-    per-pair means when it is large.
+    ``config.yaml`` beside ``results``; several files: in the order the run gave them) the settings;
+    ``checkout`` (default: the folder of ``results``) the commit. Nothing large enters: no checkpoint, Fisher
+    table or per-pair record; the ground truth only as per-pair means when it is large.
     """
     results, out = Path(results), Path(out)
     base = results.resolve().parent
     logs = Path(logs) if logs is not None else (base / "logs" if (base / "logs").is_dir() else None)
-    config = Path(config) if config is not None else (base / "config.yaml" if (base / "config.yaml").is_file()
-                                                      else None)
+    if config is None:
+        config = [base / "config.yaml"] if (base / "config.yaml").is_file() else []
+    else:
+        config = [Path(c) for c in ([config] if isinstance(config, (str, Path)) else config)]
     checkout = Path(checkout) if checkout is not None else base
     for required in ("transfer.parquet", "mantel.parquet", "selection.parquet"):
         if not (results / required).is_file():
@@ -308,6 +361,10 @@ def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = 
         if len(networks):
             io.write_parquet(networks, out / "networks.parquet", sort_by=["task"])
             written.append(out / "networks.parquet")
+    score_tables = sorted((results / "scores").glob("*.parquet"))
+    if score_tables:
+        io.write_parquet(samples_table(score_tables), out / "samples.parquet", sort_by=["method"])
+        written.append(out / "samples.parquet")
     costs = None
     if logs is not None:
         costs = job_costs(logs)
@@ -492,7 +549,11 @@ def headline(snap: Snapshot) -> list[str]:
             rel = reliability[reliability["setting"] == setting]
             col = next((c for c in ("over_pairs", "reliability") if c in rel.columns), None)
             if len(rel) and col is not None and np.isfinite(float(rel[col].iloc[0])):
-                parts.append(f"split-half reliability of the gains over pairs {float(rel[col].iloc[0]):.2f}.")
+                seeds = float(rel["over_seeds"].iloc[0]) if "over_seeds" in rel.columns else math.nan
+                between = (f" ({seeds:.2f} between the source networks' {int(rel['seeds'].iloc[0])} seeds)"
+                           if np.isfinite(seeds) else "")
+                parts.append(f"split-half reliability of the gains over pairs {float(rel[col].iloc[0]):.2f}"
+                             f"{between}.")
         text = " ".join(parts)
         lines.append(text[:-1] + "." if text.endswith(";") else text)
     return lines
@@ -604,9 +665,10 @@ def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
         blocks["tasks"] = task_table(settings)
     networks = snap.get("networks")
     blocks["networks"] = networks if networks is not None else _missing("no checkpoints")
+    blocks["networks-brief"] = networks_brief(networks) if networks is not None else _missing("no checkpoints")
     truth = _truth_table(snap)
     blocks["truth"] = truth if truth is not None else _missing("no transfer table")
-    for name in ("reliability", "floors", "consistency"):
+    for name in ("reliability", "floors", "consistency", "samples"):
         table = snap.get(name)
         blocks[name] = table if table is not None else _missing(f"no {name}.parquet")
     summary = summary_table(snap)
@@ -673,37 +735,50 @@ OPTIONAL = ("matrix-", "summary-")
 """Blocks named with these prefixes may be absent from a run (a method or setting it did not compute)."""
 
 
-def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "") -> str:
-    """``text`` with every generated block replaced by its content; an unknown or unclosed block is an error
-    (but for the :data:`OPTIONAL` ones, which say that the run lacks them, after ``line``)."""
-    names = _OPEN.findall(text)
-    blocks = {**{n: f"{line}\n\n{_missing(f'no {n}')}" for n in names if n.startswith(OPTIONAL)}, **blocks}
+def ours(name: str, prefix: str = "") -> bool:
+    """Whether the block ``name`` is filled from the snapshot rendered with ``prefix``: ``benchmark.mantel`` from
+    the one rendered with ``prefix="benchmark."``, ``mantel`` (no dot) from the one without."""
+    return name.startswith(prefix) and "." not in name[len(prefix):]
+
+
+def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "", prefix: str = "") -> str:
+    """``text`` with every generated block of ``prefix`` (:func:`ours`) replaced by its content, from ``blocks``
+    named without the prefix; an unknown or unclosed block is an error (but for the :data:`OPTIONAL` ones, which
+    say that the run lacks them, after ``line``). Blocks of other prefixes are left as they are."""
     closed = [m.group(2) for m in _BLOCK.finditer(text)]
-    if sorted(names) != sorted(closed):
+    if sorted(_OPEN.findall(text)) != sorted(closed):
         raise ValueError(f"{where}: a generated block is not closed by `<!-- /generated:NAME -->` on a line of "
-                         f"its own: {sorted(set(names) - set(closed)) or names}")
+                         f"its own: {sorted(set(_OPEN.findall(text)) - set(closed)) or _OPEN.findall(text)}")
+    names = [n for n in _OPEN.findall(text) if ours(n, prefix)]
+    blocks = {prefix + k: v for k, v in blocks.items()}
+    blocks = {**{n: f"{line}\n\n{_missing(f'no {n}')}" for n in names
+                 if n[len(prefix):].startswith(OPTIONAL)}, **blocks}
     unknown = sorted(set(names) - set(blocks))
     if unknown:
         raise ValueError(f"{where}: no generated block named {unknown}; known: {sorted(blocks)}")
-    return _BLOCK.sub(lambda m: f"{m.group(1)}{blocks[m.group(2)]}\n{m.group(4)}", text)
+    return _BLOCK.sub(lambda m: f"{m.group(1)}{blocks[m.group(2)]}\n{m.group(4)}" if ours(m.group(2), prefix)
+                      else m.group(0), text)
 
 
 def _csv(cells: pd.DataFrame) -> str:
     return cells.to_csv(index=False, lineterminator="\n")
 
 
-def render(snapshot_dir: str | Path, markdown_files: Iterable[str | Path], *, check: bool = False) -> list[str]:
+def render(snapshot_dir: str | Path, markdown_files: Iterable[str | Path], *, check: bool = False,
+           prefix: str = "") -> list[str]:
     """Fill the generated blocks of ``markdown_files`` from the snapshot and write its tables as CSV.
 
-    Returns a unified diff per file that differs from what is rendered (Markdown files and CSV files); with
-    ``check`` nothing is written, otherwise the differing files are rewritten.
+    ``prefix`` names the snapshot's blocks (``benchmark.`` fills ``<!-- generated:benchmark.mantel -->``, so that
+    the tables of several runs live in one file; :func:`ours`). Returns a unified diff per file that differs from
+    what is rendered (Markdown files and CSV files); with ``check`` nothing is written, otherwise the differing
+    files are rewritten.
     """
     snap = read_snapshot(snapshot_dir)
     texts, cells = render_blocks(snap)
     wanted: dict[Path, str] = {Path(snap.path) / f"{name}.csv": _csv(c) for name, c in sorted(cells.items())}
     for path in map(Path, markdown_files):
         text = path.read_text(encoding="utf-8")
-        wanted[path] = fill(text, texts, str(path), run_line(snap.run))
+        wanted[path] = fill(text, texts, str(path), run_line(snap.run), prefix)
     diffs = []
     for path, new in wanted.items():
         old = path.read_text(encoding="utf-8") if path.exists() else ""

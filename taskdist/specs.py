@@ -275,7 +275,12 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    epochs: int
+    """Training a network from scratch on its task's train split (``train:``): Adam until the val loss has not
+    improved for ``patience`` epochs (at most ``max_epochs``; the best epoch kept), or, with ``patience`` None,
+    exactly ``max_epochs`` epochs and the last weights kept (the papers' fixed schedules)."""
+
+    max_epochs: int
+    patience: int | None
     batch_size: int
     lr: float
     weight_decay: float
@@ -321,11 +326,14 @@ class FinetuneSpec:
 class BudgetSpec:
     """The labelled budget of a target (:mod:`taskdist.data.budget`): per replicate, ``samples_per_class``
     examples of each label from its train split and ``holdout_per_class`` from its val split, drawn with a seed
-    derived from ``seed`` (the target's, shared by every source: paired replicates)."""
+    derived from ``seed`` (the target's, shared by every source: paired replicates). ``method_samples``: how many
+    of replicate 0's examples the distances and scores read (``distances.target_samples``, the same number for
+    every target; None: all of them)."""
 
     samples_per_class: int
     holdout_per_class: int
     seed: int
+    method_samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -541,12 +549,16 @@ class BoundSpec:
 
 @dataclass(frozen=True)
 class ConsistencySpec:
-    """FTD consistency (``consistency:``): more task networks per task, and the agreement of their FTD matrices.
+    """More task networks per task (``consistency:``): the noise of training a network, in the ground truth and
+    in FTD.
 
     ``seeds`` networks per task (the workflow's own included) differ in
-    initialisation and batch order; ``network``, when set, adds one network
-    per task of another shape. Each extra network is a *variant* ``seed1``,
-    ``seed2``, ..., ``shape``, trained on the same examples.
+    initialisation and batch order; replicate ``r`` of the ground truth
+    transfers the network of seed ``r mod seeds``, and the FTD matrices of the
+    seeds are compared (the FTD paper's consistency). ``network``, when set,
+    adds one network per task of another shape, for the FTD comparison only.
+    Each extra network is a *variant* ``seed1``, ``seed2``, ..., ``shape``,
+    trained on the same examples.
     """
 
     seeds: int
@@ -568,6 +580,7 @@ class Experiment:
     fisher: FisherSpec
     methods: tuple[str, ...]
     target_examples: str
+    target_samples: int | None
     transfer: TransferSpec
     task2vec: Task2VecSpec
     mantel: MantelSpec

@@ -20,7 +20,7 @@ from taskdist.artifacts.checkpoint import read as read_checkpoint
 from taskdist.artifacts.dataset import Dataset
 from taskdist.data import tasks
 from taskdist.data.budget import method_examples
-from taskdist.methods import fisher
+from taskdist.methods import fisher, scores
 from taskdist.nets import models, train
 from taskdist.progress import Progress
 from taskdist.seeds import stable_seed
@@ -69,8 +69,8 @@ def train_task(
         len(y_test),
         task.n_classes,
     )
-    history = _fit(model, x_train, y_train, spec, seed, (x_val, y_val), task.id)
-    metrics = {}
+    stopped = _fit(model, x_train, y_train, spec, seed, (x_val, y_val), task.id)
+    metrics = {"epochs": stopped.epochs, "best_epoch": stopped.best_epoch, "stopped": stopped.reason}
     for split, (x, y) in {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}.items():
         ev = train.evaluate(model, x, y)
         metrics[f"{split}_accuracy"], metrics[f"{split}_loss"] = ev.accuracy, ev.loss
@@ -81,7 +81,7 @@ def train_task(
         metrics["val_accuracy"],
         metrics["test_accuracy"],
     )
-    return make_checkpoint(model, to_params(task), metrics, history)
+    return make_checkpoint(model, to_params(task), metrics, stopped.history)
 
 
 def train_probe(
@@ -105,17 +105,20 @@ def train_probe(
     x_val, y_val = torch.cat(val_images), torch.cat(val_labels)
     model = models.build(arch, x_train.shape[1], offset, seed=seed).to(device)
     log.info("training the probe on %s: %d examples, %d classes", [t.id for t in probe_tasks], len(y_train), offset)
-    history = _fit(model, x_train, y_train, spec, seed, (x_val, y_val), "probe")
+    stopped = _fit(model, x_train, y_train, spec, seed, (x_val, y_val), "probe")
     union = {"id": "+".join(t.id for t in probe_tasks), "dataset": "+".join(t.dataset for t in probe_tasks)}
-    last = history[-1]
-    metrics = {"train_accuracy": last["train_accuracy"], "val_accuracy": last["val_accuracy"]}
-    return make_checkpoint(model, union, metrics, history)
+    metrics = {"epochs": stopped.epochs, "best_epoch": stopped.best_epoch, "stopped": stopped.reason}
+    for split, (x, y) in {"train": (x_train, y_train), "val": (x_val, y_val)}.items():
+        ev = train.evaluate(model, x, y)
+        metrics[f"{split}_accuracy"], metrics[f"{split}_loss"] = ev.accuracy, ev.loss
+    return make_checkpoint(model, union, metrics, stopped.history)
 
 
-def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> list[dict]:
-    """:func:`taskdist.nets.train.fit` with the settings of a :class:`TrainSpec`."""
-    return train.fit(model, x, y, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
-                     weight_decay=spec.weight_decay, seed=seed, val=val, name=name)
+def _fit(model, x, y, spec: TrainSpec, seed: int, val, name: str) -> train.Stopped:
+    """:func:`taskdist.nets.train.fit_early_stopping` on the val split with the settings of a :class:`TrainSpec`."""
+    return train.fit_early_stopping(model, x, y, val, max_epochs=spec.max_epochs, patience=spec.patience,
+                                    batch_size=spec.batch_size, lr=spec.lr, weight_decay=spec.weight_decay,
+                                    seed=seed, name=name)
 
 
 def pair_fisher(
@@ -212,7 +215,10 @@ def target_scores(
     Returns
     -------
     pandas.DataFrame
-        ``source, sample, method, value``, one row per source, sample and score.
+        ``source, sample, method, value, examples, features``, one row per
+        source, sample and score: ``examples`` read, and the dimension of the
+        source's features (H-score needs more examples than features:
+        :func:`taskdist.methods.scores.underdetermined`).
     """
     if set(samples) != set(budgets):
         raise ValueError(f"samples {sorted(samples)} and budgets {sorted(budgets)} must name the same samples")
@@ -222,9 +228,14 @@ def target_scores(
     progress = Progress("scores", len(checkpoints) * len(arrays), "source samples", logger=log)
     for source, ckpt in checkpoints.items():
         net = load_network(ckpt, device)
+        dim = models.features(net.body, next(iter(arrays.values()))[0][:1]).shape[1]
         for sample, (x, y) in arrays.items():
             for name, value in source_scores(net, x, y).items():
-                rows.append({"source": source, "sample": sample, "method": name, "value": value})
+                rows.append({"source": source, "sample": sample, "method": name, "value": value,
+                             "examples": len(y), "features": dim})
+                if scores.underdetermined(name, len(y), dim):
+                    log.warning("%s of %s on %s (%s): %d examples for %d features: every source scores the "
+                                "number of labels - 1 (degenerate)", name, source, sample, len(y), len(y), dim)
             progress.advance()
     progress.end()
     return pd.DataFrame(rows)
@@ -235,8 +246,6 @@ def source_scores(net: models.HeadedNet, x: torch.Tensor, y: torch.Tensor) -> di
     """Every transferability score (:data:`taskdist.methods.scores.SCORES`) of the network ``net`` (``body`` and
     ``head``) on the labelled examples ``(x, y)``: the computation of :func:`target_scores` per source and sample
     (:func:`taskdist.api.scores` calls it on tensors)."""
-    from taskdist.methods import scores
-
     feats = models.features(net.body, x)  # (N, hidden)
     probs = torch.softmax(net.head(feats).double(), dim=1)  # (N, source classes)
     features, probs_np, labels = feats.double().cpu().numpy(), probs.cpu().numpy(), y.cpu().numpy()

@@ -142,7 +142,8 @@ def _score_tables(tmp_path):
     rng = np.random.default_rng(3)
     paths = []
     for target in TASKS:
-        rows = [{"source": s, "sample": sample, "method": m, "value": rng.random()}
+        rows = [{"source": s, "sample": sample, "method": m, "value": rng.random(),
+                 "examples": 30, "features": 8}
                 for s in TASKS if s != target for sample in ("task", "resample") for m in ("leep", "nce")]
         matrices.write_scores(pd.DataFrame(rows), tmp_path / f"{target}.parquet", target=target)
         paths.append(tmp_path / f"{target}.parquet")

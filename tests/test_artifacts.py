@@ -305,11 +305,11 @@ def test_matrices_refuse_repeated_and_missing_pairs(tmp_path):
 
 def test_score_tables_name_their_target(tmp_path):
     table = pd.DataFrame({"source": ["b", "a"], "sample": ["task", "task"], "method": ["leep", "leep"],
-                          "value": [1.0, 2.0]})
+                          "value": [1.0, 2.0], "examples": [60, 60], "features": [64, 64]})
     matrices.write_scores(table, tmp_path / "c.parquet", target="c")
     df, target = matrices.read_scores(tmp_path / "c.parquet")
     assert target == "c" and df["source"].tolist() == ["a", "b"] and set(df["target"]) == {"c"}
-    assert list(df.columns) == ["source", "sample", "method", "value", "target"]
+    assert list(df.columns) == ["source", "sample", "method", "value", "examples", "features", "target"]
 
 
 # ------------------------------------------------------------------------------------------------ records

@@ -358,7 +358,7 @@ def test_transfer_fine_tunes_and_fits_a_linear_head_on_a_backbone(one_thread):
     settings = dataclasses.replace(settings, finetune=dataclasses.replace(settings.finetune, max_epochs=2))
     source = checkpoint.make(models.build(spec("mobilenet_v3_small"), 1, 3, seed=1), {"id": "s"}, {}, [])
     cpu = torch.device("cpu")
-    runs = transfer.run(source, _target(), dataset, table, None, settings, seed=9, device=cpu)
+    runs = transfer.run([source], _target(), dataset, table, None, settings, seed=9, device=cpu)
     scratch = transfer.run(None, _target(), dataset, table, spec("mobilenet_v3_small"), settings, seed=9, device=cpu)
     assert {r["setting"] for r in runs} == {"finetune", "linear"} and {r["setting"] for r in scratch} == {"scratch"}
     assert all(0 <= r["accuracy"] <= 1 and np.isfinite(r["loss"]) for r in runs + scratch)

@@ -65,6 +65,22 @@ def test_methods_read_replicate_zeros_budget_as_a_train_split():
     assert examples.index.tolist() == list(range(len(examples)))
 
 
+def test_methods_read_the_same_number_of_examples_whatever_the_labels():
+    """distances.target_samples: a fixed total of replicate 0's budget, spread over the labels evenly."""
+    for n_labels in (2, 3, 5):
+        table = _table(n_labels=n_labels)
+        spec = BudgetSpec(4, 3, seed=5, method_samples=13)
+        examples = budget.method_examples(table, spec)
+        assert len(examples) == 13 and set(examples["split"]) == {"train"}
+        counts = examples["label"].value_counts()
+        assert len(counts) == n_labels and counts.max() - counts.min() <= 1
+        whole = set(budget.method_examples(table, SPEC)["index"])
+        assert set(examples["index"]) <= whole, "a subset of the budget a user has"
+        assert examples.equals(budget.method_examples(table, spec))
+    with pytest.raises(ValueError, match="cannot read 22 examples of a labelled budget of 21"):
+        budget.method_examples(_table(), BudgetSpec(4, 3, seed=5, method_samples=22))
+
+
 def test_without_a_budget_methods_read_the_whole_table():
     table = _table()
     assert budget.method_examples(table, None) is table
@@ -78,7 +94,7 @@ def test_the_transfer_spec_gives_the_budget_of_a_target_seed():
 
 
 def test_job_params_rebuild_the_spec_without_the_version():
-    params = {"samples_per_class": 4, "holdout_per_class": 3, "seed": 5, "version": 3}
+    params = {"samples_per_class": 4, "holdout_per_class": 3, "seed": 5, "method_samples": None, "version": 3}
     assert budget.from_job_params(params) == SPEC
     assert budget.from_job_params(None) is None
 

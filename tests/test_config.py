@@ -39,7 +39,7 @@ def test_defaults_are_filled_and_specs_are_typed(tmp_path):
     del cfg["fisher"], cfg["train"]
     exp = _load(tmp_path, cfg)
     assert exp.fisher.estimator == "exact" and exp.fisher.head.l2 == 0.1
-    assert exp.train.epochs == 15
+    assert exp.train.max_epochs == 100 and exp.train.patience == 10
     low = exp.tasks["low"]
     assert low.label_map == ((0,), (1,), (2,)) and low.label_names == ("0", "1", "2")
     parity = exp.tasks["parity"]
@@ -316,6 +316,18 @@ def test_transfer_settings_and_target_examples(tmp_path):
     assert exp.transfer.settings == ("linear",) and exp.target_examples == "train"
     cfg["transfer"]["settings"] = ["probe"]
     with pytest.raises(ConfigError, match="transfer.settings"):
+        _load(tmp_path, cfg)
+
+
+def test_target_samples_fit_every_targets_budget(tmp_path):
+    cfg = tiny_config()  # a budget of 6 + 3 per label; parity has two labels, the others three
+    cfg["distances"]["target_samples"] = 18
+    assert _load(tmp_path, cfg).target_samples == 18
+    cfg["distances"]["target_samples"] = 19
+    with pytest.raises(ConfigError, match=r"task 'parity' has a labelled budget of 18 .*lower it to at most 18"):
+        _load(tmp_path, cfg)
+    cfg["distances"].update(target_samples=10, target_examples="train")
+    with pytest.raises(ConfigError, match="distances.target_samples: 10 .* distances.target_examples is 'train'"):
         _load(tmp_path, cfg)
 
 

@@ -316,3 +316,35 @@ def test_agrees_with_skbio_on_symmetric_distance_matrices(n, method):
     # n = 6: ours is exact (720 relabellings), skbio samples; n = 9: both sample 9999 with different streams.
     assert ours.permutations == (720 if n == 6 else 9999)
     assert abs(ours.p_value - p) < 0.03
+
+
+def test_consistency_separates_shared_row_and_column_effects_from_shared_pairs():
+    """Two matrices that share only their row and column effects agree raw, not once the effects are removed;
+    two that share the pairs' own structure agree in both."""
+    from taskdist.evaluation.tables import agreement_table, nearest_sources, without_row_and_column_effects
+
+    rng = np.random.default_rng(3)
+    n = 8
+    effects = rng.normal(0, 3, (n, 1)) + rng.normal(0, 3, (1, n))
+    pairs = rng.normal(0, 1, (n, n))
+    a = effects + pairs
+    residual = without_row_and_column_effects(a)
+    off = ~np.eye(n, dtype=bool)
+    assert np.isnan(residual[~off]).all()
+    assert np.allclose(np.nanmean(residual, axis=0), 0) and np.allclose(np.nanmean(residual, axis=1), 0)
+    names = [f"t{i}" for i in range(n)]
+
+    def frame(m):
+        return pd.DataFrame(m, index=names, columns=names)
+
+    only_effects = effects + rng.normal(0, 1, (n, n))
+    same_pairs = 0.5 * effects + pairs + rng.normal(0, 0.1, (n, n))
+    table = agreement_table({"a": frame(a), "effects": frame(only_effects), "pairs": frame(same_pairs)},
+                            method="pearson", permutations=999, seed=0)
+    assert len(table) == 3
+    table = table[table["x"] == "a"].set_index("y")
+    assert table.loc["effects", "statistic"] > 0.7 and abs(table.loc["effects", "residual_statistic"]) < 0.4
+    assert table.loc["pairs", "residual_statistic"] > 0.9 and table.loc["pairs", "residual_p_value"] < 0.01
+    assert (table["targets"] == n).all()
+    assert table.loc["pairs", "nearest_changed"] == int((nearest_sources(a) != nearest_sources(same_pairs)).sum())
+    assert nearest_sources(np.array([[0, 5, 1], [2, 0, 3], [1, 1, 0]])).tolist() == [2, 2, 0]

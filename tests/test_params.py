@@ -56,8 +56,10 @@ def test_changing_what_an_embedding_reads_reruns_the_embeddings(task2vec_run):
 
 
 # The params of jobs that read a target's labelled budget, under the tiny config, as the workflow built them before
-# the budget had a spec (taskdist.specs.BudgetSpec) and a module (taskdist.data.budget) of its own: Snakemake compares
-# the repr of each param, so a changed key, value or key order would recompute every such job of earlier runs.
+# the budget had a spec (taskdist.specs.BudgetSpec) and a module (taskdist.data.budget) of its own, plus what changed
+# since on purpose (the budget's method_samples, distances.target_samples; the ground truth's version 4): Snakemake
+# compares the repr of each param, so a changed key, value or key order would recompute every such job of earlier
+# runs.
 LOW = {"id": "low", "dataset": "digits", "label_map": ((0,), (1,), (2,)), "label_names": ("0", "1", "2"),
        "samples_per_class": 20, "split": {"train": 0.6, "val": 0.2, "test": 0.2}, "seed": 515900642}
 HIGH = {"id": "high", "dataset": "digits", "label_map": ((7,), (8,), (9,)), "label_names": ("7", "8", "9"),
@@ -67,13 +69,16 @@ FISHER = {"estimator": "exact", "granularity": "parameter", "mc_samples": 1, "sa
 EXPECTED_PARAMS = {
     ("fisher", (("net", "low"), ("data", "high"))): {
         "data_task": HIGH, "fisher": FISHER,
-        "labelled": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 167615429, "version": 3},
+        "labelled": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 167615429, "method_samples": None,
+                     "version": 4},
         "seed": 739941944, "version": 3},
     ("fisher", (("net", "low"), ("data", "low"))): {  # a network on its own task: no budget, the train split
         "data_task": LOW, "fisher": FISHER, "labelled": None, "seed": 74274376, "version": 3},
     ("scores", (("target", "low"),)): {
-        "labelled": {"task": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 1079734668, "version": 3},
-                     "resample": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 93538797, "version": 3}},
+        "labelled": {"task": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 1079734668,
+                              "method_samples": None, "version": 4},
+                     "resample": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 93538797,
+                                  "method_samples": None, "version": 4}},
         "version": 3},
 }
 

@@ -44,7 +44,7 @@ def digits():
 def networks(digits, one_thread):
     dataset, specs, tables = digits
     arch = ArchSpec(widths=(16,), convs_per_stage=1, pool=2, hidden=32)
-    train = TrainSpec(epochs=15, batch_size=32, lr=0.003, weight_decay=0.0)
+    train = TrainSpec(max_epochs=15, patience=None, batch_size=32, lr=0.003, weight_decay=0.0)
     return {tid: stages.train_task(specs[tid], dataset, tables[tid], arch, train, CPU) for tid in ("low", "high")}
 
 

@@ -74,7 +74,12 @@ def test_train_task_checkpoint_is_complete_reproducible_and_read_back(digits, ne
     assert set(checkpoint.KEYS) <= set(ckpt)
     assert ckpt["task"]["id"] == "low" and ckpt["n_classes"] == specs["low"].n_classes == 3
     assert ckpt["in_channels"] == dataset.images.shape[1] and tuple(ckpt["arch"]["widths"]) == EXP.network.widths
-    assert len(ckpt["history"]) == EXP.train.epochs
+    stop = ckpt["metrics"]
+    assert len(ckpt["history"]) == stop["epochs"] <= EXP.train.max_epochs and stop["stopped"] in ("patience",
+                                                                                                    "max_epochs")
+    assert stop["stopped"] == "max_epochs" or stop["epochs"] - stop["best_epoch"] == EXP.train.patience
+    val_loss = [h["held_out_loss"] for h in ckpt["history"]]
+    assert stop["best_epoch"] == 0 or val_loss[stop["best_epoch"] - 1] == min(val_loss), "the best epoch is kept"
     for split in ("train", "val", "test"):
         assert 0 <= ckpt["metrics"][f"{split}_accuracy"] <= 1 and ckpt["metrics"][f"{split}_loss"] >= 0
     assert ckpt["metrics"]["train_accuracy"] > 0.5, "six epochs on three digit classes learn something"
@@ -100,7 +105,7 @@ def test_train_probe_stacks_the_probe_tasks_labels(digits):
     args = ([specs["low"], specs["parity"]], [dataset] * 2, [tables["low"], tables["parity"]], EXP.network, EXP.train)
     ckpt = stages.train_probe(*args, seed=5, device=CPU)
     assert ckpt["n_classes"] == 3 + 2 and ckpt["task"] == {"id": "low+parity", "dataset": "digits+digits"}
-    assert 0 <= ckpt["metrics"]["val_accuracy"] <= 1 and len(ckpt["history"]) == EXP.train.epochs
+    assert 0 <= ckpt["metrics"]["val_accuracy"] <= 1 and len(ckpt["history"]) == ckpt["metrics"]["epochs"]
     assert same_state(ckpt["state_dict"], stages.train_probe(*args, seed=5, device=CPU)["state_dict"])
 
 
@@ -342,7 +347,7 @@ def test_transfer_records_make_the_ground_truth_table(digits, nets, tmp_path):
 
     def run(source, target):
         seed = stable_seed(EXP.seed, "transfer", target)  # the target's: every source sees the same budgets
-        ckpt = nets[source] if source else None
+        ckpt = [nets[source]] if source else None
         return transfer.run(ckpt, specs[target], dataset, tables[target], EXP.network, EXP.transfer, seed, CPU)
 
     pairs, scratch = {}, {}

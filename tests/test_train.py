@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from taskdist.nets import train
 from taskdist.nets.optim import Adam
 
 
@@ -51,3 +52,37 @@ def test_training_does_not_import_the_compiler():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _noisy_task(seed=0, n=60):
+    """Few examples with random labels: a network overfits them, so the held-out loss turns up early."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 6, generator=gen), torch.randint(0, 3, (n,), generator=gen)
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+def test_early_stopping_stops_on_patience_and_keeps_the_best_epoch():
+    x, y = _noisy_task()
+    held = _noisy_task(seed=1, n=40)
+    net = _mlp()
+    stopped = train.fit_early_stopping(net, x, y, held, max_epochs=200, patience=4, batch_size=16, lr=0.01, seed=0)
+    losses = [h["held_out_loss"] for h in stopped.history]
+    assert stopped.reason == "patience" and stopped.epochs == stopped.best_epoch + 4 < 200
+    assert stopped.best_epoch == 0 or losses[stopped.best_epoch - 1] == min(losses) == stopped.best_loss
+    assert train.evaluate(net, *held).loss == pytest.approx(min([train.evaluate(_mlp(), *held).loss, *losses]))
+    assert all(0 <= h["train_accuracy"] <= 1 for h in stopped.history)
+
+
+def test_a_fixed_schedule_trains_every_epoch_and_keeps_the_last():
+    x, y = _noisy_task()
+    held = _noisy_task(seed=1, n=40)
+    net = _mlp()
+    stopped = train.fit_early_stopping(net, x, y, held, max_epochs=7, patience=None, batch_size=16, lr=0.01, seed=0)
+    assert (stopped.reason, stopped.epochs, stopped.best_epoch) == ("fixed", 7, 7)
+    assert train.evaluate(net, *held).loss == pytest.approx(stopped.history[-1]["held_out_loss"])
+    with pytest.raises(ValueError, match="patience"):
+        train.fit_early_stopping(net, x, y, held, max_epochs=7, patience=0, batch_size=16, lr=0.01, seed=0)

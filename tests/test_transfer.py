@@ -72,8 +72,8 @@ def test_run_is_paired_across_sources_and_reproducible(one_thread):
     table = _table()
     dataset, spec = _dataset(table), _spec()
     cpu = torch.device("cpu")
-    a = transfer.run(_checkpoint(1), _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
-    again = transfer.run(_checkpoint(1), _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+    a = transfer.run([_checkpoint(1)], _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+    again = transfer.run([_checkpoint(1)], _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
     scratch = transfer.run(None, _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
     assert a == again
     assert {(r["setting"], r["replicate"]) for r in a} == set(itertools.product(("finetune", "linear"), range(2)))
@@ -81,6 +81,25 @@ def test_run_is_paired_across_sources_and_reproducible(one_thread):
     for r in a + scratch:
         assert r["train_examples"] == 12 and r["held_out_examples"] == 9
         assert 0 <= r["accuracy"] <= 1 and r["stopped"] in ("patience", "max_epochs", "tolerance")
+    assert {r["source_seed"] for r in a} == {0} and {r["source_seed"] for r in scratch} == {None}
+
+
+def test_replicate_r_transfers_the_source_network_of_seed_r_mod_seeds(one_thread):
+    """Two source seeds: replicates 0 and 2 transfer seed 0's network, replicate 1 seed 1's; each replicate's
+    result is the one a single-seed run of that network gives (same budget, head and batches)."""
+    table = _table()
+    dataset, spec = _dataset(table), _spec(replicates=3, settings=("linear",))
+    cpu = torch.device("cpu")
+    both = transfer.run([_checkpoint(1), _checkpoint(2)], _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+    assert [r["source_seed"] for r in both] == [0, 1, 0]
+    for seed, ckpt in ((0, _checkpoint(1)), (1, _checkpoint(2))):
+        alone = transfer.run([ckpt], _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
+        for mixed, single in zip(both, alone, strict=True):
+            if mixed["source_seed"] == seed:
+                assert mixed["accuracy"] == single["accuracy"] and mixed["loss"] == single["loss"]
+    assert both[0]["accuracy"] != both[1]["accuracy"] or both[0]["loss"] != both[1]["loss"]
+    with pytest.raises(ValueError, match="at least one source network"):
+        transfer.run([], _target(), dataset, table, ARCH, spec, seed=9, device=cpu)
 
 
 def test_every_replicate_trains_on_the_targets_labelled_budget(one_thread, monkeypatch):
@@ -94,7 +113,7 @@ def test_every_replicate_trains_on_the_targets_labelled_budget(one_thread, monke
         return original(table_, budget_spec, replicate)
 
     monkeypatch.setattr(budget, "draw", draw)
-    transfer.run(_checkpoint(1), _target(), dataset, table, ARCH, spec, seed=9, device=torch.device("cpu"))
+    transfer.run([_checkpoint(1)], _target(), dataset, table, ARCH, spec, seed=9, device=torch.device("cpu"))
     assert drawn == [(BudgetSpec(samples_per_class=4, holdout_per_class=3, seed=9), r) for r in range(2)]
 
 
@@ -111,8 +130,8 @@ def _target():
 
 
 def _result(source, target, accuracies, setting="finetune"):
-    runs = [{"setting": setting, "replicate": r, "accuracy": acc, "loss": 1 - acc, "epochs": 5, "best_epoch": 3,
-             "stopped": "patience"} for r, acc in enumerate(accuracies)]
+    runs = [{"setting": setting, "replicate": r, "source_seed": 0 if source else None, "accuracy": acc,
+             "loss": 1 - acc, "epochs": 5, "best_epoch": 3, "stopped": "patience"} for r, acc in enumerate(accuracies)]
     return {"source": source, "target": target, "runs": runs}
 
 
@@ -173,3 +192,22 @@ def test_reliability_table_per_setting_over_pairs_and_within_targets():
     assert table.loc["linear", "over_pairs"] < 0.5
     assert table.loc["finetune", "pairs"] == 20 and table.loc["finetune", "replicates"] == 4
     assert table.loc["finetune", "targets"] == 5
+
+
+def test_reliability_over_seeds_sees_the_noise_of_training_the_source_network():
+    """Each source network adds its own offset per pair: random halves mix both seeds and average it out,
+    the split by seed keeps it and says the truth would move with networks trained again."""
+    rng = np.random.default_rng(2)
+    tasks = ["a", "b", "c", "d", "e", "f"]
+    rows = []
+    for s, t in itertools.permutations(tasks, 2):
+        signal = rng.normal(scale=0.3)
+        offsets = rng.normal(scale=1.0, size=2)  # one per network seed
+        for r in range(8):
+            rows.append({"source": s, "target": t, "setting": "finetune", "replicate": r, "source_seed": r % 2,
+                         "gain": signal + offsets[r % 2] + rng.normal(scale=0.05)})
+    table = reliability.reliability_table(pd.DataFrame(rows)).set_index("setting")
+    assert table.loc["finetune", "seeds"] == 2
+    assert table.loc["finetune", "over_pairs"] > 0.6 and table.loc["finetune", "over_seeds"] < 0.4
+    one_seed = reliability.reliability_table(pd.DataFrame(rows).assign(source_seed=0))
+    assert one_seed["seeds"].tolist() == [1] and math.isnan(one_seed["over_seeds"].iloc[0])

@@ -276,9 +276,10 @@ def test_changing_fisher_settings_keeps_trained_networks(run_dir, edit_config):
                    for p in planned)
 
 
-def test_ftd_consistency_trains_variant_networks_and_keeps_everything_else(run_dir, edit_config):
+def test_consistency_trains_variant_networks_and_transfers_every_seed(run_dir, edit_config):
     """consistency: more networks per task (another seed, another shape) on the same examples; their Fisher on every
-    task, and the Mantel tests between the FTD matrices. Nothing that exists is recomputed."""
+    task, and the Mantel tests between the FTD matrices. The transfer pairs rerun (replicate r now transfers seed
+    r mod 2's network) and what reads the ground truth; the baselines from scratch and every distance stay."""
     cfg = tiny_config()
     cfg["consistency"] = {"seeds": 2, "network": {"hidden": 12}}
     edit_config(cfg)
@@ -286,7 +287,8 @@ def test_ftd_consistency_trains_variant_networks_and_keeps_everything_else(run_d
     expected = {f"results/models/{n}.pt" for n in nets} | {
         f"results/fisher/{n}/{b}.parquet" for n in nets for b in TASKS
     }
-    assert planned_outputs(run_dir) == expected | {"results/consistency.parquet"}
+    pairs = {p for p in transfer_outputs(TASKS) if "/_scratch/" not in p}
+    assert planned_outputs(run_dir) == expected | pairs | after_transfer() | {"results/consistency.parquet"}
 
 
 def raised_version(tmp_path, module):

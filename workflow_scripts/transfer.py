@@ -9,7 +9,7 @@ device = start(snakemake, torch=True)
 spec = snakemake.params.spec
 source = snakemake.wildcards.get("source")
 runs = transfer.run(
-    checkpoint.read(snakemake.input.model) if source else None,
+    [checkpoint.read(path) for path in snakemake.input.models] if source else None,  # seeds 0, 1, ...
     from_params(TaskSpec, spec["target"]),
     dataset.read(snakemake.input.dataset),
     task_table.read(snakemake.input.task),

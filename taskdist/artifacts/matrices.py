@@ -33,8 +33,8 @@ KINDS = ("distances", "floor")
 TRANSFER_FORMAT = io.Format("transfer", 1)
 TRANSFER_COLUMNS = ("source", "target", "setting", "replicate", "accuracy", "gain")
 
-SCORES_FORMAT = io.Format("scores", 1)
-SCORES_COLUMNS = ("source", "target", "sample", "method", "value")
+SCORES_FORMAT = io.Format("scores", 2)  # 2: examples and features, what each score read
+SCORES_COLUMNS = ("source", "target", "sample", "method", "value", "examples", "features")
 
 
 def check(df: pd.DataFrame, kind: str, what: str = "matrix") -> None:
@@ -114,7 +114,8 @@ def read_transfer(path: str | Path) -> pd.DataFrame:
 
 
 def write_scores(df: pd.DataFrame, path: str | Path, *, target: str) -> None:
-    """Write one target's score table: ``source, sample, method, value`` with its ``target`` column and name."""
+    """Write one target's score table: ``source, sample, method, value, examples, features`` (how many labelled
+    examples the score read, and the dimension of the source's features) with its ``target`` column and name."""
     df = df.assign(target=target)
     io.write_parquet(df, path, sort_by=["source", "sample", "method"], names={"target": target},
                      format=SCORES_FORMAT)

@@ -73,13 +73,47 @@ def method_examples(table: pd.DataFrame, spec: BudgetSpec | None) -> pd.DataFram
     ``spec`` None: ``table`` itself (its train split is read: a network on its
     own task, or ``distances.target_examples: train``). Otherwise replicate 0's
     labelled budget (training and held-out examples) as a train split, the
-    rows in ``table``'s order.
+    rows in ``table``'s order; with ``spec.method_samples``, that many of them,
+    spread over the labels as evenly as they divide (:func:`even_subset`), so
+    that every target is read with the same number of examples.
+
+    Raises
+    ------
+    ValueError
+        If the budget holds fewer examples than ``spec.method_samples``.
     """
     if spec is None:
         return table
     train_rows, held_rows = draw(table, spec, 0)
     rows = np.sort(np.concatenate([train_rows, held_rows]))
+    if spec.method_samples is not None:
+        labels = table["label"].to_numpy()[rows]
+        rows = rows[even_subset(labels, spec.method_samples, stable_seed(spec.seed, "method samples"))]
     return table.iloc[rows].assign(split="train").reset_index(drop=True)
+
+
+def even_subset(labels: np.ndarray, total: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``total`` of ``labels``' examples, ``total // k`` of each of the ``k`` labels and one
+    more for ``total % k`` of them (chosen with ``seed``).
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than ``total`` examples, or a label has fewer than its share.
+    """
+    classes = np.unique(labels)
+    if total > len(labels):
+        raise ValueError(f"cannot read {total} examples of a labelled budget of {len(labels)}")
+    rng = np.random.default_rng(seed)
+    share = np.full(len(classes), total // len(classes))
+    share[rng.permutation(len(classes))[: total % len(classes)]] += 1
+    picked = []
+    for c, k in zip(classes, share, strict=True):
+        where = np.flatnonzero(labels == c)
+        if len(where) < k:
+            raise ValueError(f"label {c} has {len(where)} examples in the labelled budget; {k} are to be read")
+        picked.append(rng.permutation(where)[:k])
+    return np.sort(np.concatenate(picked))
 
 
 def from_job_params(params: dict | None) -> BudgetSpec | None:

@@ -16,8 +16,11 @@ import math
 import numpy as np
 import pandas as pd
 
-VERSION = 1
-"""Version of the reliability table; raised whenever it changes."""
+VERSION = 2
+"""Version of the reliability table; raised whenever it changes.
+
+2: ``seeds`` and ``over_seeds``, the reliability with the source network's seed as the noise
+(:func:`reliability_table`)."""
 
 _MAX_SPLITS = 256  # more balanced splits than this are sampled (seeded)
 
@@ -100,6 +103,13 @@ def reliability_table(transfer: pd.DataFrame, value: str = "gain", seed: int = 0
     that target's sources (the ranking that source selection needs; targets
     where it is undefined are left out and counted in ``targets``).
 
+    Replicates that transfer source networks of several seeds (column
+    ``source_seed``) are split at random above, so most halves hold both
+    seeds; ``over_seeds`` splits by seed instead (the replicates of each seed
+    averaged, then :func:`split_half` over the ``seeds``): how far the
+    ground truth would be reproduced with source networks trained again.
+    With two seeds it is the one split "seed 0 against seed 1"; NaN with one.
+
     Parameters
     ----------
     transfer
@@ -109,7 +119,7 @@ def reliability_table(transfer: pd.DataFrame, value: str = "gain", seed: int = 0
     Returns
     -------
     pandas.DataFrame
-        ``setting, value, replicates, pairs, over_pairs, within_targets, targets``.
+        ``setting, value, replicates, pairs, over_pairs, within_targets, targets, seeds, over_seeds``.
     """
     missing = {"source", "target", "setting", "replicate", value} - set(transfer.columns)
     if missing:
@@ -121,6 +131,11 @@ def reliability_table(transfer: pd.DataFrame, value: str = "gain", seed: int = 0
             raise ValueError(f"setting {setting!r}: pairs differ in their replicates")
         within = [split_half(group.to_numpy(), seed) for _, group in wide.groupby(level="target")]
         within = [w for w in within if not math.isnan(w)]
+        seeds = frame["source_seed"].dropna() if "source_seed" in frame.columns else pd.Series(dtype=float)
+        over_seeds = math.nan
+        if seeds.nunique() >= 2:
+            per_seed = frame.pivot_table(index=["target", "source"], columns="source_seed", values=value)
+            over_seeds = split_half(per_seed.to_numpy(), seed)
         rows.append(
             {
                 "setting": setting,
@@ -130,6 +145,8 @@ def reliability_table(transfer: pd.DataFrame, value: str = "gain", seed: int = 0
                 "over_pairs": split_half(wide.to_numpy(), seed),
                 "within_targets": float(np.mean(within)) if within else math.nan,
                 "targets": len(within),
+                "seeds": max(int(seeds.nunique()), 1),
+                "over_seeds": over_seeds,
             }
         )
     return pd.DataFrame(rows)

@@ -4,7 +4,11 @@ For an ordered pair (source, target) and each replicate ``r``, the target's
 labelled budget is drawn (:func:`taskdist.data.budget.draw`):
 ``samples_per_class`` per label from the target's train split (to train on)
 and ``holdout_per_class`` per label from its val split (held out, to decide
-when training has converged). Then, in each setting,
+when training has converged). The source network is the one of seed
+``r mod seeds`` (``consistency.seeds`` networks per task, trained alike from
+other initialisations and batch orders), so the replicates, and the
+reliability computed from them, count the noise of training a source network
+as well as the draw of the budget. Then, in each setting,
 
 - ``finetune``: ``N_source`` gets a new head and all its weights are trained
   with Adam until the held-out loss has not improved for ``patience`` epochs
@@ -13,10 +17,12 @@ when training has converged). Then, in each setting,
   on its features to convergence of the (convex, L2-regularised) problem;
 
 and the target's test accuracy and loss are measured. The baseline trains a
-fresh network from scratch exactly like ``finetune``. Every source and the
-baseline see the same labelled budget, head initialisation and batch order in a
-replicate (the seeds depend on the target and the replicate only), so the
-gain ``accuracy - scratch accuracy`` is paired per replicate.
+fresh network from scratch exactly like ``finetune``, initialised from the
+replicate's seed (so its initialisation varies over replicates as the
+source's network does). Every source and the baseline see the same labelled
+budget, head initialisation and batch order in a replicate (the seeds depend
+on the target and the replicate only), so the gain ``accuracy - scratch
+accuracy`` is paired per replicate.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ if TYPE_CHECKING:  # torch is imported where a network is trained: the tables he
 
 log = logging.getLogger(__name__)
 
-VERSION = 3
+VERSION = 4
 """Version of the ground-truth computation; raised whenever what it computes changes.
 
 It versions the labelled budget's draw too (:mod:`taskdist.data.budget`): the ground truth trains on it, and the
@@ -46,16 +52,17 @@ params of every job that reads a labelled budget carry this version (``budget_pa
 
 3: pair records and the table carry their format and names (:mod:`taskdist.artifacts.records`,
 :mod:`taskdist.artifacts.matrices`);
-the linear setting's head is fitted by Newton's method (the same minimiser, to the gradient tolerance)."""
+the linear setting's head is fitted by Newton's method (the same minimiser, to the gradient tolerance);
+4: replicate ``r`` transfers the source network of seed ``r mod consistency.seeds``."""
 
 SETTINGS = ("finetune", "linear")
 """Transfer settings: all weights fine-tuned, or the body frozen and a new linear head."""
 
-COLUMNS = ("source", "target", "setting", "replicate", "accuracy", "loss", "scratch_accuracy", "gain")
+COLUMNS = ("source", "target", "setting", "replicate", "source_seed", "accuracy", "loss", "scratch_accuracy", "gain")
 
 
 def run(
-    checkpoint: dict | None,
+    checkpoints: list[dict] | None,
     target: TaskSpec,
     dataset: Dataset,
     table: pd.DataFrame,
@@ -64,10 +71,12 @@ def run(
     seed: int,
     device: torch.device,
 ) -> list[dict]:
-    """Every replicate of every setting for one source (``checkpoint``) or, when None, from scratch
+    """Every replicate of every setting for one source or, when ``checkpoints`` is None, from scratch
     (a new network of shape ``arch``; a source brings its own).
 
-    Returns one record per setting and replicate: ``setting, replicate,
+    ``checkpoints`` are the source's networks of seeds 0, 1, ...: replicate
+    ``r`` transfers ``checkpoints[r % len(checkpoints)]``. Returns one record
+    per setting and replicate: ``setting, replicate, source_seed,
     train_examples, held_out_examples, accuracy, loss`` and where training
     stopped (``epochs, best_epoch, stopped``). ``seed`` must depend on the
     target only (paired replicates).
@@ -77,9 +86,11 @@ def run(
 
     x, y = tasks.arrays(dataset, table)
     x_test, y_test = tasks.arrays(dataset, table, "test")
-    settings = ("scratch",) if checkpoint is None else spec.settings
-    if checkpoint is None and arch is None:
+    settings = ("scratch",) if checkpoints is None else spec.settings
+    if checkpoints is None and arch is None:
         raise ValueError("training from scratch needs the network's shape: arch is None")
+    if checkpoints is not None and not checkpoints:
+        raise ValueError("a transfer needs at least one source network; got an empty list")
     target_budget = spec.labelled_budget(seed)  # every source and the baseline draw the same
     runs = []
     progress = Progress("transfer", spec.replicates * len(settings), "runs", logger=log)
@@ -88,11 +99,12 @@ def run(
         rep = budget.replicate_seed(seed, replicate)
         x_fit, y_fit = x[train_rows], y[train_rows]
         held = (x[held_rows], y[held_rows])
+        source_seed = None if checkpoints is None else replicate % len(checkpoints)
         for setting in settings:
             if setting == "scratch":
                 net = models.build(arch, x.shape[1], target.n_classes, seed=rep)
             else:
-                net = load_network(checkpoint, device).with_new_head(target.n_classes, seed=rep)
+                net = load_network(checkpoints[source_seed], device).with_new_head(target.n_classes, seed=rep)
             net = net.to(device)
             name = f"{setting} replicate {replicate}"
             if setting == "linear":
@@ -105,7 +117,8 @@ def run(
                 )
                 stop = {"epochs": stopped.epochs, "best_epoch": stopped.best_epoch, "stopped": stopped.reason}
             ev = train.evaluate(net, x_test, y_test)
-            runs.append({"setting": setting, "replicate": replicate, "train_examples": len(train_rows),
+            runs.append({"setting": setting, "replicate": replicate, "source_seed": source_seed,
+                         "train_examples": len(train_rows),
                          "held_out_examples": len(held_rows), "accuracy": ev.accuracy, "loss": ev.loss, **stop})
             log.info("%s: test accuracy %.4f, loss %.4f", name, ev.accuracy, ev.loss)
             progress.advance()
@@ -155,7 +168,8 @@ def table(pairs: list[dict], scratch: list[dict]) -> pd.DataFrame:
                 raise ValueError(f"pair {source!r} -> {target!r}: replicate {r['replicate']} has no baseline")
             b = base[target][r["replicate"]]
             rows.append({"source": source, "target": target, "setting": r["setting"], "replicate": r["replicate"],
-                         "accuracy": r["accuracy"], "loss": r["loss"], "scratch_accuracy": b["accuracy"],
+                         "source_seed": r.get("source_seed"), "accuracy": r["accuracy"], "loss": r["loss"],
+                         "scratch_accuracy": b["accuracy"],
                          "gain": r["accuracy"] - b["accuracy"], "epochs": r["epochs"],
                          "best_epoch": r["best_epoch"], "stopped": r["stopped"],
                          "scratch_epochs": b["epochs"], "scratch_stopped": b["stopped"]})

@@ -25,10 +25,11 @@ from typing import Literal
 
 import numpy as np
 
-VERSION = 3
+VERSION = 4
 """Version of the transferability scores and their tables; raised whenever their results change.
 
-3: score tables and matrices carry their format and names (:mod:`taskdist.artifacts.matrices`)."""
+3: score tables and matrices carry their format and names (:mod:`taskdist.artifacts.matrices`);
+4: score tables say how many examples each score read and the features' dimension (:func:`underdetermined`)."""
 
 #: Tolerance on the row sums of ``source_probs`` (softmax outputs).
 PROB_ATOL = 1e-4
@@ -545,6 +546,19 @@ SCORES: dict[str, Score] = {
         Score("logme", "features", logme, "You, Liu, Wang, Long. LogME. ICML 2021"),
     ]
 }
+
+
+def underdetermined(name: str, examples: int, features: int) -> bool:
+    """Whether score ``name`` is degenerate on ``examples`` labelled examples of ``features``-dimensional features.
+
+    H-score is: with no more examples than features the centred features
+    generically span every direction of the examples, and every source scores
+    ``labels - 1`` (:func:`h_score`). The other scores are defined on any number
+    of examples (LogME's evidence and LEEP's and NCE's counts only grow noisier).
+    """
+    if name not in SCORES:
+        raise ValueError(f"unknown score {name!r}; expected one of {sorted(SCORES)}")
+    return name == "h_score" and examples <= features
 
 
 def score_matrix_entry(

@@ -13,8 +13,11 @@ from torch.nn import functional as F
 from taskdist.nets.optim import Adam
 from taskdist.progress import Progress
 
-VERSION = 1
-"""Version of task-network training; raised whenever what it computes changes."""
+VERSION = 2
+"""Version of task-network training; raised whenever what it computes changes.
+
+2: task networks and the probe train until their val loss stops improving (:func:`fit_early_stopping`), not a
+fixed number of epochs."""
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +123,11 @@ class Stopped:
     """Where :func:`fit_early_stopping` stopped and why.
 
     ``best_epoch`` is the epoch whose weights were kept (lowest held-out
-    loss; 0 = the initial weights), ``epochs`` the epochs trained, ``reason``
-    ``"patience"`` (no improvement for ``patience`` epochs) or
-    ``"max_epochs"``; ``history`` one dict per epoch.
+    loss; 0 = the initial weights; the last epoch on a fixed schedule),
+    ``epochs`` the epochs trained, ``reason`` ``"patience"`` (no improvement
+    for ``patience`` epochs), ``"max_epochs"`` (still improving at the
+    maximum) or ``"fixed"`` (no early stopping asked for); ``history`` one
+    dict per epoch.
     """
 
     best_epoch: int
@@ -139,53 +144,62 @@ def fit_early_stopping(
     held_out: tuple[torch.Tensor, torch.Tensor],
     *,
     max_epochs: int,
-    patience: int,
+    patience: int | None,
     batch_size: int,
     lr: float,
     seed: int,
+    weight_decay: float = 0.0,
     name: str = "model",
 ) -> Stopped:
     """Train all of ``model`` with Adam until the held-out loss stops improving; keep the best weights.
 
     After every epoch the cross-entropy on ``held_out`` is measured; training
     stops after ``patience`` epochs without a new minimum (or after
-    ``max_epochs``) and the weights of the best epoch are restored. Batches
-    are shuffled with a generator seeded by ``seed``, so two models trained
-    with the same seed on the same examples see the same batch order.
+    ``max_epochs``) and the weights of the best epoch are restored. With
+    ``patience`` None the schedule is fixed, as in the papers: ``max_epochs``
+    epochs and the last weights kept (the held-out loss is still recorded).
+    Batches are shuffled with a generator seeded by ``seed``, so two models
+    trained with the same seed on the same examples see the same batch order.
     """
-    if patience < 1 or max_epochs < 1:
-        raise ValueError(f"patience and max_epochs must be >= 1, got {patience} and {max_epochs}")
+    if (patience is not None and patience < 1) or max_epochs < 1:
+        raise ValueError(f"patience (or None) and max_epochs must be >= 1, got {patience} and {max_epochs}")
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"need equally many images and labels, at least one; got {len(images)} and {len(labels)}")
     device = next(model.parameters()).device
-    opt = Adam(model.parameters(), lr=lr)
+    opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     best = evaluate(model, *held_out).loss
-    best_epoch, best_state, history, reason = 0, copy.deepcopy(model.state_dict()), [], "max_epochs"
+    best_epoch, best_state, history = 0, copy.deepcopy(model.state_dict()), []
+    reason = "fixed" if patience is None else "max_epochs"
     progress = Progress(f"{name} training (at most {max_epochs} epochs of {len(images)})", None, "samples",
                         logger=log, quiet=True)
     for epoch in range(1, max_epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=gen)
-        loss_sum = 0.0
+        loss_sum, correct = 0.0, 0
         for idx in batches(order, batch_size, model):
             x, y = images[idx].to(device), labels[idx].to(device)
-            loss = F.cross_entropy(model(x), y)  # model(x): (B, C)
+            logits = model(x)  # (B, C)
+            loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             loss_sum += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
             progress.advance(len(idx))
         held = evaluate(model, *held_out)
-        history.append({"epoch": epoch, "loss": loss_sum / len(images), "held_out_loss": held.loss,
-                        "held_out_accuracy": held.accuracy})
-        if held.loss < best:
+        history.append({"epoch": epoch, "loss": loss_sum / len(images), "train_accuracy": correct / len(images),
+                        "held_out_loss": held.loss, "held_out_accuracy": held.accuracy})
+        if patience is None:
+            best, best_epoch = held.loss, epoch
+        elif held.loss < best:
             best, best_epoch, best_state = held.loss, epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= patience:
             reason = "patience"
             break
     progress.end()
-    model.load_state_dict(best_state)
+    if patience is not None:
+        model.load_state_dict(best_state)
     model.eval()
     stopped = Stopped(best_epoch, len(history), reason, best, history)
     log.info("%s: stopped after %d epochs (%s), kept epoch %d, held-out loss %.4f",
