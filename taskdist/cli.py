@@ -183,11 +183,20 @@ def summary(results: Path, resamples: int = 2000, seed: int = 0) -> str:
         "floors.parquet": "Noise floor of each method (resampled tasks; floor, between, ratio: between tasks, "
                           "distances only; within_*: median over targets of the spread over sources against the "
                           "floor on the target):",
-        "consistency.parquet": "FTD consistency (Mantel tests between networks of other seeds, shapes):",
+        "consistency.parquet": "FTD consistency (Mantel r between the FTD matrices of networks of other seeds or "
+                               "shapes; residual_*: with row and column effects removed; nearest_changed: targets "
+                               "whose nearest source differs):",
     }
     for name, title in extras.items():
         if (results / name).exists():
             parts += ["", title, io.read_parquet(results / name).round(3).to_string(index=False)]
+    if any((results / "models").glob("*.pt")):
+        from taskdist.report_tables import network_table
+
+        nets = network_table(results / "models")
+        parts += ["", "Task networks (seeds @seedK, resamples @resample): epochs trained, the epoch kept, why "
+                      "training stopped, accuracies:",
+                  nets.drop(columns=[c for c in nets.columns if c.endswith("_loss")]).round(3).to_string(index=False)]
     return "\n".join(parts)
 
 
@@ -204,6 +213,10 @@ def reliability_text(table: pd.DataFrame, transfer_path: Path) -> str:
         lines.append(f"  {row.setting}: {row.replicates} replicates, {row.pairs} pairs")
         lines.append(f"    over pairs     {row.over_pairs:7.3f}  {reliability.reading(row.over_pairs)}")
         lines.append(f"    within targets {row.within_targets:7.3f}  {reliability.reading(row.within_targets)}")
+        seeds = getattr(row, "seeds", 1)
+        if seeds >= 2:
+            lines.append(f"    over seeds     {row.over_seeds:7.3f}  {reliability.reading(row.over_seeds)} (the "
+                         f"replicates of each of the {seeds} source networks' seeds against each other)")
         total = totals.get(row.setting)
         if total is not None and row.targets < total:
             lines.append(f"    ({total - row.targets} of {total} targets left out of the mean: their sources' gains "
@@ -301,7 +314,8 @@ def tables(args: argparse.Namespace) -> int:
         size = sum(p.stat().st_size for p in written)
         print(f"wrote {len(written)} files ({size / 1e3:.0f} kB) to {args.out}")
         return 0
-    diffs = report_tables.render(args.snapshot, [args.readme, args.results], check=args.check, prefix=args.prefix)
+    diffs = report_tables.render(args.snapshot, [args.readme, args.results], check=args.check, prefix=args.prefix,
+                                 compare=args.compare)
     if args.check and diffs:
         print("".join(diffs), end="")
         print(f"taskdist: {len(diffs)} file(s) differ from what `taskdist tables render {args.snapshot}` writes",
@@ -354,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     p_render.add_argument("--results", type=Path, default=Path("docs/results.md"))
     p_render.add_argument("--prefix", default="",
                           help="fill the blocks named PREFIX.NAME (e.g. benchmark.) from this snapshot")
+    p_render.add_argument("--compare", type=Path, default=None,
+                          help="the default run's snapshot: fills the block PREFIX.shared, the findings both share")
     p_render.add_argument("--check", action="store_true",
                           help="write nothing; exit 1 with a diff if a file differs from what would be written")
     args = parser.parse_args(argv)

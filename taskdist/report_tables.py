@@ -559,6 +559,53 @@ def headline(snap: Snapshot) -> list[str]:
     return lines
 
 
+SIGNIFICANT = 0.05
+"""A method "predicts the gain" in :func:`shared_findings` when its Holm-adjusted one-sided p is below this."""
+
+
+def shared_findings(first: Snapshot, second: Snapshot, names: tuple[str, str]) -> list[str]:
+    """Which findings two stored runs share, per transfer setting: one line each (the order of the methods by
+    their Mantel r with the gain, the best predictor, the methods whose Holm p is below :data:`SIGNIFICANT`, the
+    best baseline and the methods that beat it), then the table of both runs' figures side by side."""
+    tables = {name: summary_table(snap) for name, snap in zip(names, (first, second), strict=True)}
+    if any(t is None for t in tables.values()):
+        return [_missing("a run lacks its Mantel or selection table")]
+    baselines = _baselines(first) | _baselines(second)
+    lines, frames = [], []
+    a, b = names
+    for setting in [s for s in tables[a]["setting"].unique() if s in set(tables[b]["setting"])]:
+        per = {n: t[t["setting"] == setting].set_index("method") for n, t in tables.items()}
+        methods = [m for m in per[a].index if m in per[b].index and m not in baselines]
+        base = [m for m in per[a].index if m in per[b].index and m in baselines]
+        facts = {}
+        for n in names:
+            rows = per[n].loc[methods]
+            best_base = per[n].loc[base, "mean_regret"].idxmin() if base else None
+            bar = per[n].loc[best_base, "mean_regret"] if best_base else math.nan
+            facts[n] = {"best": rows["mantel_r"].idxmax(), "significant": set(rows.index[rows["mantel_p_holm"]
+                                                                                        < SIGNIFICANT]),
+                        "baseline": best_base, "beat": set(rows.index[rows["mean_regret"] < bar])}
+        order = pd.Series(per[a].loc[methods, "mantel_r"]).corr(pd.Series(per[b].loc[methods, "mantel_r"]),
+                                                               method="spearman")
+        both = {key: ", ".join(f"`{m}`" for m in methods if m in facts[a][key] & facts[b][key]) or "none"
+                for key in ("significant", "beat")}
+        each = {key: " and ".join(f"`{facts[n][key]}` ({n})" for n in names) for key in ("best", "baseline")}
+        lines.append(f"- **{setting}**: the {len(methods)} methods' Mantel r with the gain rank alike at Spearman "
+                     f"{order:.2f} across the two runs; best predictor {each['best']}; Holm p < {SIGNIFICANT} in "
+                     f"both: {both['significant']}; best baseline {each['baseline']}; a lower regret than it in "
+                     f"both: {both['beat']}.")
+        frame = pd.DataFrame({"setting": setting, "method": methods + base})
+        for n in names:
+            frame[f"r_{n}"] = per[n].loc[methods + base, "mantel_r"].to_numpy()
+            frame[f"p_holm_{n}"] = per[n].loc[methods + base, "mantel_p_holm"].to_numpy()
+            frame[f"regret_{n}"] = per[n].loc[methods + base, "mean_regret"].to_numpy()
+        frames.append(frame)
+    if not frames:
+        return [_missing("the runs share no transfer setting")]
+    table = pd.concat(frames, ignore_index=True)
+    return [*lines, "", markdown(table, format_table(table))]
+
+
 def _flat(value: object, prefix: str = "") -> Iterable[tuple[str, object]]:
     if isinstance(value, Mapping):
         for key, sub in value.items():
@@ -765,16 +812,22 @@ def _csv(cells: pd.DataFrame) -> str:
 
 
 def render(snapshot_dir: str | Path, markdown_files: Iterable[str | Path], *, check: bool = False,
-           prefix: str = "") -> list[str]:
+           prefix: str = "", compare: str | Path | None = None) -> list[str]:
     """Fill the generated blocks of ``markdown_files`` from the snapshot and write its tables as CSV.
 
     ``prefix`` names the snapshot's blocks (``benchmark.`` fills ``<!-- generated:benchmark.mantel -->``, so that
     the tables of several runs live in one file; :func:`ours`). Returns a unified diff per file that differs from
     what is rendered (Markdown files and CSV files); with ``check`` nothing is written, otherwise the differing
-    files are rewritten.
+    files are rewritten. With ``compare`` (the default run's snapshot) the block ``shared`` says which findings
+    this run shares with it (:func:`shared_findings`).
     """
     snap = read_snapshot(snapshot_dir)
     texts, cells = render_blocks(snap)
+    if compare is not None:
+        other = read_snapshot(compare)
+        names = ("default", Path(snapshot_dir).name)
+        texts["shared"] = f"{run_line(other.run)}\n\n{run_line(snap.run)}\n\n" + "\n".join(
+            shared_findings(other, snap, names))
     wanted: dict[Path, str] = {Path(snap.path) / f"{name}.csv": _csv(c) for name, c in sorted(cells.items())}
     for path in map(Path, markdown_files):
         text = path.read_text(encoding="utf-8")

@@ -140,3 +140,6 @@ def test_summary_reads_a_reliability_out_of_range_and_says_why_targets_are_missi
     assert "0.200  low: a correlation with it can reach only about 0.45" in text
     assert "nan  undefined" in text and "0.950  ok" in text
     assert "1 of 4 targets left out" in text and "4 of 4 targets left out" in text
+    assert "over seeds" not in text
+    seeded = reliability_text(table.assign(seeds=2, over_seeds=[0.87, 0.98]), tmp_path / "transfer.parquet")
+    assert "over seeds       0.870  ok" in seeded and "the 2 source networks' seeds" in seeded

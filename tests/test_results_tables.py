@@ -22,19 +22,26 @@ from taskdist.artifacts import io
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO / "docs" / "results"
 DOCS = [REPO / "README.md", REPO / "docs" / "results.md"]
+# Other stored runs: (snapshot, block prefix, the files holding their blocks)
+RUNS = [(SNAPSHOT, "", DOCS),
+        (SNAPSHOT / "benchmark", "benchmark.", [REPO / "README.md", REPO / "docs" / "benchmark.md"])]
 
 
-def test_documentation_matches_the_snapshot():
-    diffs = report_tables.render(SNAPSHOT, DOCS, check=True)
-    assert not diffs, ("README.md or docs/results.md differ from `taskdist tables render docs/results` "
-                       "(run it to regenerate):\n" + "".join(diffs)[:4000])
+@pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark"])
+def test_documentation_matches_the_snapshot(snapshot, prefix, docs):
+    diffs = report_tables.render(snapshot, docs, check=True, prefix=prefix, compare=SNAPSHOT if prefix else None)
+    assert not diffs, (f"{[d.name for d in docs]} differ from `taskdist tables render {snapshot.relative_to(REPO)} "
+                       f"--prefix '{prefix}'` (run it to regenerate):\n" + "".join(diffs)[:4000])
 
 
-def test_every_block_in_the_documentation_is_filled_and_known():
-    texts, _ = report_tables.render_blocks(report_tables.read_snapshot(SNAPSHOT))
+@pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark"])
+def test_every_block_in_the_documentation_is_filled_and_known(snapshot, prefix, docs):
+    texts, _ = report_tables.render_blocks(report_tables.read_snapshot(snapshot))
+    texts = {**texts, "shared": ""} if prefix else texts  # from the comparison with the default run
     used = set()
-    for path in DOCS:
-        used |= set(re.findall(r"^<!-- generated:([\w.-]+) -->$", path.read_text(), re.M))
+    for path in docs:
+        used |= {n[len(prefix):] for n in re.findall(r"^<!-- generated:([\w.-]+) -->$", path.read_text(), re.M)
+                 if report_tables.ours(n, prefix)}
     assert used, "the documentation has no generated blocks"
     assert all(name.startswith(report_tables.OPTIONAL) for name in used - set(texts))  # the run lacks a method
     assert {"run", "headline"} <= used
@@ -95,6 +102,11 @@ def test_fill_rejects_unknown_and_unclosed_blocks():
         report_tables.fill("<!-- generated:b -->\n<!-- /generated:b -->", blocks)
     with pytest.raises(ValueError, match="not closed"):
         report_tables.fill("<!-- generated:a -->\nold\n", blocks)
+    two = "<!-- generated:a -->\n<!-- /generated:a -->\n<!-- generated:b.a -->\n<!-- /generated:b.a -->"
+    assert report_tables.fill(two, blocks) == \
+        "<!-- generated:a -->\nA\n<!-- /generated:a -->\n<!-- generated:b.a -->\n<!-- /generated:b.a -->"
+    assert report_tables.fill(two, {"a": "B"}, prefix="b.") == \
+        "<!-- generated:a -->\n<!-- /generated:a -->\n<!-- generated:b.a -->\nB\n<!-- /generated:b.a -->"
 
 
 def _tiny_results(root: Path) -> Path:

@@ -76,14 +76,23 @@ def test_run_leaves_checkpoints_fisher_tables_and_progress_logs(run_dir):
     assert (table["value"] >= 0).all() and table["value"].sum() > 0
     assert not table["layer"].str.startswith("head").any(), "the head must not enter the body's Fisher"
     log = (run_dir / "logs/train_task/low.log").read_text()
-    assert "epoch 6/6" in log and "test acc" in log
+    stop = ckpt["metrics"]
+    assert f"stopped after {stop['epochs']} epochs ({stop['stopped']}), kept epoch {stop['best_epoch']}" in log
+    assert "test acc" in log
+    from taskdist.cli import summary
+
+    shown = summary(run_dir / "results")
+    assert "Task networks" in shown
+    row = next(line.split() for line in shown.splitlines() if line.split()[:1] == ["low"])
+    assert row[3:6] == [str(stop["epochs"]), str(stop["best_epoch"]), stop["stopped"]], row
     # the resample: the same task drawn again, with its own network (TA-NAS is computed) and Fisher pair
     resample = io.read_parquet(run_dir / f"results/tasks/{resampled('low')}.parquet")
     assert not resample.equals(io.read_parquet(run_dir / "results/tasks/low.parquet"))
     assert checkpoint.read(run_dir / f"results/models/{resampled('low')}.pt")["task"]["id"] == resampled("low")
     assert (run_dir / f"results/fisher/low/{resampled('low')}.parquet").is_file()
     scores = io.read_parquet(run_dir / "results/scores/low.parquet")
-    assert list(scores.columns) == ["source", "sample", "method", "value", "target"]
+    assert list(scores.columns) == ["source", "sample", "method", "value", "examples", "features", "target"]
+    assert (scores["features"] == 8).all() and (scores["examples"] == 6 * 3 + 3 * 3).all()  # hidden 8; the budget
     assert sorted(zip(scores["source"], scores["sample"], scores["method"], strict=True)) == sorted(
         itertools.product([t for t in TASKS if t != "low"], ("resample", "task"), SCORE_METHODS)
     )
