@@ -149,6 +149,12 @@ def test_snapshot_and_render_any_columns(tmp_path):
     before = (out / "mantel.parquet").read_bytes()
     report_tables.snapshot(results, out)
     assert (out / "mantel.parquet").read_bytes() == before  # deterministic
+    overlay = tmp_path / "run" / "overlay.yaml"
+    overlay.write_text("transfer: {replicates: 8}\ntasks:\n  - {id: d}\n")
+    report_tables.snapshot(results, tmp_path / "snap2", config=[tmp_path / "run" / "config.yaml", overlay])
+    run2 = io.read_json(tmp_path / "snap2" / "run.json")  # merged as Snakemake merges --configfile A B
+    assert run2["settings"] == {"seed": 0, "tasks": [{"id": "d"}], "transfer": {"replicates": 8}}
+    assert run2["config_file"].endswith("config.yaml + overlay.yaml")
 
     md = tmp_path / "doc.md"
     md.write_text("# t\n<!-- generated:mantel -->\n<!-- /generated:mantel -->\n"
