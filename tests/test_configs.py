@@ -23,6 +23,7 @@ RUNS = {
     "configs/mehra_small.yaml": ["mehra_small.yaml"],
     "configs/literature.yaml": ["literature.yaml"],
     "configs/literature.yaml configs/wide_network.yaml": ["literature.yaml", "wide_network.yaml"],
+    "configs/nas_claim.yaml": ["nas_claim.yaml"],
 }
 TOTAL = re.compile(r"^total\s+(\d+)$", flags=re.M)
 
