@@ -407,7 +407,7 @@ def get_floor_inputs(wildcards):
 
 def get_nas_params(wildcards):
     """A search on task ``task`` (base) or ``target`` (seed index ``seed``): every search of one task and seed
-    shares its seed; seed 0 is the task's own (taskdist.nas.taskaware.replicate_seed).
+    shares its seed; seed 0 is the task's own (taskdist.nas.replicates.replicate_seed).
     """
     task = wildcards.get("task") or wildcards.target
     replicate = int(wildcards.get("seed", 0))

@@ -691,6 +691,16 @@ def _space_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _never(reach: pd.DataFrame) -> pd.DataFrame:
+    """The cost-to-reach table with its infinite costs (a search that did not reach) written ``never``."""
+    table = reach.copy()
+    for column in [c for c in table.columns if c.split("_", 1)[0] in ("median", "low", "high")]:
+        values = table[column].astype(float)
+        if not np.isfinite(values).all():
+            table[column] = [f"{v:g}" if np.isfinite(v) else "never" for v in values]
+    return table
+
+
 def nas_claim_blocks(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
     """The blocks of a ``nas_claim`` snapshot (all named ``nas_claim-*``): the run, the answer per target
     (:func:`taskdist.nas.claim.verdicts`), the anytime curves at four budgets, the cost to reach the full search's
@@ -705,7 +715,7 @@ def nas_claim_blocks(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str
         "nas_claim-run": _run_lines(run, costs),
         "nas_claim-answer": claim.verdicts(reach, paired, fraction=fraction, level=level),
         "nas_claim-curves": _curve_points(snap.get("nas_curves")),
-        "nas_claim-reach": reach,
+        "nas_claim-reach": _never(reach),
         "nas_claim-paired": paired,
         "nas_claim-winners": snap.get("nas_winners"),
         "nas_claim-spaces": _space_table(snap.get("nas_summary")),

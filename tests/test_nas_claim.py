@@ -336,4 +336,5 @@ def test_a_nas_claim_snapshot_renders_its_blocks_and_leaves_the_others(tmp_path)
     assert text.startswith(untouched)  # a run snapshot's block is not this snapshot's to fill
     assert "- **t**: task_aware reached" in text and "the claim holds." in text and "the claim is not shown." in text
     assert "| t | task_aware | 6 |" in text  # the curves at four budgets, the reach table: 6 seeds
+    assert "| t | random | 6 | 0 | never | never | never |" in text  # random never reaches full's accuracy
     assert (out / "nas_claim-paired.csv").is_file()
