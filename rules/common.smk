@@ -7,6 +7,7 @@ from snakemake.utils import validate
 import taskdist.config
 from taskdist.specs import SEARCHES, network_files, resample, to_params
 from taskdist.seeds import stable_seed
+from taskdist.nas.replicates import random_bases, replicate_seed
 from taskdist.methods.registry import PATH_METHODS, SCORE_METHODS, path_reads
 from taskdist.runtime import prepend_pythonpath, stage_version
 
@@ -40,6 +41,15 @@ TASK2VEC_PARAMS = to_params(EXP.task2vec)
 TANAS_PARAMS = to_params(EXP.tanas)
 NAS = EXP.nas
 NAS_PARAMS = to_params(NAS.search)
+NAS_OUTPUTS = [
+    "results/nas/summary.parquet",
+    "results/nas/curves.parquet",
+    "results/nas/reach.parquet",
+    "results/nas/paired.parquet",
+    "results/nas/winners.parquet",
+    "results/plots/nas.png",
+    "results/plots/nas_curves.png",
+]
 # GPUs a job asks for (resources: gpu=GPUS) where torch runs on EXP.device, i.e. one with `device: cuda`, none
 # with cpu or auto (auto is resolved inside the job, on whatever the job was given); jobs without torch ask for
 # none. The gpu resource is local in scope (Snakefile): a group of pair jobs asks for one and runs its members
@@ -66,6 +76,7 @@ VERSIONS = {
         "floors": "evaluation.floors",
         "evaluation": "evaluation.tables",
         "nas": "nas.taskaware",
+        "nas_claim": "nas.claim",
         "plots": "plots",
         "summary": "summary_page",
     }.items()
@@ -405,12 +416,17 @@ def get_floor_inputs(wildcards):
 
 
 def get_nas_params(wildcards):
-    """A search on task ``task`` (base) or ``target``: every search of one task shares its seed."""
+    """A search on task ``task`` (base) or ``target`` (seed index ``seed``): every search of one task and seed
+    shares its seed; seed 0 is the task's own (taskdist.nas.replicates.replicate_seed).
+    """
     task = wildcards.get("task") or wildcards.target
+    replicate = int(wildcards.get("seed", 0))
     return {
         "task": TASK_PARAMS[task],
         "search": NAS_PARAMS,
-        "seed": stable_seed(EXP.seed, "nas", task),
+        "seed": replicate_seed(stable_seed(EXP.seed, "nas", task), replicate),
+        "replicate": replicate,
+        "final_seeds": NAS.final_seeds if "target" in wildcards.keys() else 1,
         "version": VERSIONS["nas"],
     }
 
@@ -419,25 +435,46 @@ def get_nas_base_task_dataset(wildcards):
     return dataset_files(wildcards.task)
 
 
-def nearest_bases(target):
-    """The nearest bases of ``target`` as chosen by the checkpoint nas_bases (closest first)."""
+def chosen_bases(target, key="bases"):
+    """The nearest (``bases``) or farthest (``farthest``) bases of ``target`` as chosen by the checkpoint
+    nas_bases (closest, resp. farthest, first)."""
     with open(checkpoints.nas_bases.get(target=target).output[0]) as f:
-        return json.load(f)["bases"]
+        return json.load(f)[key]
 
 
 def get_nas_search_bases(wildcards):
-    """Base results spanning the task-aware space: only the chosen bases, so others can change freely."""
-    if wildcards.search != "task_aware":
+    """Base results spanning a space of bases (task-aware, ablations): only the chosen bases, so others can
+    change freely. The random bases of a seed follow from the seed alone (no distance).
+    """
+    if wildcards.search == "task_aware":
+        bases = chosen_bases(wildcards.target)
+    elif wildcards.search == "farthest":
+        bases = chosen_bases(wildcards.target, "farthest")
+    elif wildcards.search == "random_bases":
+        seed = replicate_seed(
+            stable_seed(EXP.seed, "nas", wildcards.target), int(wildcards.seed)
+        )
+        bases = random_bases(NAS.base_tasks, NAS.k, seed)
+    else:
         return []
-    return [f"results/nas/base/{b}.json" for b in nearest_bases(wildcards.target)]
+    return [f"results/nas/base/{b}.json" for b in bases]
+
+
+def nas_target_files(targets=None, seeds=None):
+    """Every search record of the targets: one per (target, search, seed)."""
+    targets = NAS.targets if targets is None else targets
+    seeds = range(NAS.seeds) if seeds is None else seeds
+    return [
+        f"results/nas/target/{t}/{s}/{r}.json"
+        for t in targets
+        for s in NAS.searches
+        for r in seeds
+    ]
 
 
 def get_nas_results(wildcards):
     bases = [f"results/nas/base/{b}.json" for b in NAS.base_tasks]
-    targets = [
-        f"results/nas/target/{t}/{s}.json" for t in NAS.targets for s in SEARCHES
-    ]
-    return bases + targets
+    return bases + nas_target_files()
 
 
 def get_final_outputs():
@@ -468,5 +505,5 @@ def get_final_outputs():
     if VARIANTS and "ftd" in EXP.methods:
         outputs.append("results/consistency.parquet")
     if NAS.enabled:
-        outputs += ["results/nas/summary.parquet", "results/plots/nas.png"]
+        outputs += NAS_OUTPUTS
     return outputs

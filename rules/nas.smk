@@ -43,15 +43,18 @@ checkpoint nas_bases:
         "../workflow_scripts/nas_bases.py"
 
 
+# One job per (target, search, seed): adding a seed runs only that seed's searches.
 rule nas_target:
     input:
         dataset=get_target_dataset,
         task="results/tasks/{target}.parquet",
         bases=get_nas_search_bases,
     output:
-        "results/nas/target/{target}/{search}.json",
+        "results/nas/target/{target}/{search}/{seed}.json",
     log:
-        "logs/nas_target/{target}/{search}.log",
+        "logs/nas_target/{target}/{search}/{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
     conda:
         "../envs/taskdist.yaml"
     threads: 1
@@ -72,9 +75,18 @@ rule nas_summary:
         get_nas_results,
     output:
         table="results/nas/summary.parquet",
+        curves="results/nas/curves.parquet",
+        reach="results/nas/reach.parquet",
+        paired="results/nas/paired.parquet",
+        winners="results/nas/winners.parquet",
         plot=report(
             "results/plots/nas.png",
             caption="../report/nas.rst",
+            category="Architecture search",
+        ),
+        curves_plot=report(
+            "results/plots/nas_curves.png",
+            caption="../report/nas_curves.rst",
             category="Architecture search",
         ),
     log:
@@ -86,6 +98,9 @@ rule nas_summary:
         mem_mb=2000,
         runtime=5,
     params:
+        compare_at=NAS.compare_at,
+        level=NAS.level,
         version=VERSIONS["plots"],
+        claim=VERSIONS["nas_claim"],
     script:
         "../workflow_scripts/nas_summary.py"

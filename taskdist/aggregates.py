@@ -25,7 +25,7 @@ from taskdist.artifacts import io, matrices, records, vectors
 from taskdist.evaluation import floors, tables, transfer
 from taskdist.methods.distances import fisher_task_distance, ftd_matrix, task2vec_matrices
 from taskdist.methods.registry import METHODS
-from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
+from taskdist.specs import ABLATIONS, RESAMPLE_SUFFIX, TARGET_SEARCHES
 
 Paths = Iterable[str | Path]
 
@@ -348,30 +348,70 @@ def noise_floors(matrix_paths: Paths, floor_paths: Paths) -> tuple[pd.DataFrame,
 # ------------------------------------------------------------------------------------------------ NAS
 
 NAS_VALUES = ("params", "val_accuracy", "test_accuracy", "candidates_trained", "search_seconds", "final_seconds")
+NAS_EXTRA = ("test_accuracy_sd", "search_val_accuracy", "search_cpu_s")  # records of NAS VERSION >= 3
+
+
+def _search_records(paths: Paths) -> dict[tuple[str, str, str, int], dict]:
+    """Search records by (task, search, role, seed); a record without a seed (a base's) is seed 0."""
+    found: dict[tuple[str, str, str, int], dict] = {}
+    for path in paths:
+        r = records.read(path, "search")
+        key = (*records.names(r, "search"), int(r.get("seed", 0)))
+        if key in found:
+            raise io.ArtifactError(f"two search records of task {key[0]!r}, search {key[1]!r}, role {key[2]!r}, "
+                                   f"seed {key[3]}: {path} and another")
+        found[key] = r
+    return found
 
 
 def nas_summary(paths: Paths) -> pd.DataFrame:
-    """One row per search record (version: :data:`taskdist.plots.VERSION`), sorted by role, task and search.
+    """One row per search record (version: :data:`taskdist.plots.VERSION`), sorted by role, task, search and seed.
 
     Base tasks have their ``full`` search; a target has every search of
-    :data:`taskdist.specs.SEARCHES`.
+    :data:`taskdist.specs.TARGET_SEARCHES` and may have ablations, each with the same seeds.
     """
-    found = records.read_all(paths, "search")
-    roles: dict[tuple[str, str], set[str]] = {}
-    for task, search, role in found:
-        roles.setdefault((role, task), set()).add(search)
+    found = _search_records(paths)
+    roles: dict[tuple[str, str], dict[str, set[int]]] = {}
+    for task, search, role, seed in found:
+        roles.setdefault((role, task), {}).setdefault(search, set()).add(seed)
     for (role, task), searches in sorted(roles.items()):
-        expected = {"full"} if role == "base" else set(SEARCHES)
-        if role not in ("base", "target") or searches != expected:
+        expected = {"full"} if role == "base" else set(TARGET_SEARCHES) | (set(searches) & set(ABLATIONS))
+        if role not in ("base", "target") or set(searches) != expected:
             raise io.ArtifactError(f"the {role} task {task!r} has the searches {sorted(searches)}, "
                                    f"expected {sorted(expected)}")
+        seeds = {search: sorted(s) for search, s in searches.items()}
+        if len({tuple(s) for s in seeds.values()}) != 1:
+            raise io.ArtifactError(f"the searches of the {role} task {task!r} have different seeds: {seeds}")
     rows = [{
-        "task": task, "role": role, "search": search, "bases": ",".join(r["bases"]),
+        "task": task, "role": role, "search": search, "seed": seed, "bases": ",".join(r["bases"]),
         "ops": ",".join(r["space"]["ops"]),
         "genotype": json.dumps(r["genotype"], sort_keys=True, separators=(",", ":")),
-        **{k: r[k] for k in NAS_VALUES},
-    } for (task, search, role), r in found.items()]  # fmt: skip
-    return pd.DataFrame(rows).sort_values(["role", "task", "search"], kind="stable", ignore_index=True)
+        **{k: r[k] for k in NAS_VALUES}, **{k: r.get(k, np.nan) for k in NAS_EXTRA},
+        "final_seeds": len(r.get("test_accuracies", [r["test_accuracy"]])),
+    } for (task, search, role, seed), r in found.items()]  # fmt: skip
+    return pd.DataFrame(rows).sort_values(["role", "task", "search", "seed"], kind="stable", ignore_index=True)
+
+
+def nas_curves(paths: Paths) -> pd.DataFrame:
+    """The anytime traces of the targets' searches (version: :data:`taskdist.nas.claim.VERSION`): one row per
+    trained candidate, columns ``task, search, seed`` and :data:`taskdist.nas.fuse.TRACE_COLUMNS` (costs so far,
+    the candidate's and the best validation accuracy so far), in training order per search and seed."""
+    from taskdist.nas.claim import check_trace
+
+    trace = ["candidates_trained", "epochs", "cpu_s", "val_accuracy", "best_val_accuracy"]
+    frames = []
+    for (task, search, role, seed), r in sorted(_search_records(paths).items()):
+        if role != "target":
+            continue
+        history = pd.DataFrame(r["history"])
+        missing = sorted(set(trace) - set(history.columns))
+        if missing:
+            raise io.ArtifactError(f"the search record of {task!r}, {search!r}, seed {seed} has no trace "
+                                   f"(history lacks {missing}): written before NAS VERSION 3?")
+        frames.append(check_trace(history[trace].assign(task=task, search=search, seed=seed),
+                                  f"{task} {search} seed {seed}"))
+    columns = ["task", "search", "seed", *trace]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def base_cells(paths: Paths) -> Mapping[str, dict]:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from taskdist.artifacts import io, matrices
+from taskdist.specs import SPACE_FROM_BASES
 
 SHOWN = (".parquet", ".json", ".pt", ".npz")
 """The artifact files ``taskdist show`` reads: tables, per-pair and NAS records, checkpoints, dataset classes."""
@@ -229,13 +230,19 @@ def nas(results: Path) -> str:
     winner = [" ".join(edge["op"] for edge in json.loads(g)["edges"]) for g in table["genotype"]]
     table = table.assign(
         kparams=table["params"] / 1e3,
-        space=table["ops"].where(table["search"] == "task_aware", "(all)"),
+        space=table["ops"].where(table["search"].isin(SPACE_FROM_BASES), "(all)"),
         winner=winner,
         order=table["role"] == "base",
     ).sort_values(["order", "task", "search"])
-    columns = ["task", "role", "search", "bases", "test_accuracy", "val_accuracy", "kparams", "candidates_trained",
-               "search_seconds", "space", "winner"]
-    return table[columns].round(3).to_string(index=False)
+    columns = ["task", "role", "search", "seed", "bases", "test_accuracy", "val_accuracy", "kparams",
+               "candidates_trained", "search_seconds", "space", "winner"]
+    text = table[[c for c in columns if c in table.columns]].round(3).to_string(index=False)
+    reach, paired = results / "nas" / "reach.parquet", results / "nas" / "paired.parquet"
+    if reach.is_file() and paired.is_file():  # the claim, one line per target (taskdist.nas.claim.verdicts)
+        from taskdist.nas.claim import verdicts
+
+        text += "\n\n" + "\n".join(verdicts(io.read_parquet(reach), io.read_parquet(paired), fraction=None))
+    return text
 
 
 STATUS_PLAN = {  # stage (its log folder) -> jobs planned for n tasks and v consistency variants, per log subfolder
@@ -309,8 +316,9 @@ def tables(args: argparse.Namespace) -> int:
     from taskdist import report_tables
 
     if args.tables_command == "snapshot":
-        written = report_tables.snapshot(args.results, args.out, logs=args.logs, config=args.config,
-                                         checkout=args.checkout)
+        config = args.config[0] if args.config and len(args.config) == 1 else args.config
+        written = report_tables.snapshot(args.results, args.out, logs=args.logs, config=config,
+                                         checkout=args.checkout, kind=args.kind)
         size = sum(p.stat().st_size for p in written)
         print(f"wrote {len(written)} files ({size / 1e3:.0f} kB) to {args.out}")
         return 0
@@ -360,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     p_snap.add_argument("--config", type=Path, nargs="+", default=None,
                         help="the run's config files, in the order given to snakemake (default: config.yaml beside "
                              "results)")
+    p_snap.add_argument("--kind", choices=["run", "nas_claim"], default="run",
+                        help="run: the default run's tables; nas_claim: the TA-NAS claim's (configs/nas_claim.yaml)")
     p_snap.add_argument("--checkout", type=Path, default=None,
                         help="the git checkout that ran (default: the folder holding results)")
     p_render = tab.add_parser("render", help="fill the generated blocks of Markdown files from a snapshot")

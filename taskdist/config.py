@@ -397,6 +397,13 @@ def _nas(raw: dict, tasks: dict[str, TaskSpec], methods: list[str]) -> NasSpec:
             raise ConfigError(
                 f"config key nas.method: {raw['method']!r} must be one of the computed distances.methods {methods}"
             )
+        n, k = len(raw["base_tasks"]), raw["k"]
+        if "farthest" in raw.get("ablations", ()) and 2 * k > n:
+            raise ConfigError(f"config key nas.ablations: 'farthest' needs the k = {k} farthest bases apart from the "
+                              f"k nearest, so 2k <= {n} base tasks; lower nas.k or add base tasks")
+        if "random_bases" in raw.get("ablations", ()) and k >= n:
+            raise ConfigError(f"config key nas.ablations: 'random_bases' draws k = {k} of the {n} base tasks; with "
+                              f"k >= {n} every draw is the nearest bases; need k < {n}")
     return from_params(NasSpec, raw)
 
 

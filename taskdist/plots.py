@@ -17,10 +17,12 @@ import pandas as pd  # noqa: E402
 from taskdist.artifacts.io import atomic_path  # noqa: E402
 from taskdist.specs import SEARCHES  # noqa: E402
 
-VERSION = 3
-"""Version of the plots; raised whenever they change."""
+VERSION = 4
+"""Version of the plots; raised whenever they change.
 
-COLORS = ("tab:blue", "tab:orange", "tab:green")
+4: the NAS figure shows each search's mean test accuracy over seeds with its spread; the anytime curves."""
+
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
 
 def heatmap(square: pd.DataFrame, *, title: str, path: str | Path, spread: pd.DataFrame | None = None) -> None:
@@ -113,24 +115,53 @@ def mantel_scatter(distance: pd.DataFrame, panels: Sequence[Panel], *, title: st
 
 
 def nas_summary(table: pd.DataFrame, *, path: str | Path) -> None:
-    """One panel per NAS target: test accuracy of each search's winner, labelled with its parameters,
-    the candidates the search trained and its wall time."""
+    """One panel per NAS target: test accuracy of each search's winner (mean over seeds, bar from the lowest to
+    the highest seed's), labelled with its median parameters, the candidates a search trained, its mean wall
+    time and the seeds."""
     targets = table[table["role"] == "target"]
     names = list(dict.fromkeys(targets["task"]))
     fig, axes = plt.subplots(1, len(names), figsize=(1.0 + 3.4 * len(names), 3.8), squeeze=False, sharey=True)
     for ax, name in zip(axes[0], names, strict=True):
-        rows = targets[targets["task"] == name].set_index("search").reindex(list(SEARCHES)).dropna(how="all")
-        colors = [COLORS[list(SEARCHES).index(search)] for search in rows.index]
-        bars = ax.bar(rows.index, rows["test_accuracy"], color=colors)
+        grouped = targets[targets["task"] == name].groupby("search")
+        rows = grouped.agg(test=("test_accuracy", "mean"), low=("test_accuracy", "min"), high=("test_accuracy", "max"),
+                           params=("params", "median"), candidates=("candidates_trained", "median"),
+                           seconds=("search_seconds", "mean"), seeds=("test_accuracy", "size"))
+        rows = rows.reindex([s for s in SEARCHES if s in rows.index])
+        colors = [COLORS[list(SEARCHES).index(search) % len(COLORS)] for search in rows.index]
+        bars = ax.bar(rows.index, rows["test"], color=colors,
+                      yerr=[rows["test"] - rows["low"], rows["high"] - rows["test"]], capsize=3)
         for bar, (_, row) in zip(bars, rows.iterrows(), strict=True):
-            label = (f"{row['params'] / 1e3:.0f}k params\n{row['candidates_trained']:.0f} candidates\n"
-                     f"{row['search_seconds']:.0f} s")
-            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+            label = (f"{row['params'] / 1e3:.0f}k params\n{row['candidates']:.0f} candidates\n"
+                     f"{row['seconds']:.0f} s, {row['seeds']:.0f} seed{'s' if row['seeds'] > 1 else ''}")
+            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, row["high"]), ha="center", va="bottom",
                         fontsize=7)
         ax.set_title(name)
+        ax.tick_params(axis="x", labelsize=7, rotation=20)
         ax.set_ylim(0.0, 1.3)  # from zero, so the bars' heights compare; above 1: room for the labels
         ax.set_yticks(np.linspace(0.0, 1.0, 6))
     axes[0][0].set_ylabel("test accuracy of the winner")
+    _save(fig, path)
+
+
+def nas_curves(curves: pd.DataFrame, *, path: str | Path, cost: str = "candidates_trained") -> None:
+    """One panel per NAS target: the best validation accuracy so far against the cost so far of each search
+    (:func:`taskdist.aggregates.nas_curves`): the median over seeds as a line, the band from the lowest to the
+    highest seed's."""
+    names = list(dict.fromkeys(curves["task"]))
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(1.0 + 4.0 * max(1, len(names)), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        rows = curves[curves["task"] == name]
+        for search in [s for s in SEARCHES if s in set(rows["search"])]:
+            wide = rows[rows["search"] == search].pivot_table(index=cost, columns="seed", values="best_val_accuracy")
+            wide = wide.ffill()
+            color = COLORS[list(SEARCHES).index(search) % len(COLORS)]
+            ax.plot(wide.index, wide.median(axis=1), color=color, marker=".",
+                    label=f"{search} ({wide.shape[1]} seeds)")
+            ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), color=color, alpha=0.15, linewidth=0)
+        ax.set_title(name)
+        ax.set_xlabel(cost.replace("_", " "))
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("best validation accuracy so far")
     _save(fig, path)
 
 

@@ -43,8 +43,26 @@ from taskdist.artifacts import io, matrices
 from taskdist.artifacts.matrices import to_square
 from taskdist.runtime import read_resources
 
-VERSION = 1
-"""Version of the snapshot layout and of the rendered blocks."""
+VERSION = 2
+"""Version of the snapshot layout and of the rendered blocks.
+
+2: snapshots have a kind (``run.json``: ``kind``): ``run`` (the default run's tables) or ``nas_claim`` (the TA-NAS
+claim's tables, :data:`NAS_CLAIM_TABLES`; blocks ``nas_claim-*``, :func:`nas_claim_blocks`); the NAS block has a
+seed column."""
+
+KINDS = ("run", "nas_claim")
+"""Kinds of snapshot. A Markdown file's blocks named ``nas_claim-*`` are filled from a ``nas_claim`` snapshot, the
+others from a ``run`` snapshot: rendering one kind leaves the other's blocks as they are."""
+
+NAS_CLAIM_TABLES = {
+    "nas_summary": "nas/summary.parquet",
+    "nas_curves": "nas/curves.parquet",
+    "nas_reach": "nas/reach.parquet",
+    "nas_paired": "nas/paired.parquet",
+    "nas_winners": "nas/winners.parquet",
+}
+"""Snapshot name -> path under the results folder of a ``nas_claim`` snapshot's tables (rule nas_summary)."""
+NAS_CLAIM_FIGURES = {"nas_curves.png": "plots/nas_curves.png", "nas.png": "plots/nas.png"}
 
 TABLES = {
     "reliability": "reliability.parquet",
@@ -100,6 +118,10 @@ COST_GROUPS = {
 COMMANDS = ("taskdist tables snapshot results --out docs/results --logs logs --config config.yaml",
             "taskdist tables render docs/results --readme README.md --results docs/results.md")
 """How the documentation's tables are regenerated (in a run's directory, then in the checkout)."""
+NAS_CLAIM_COMMANDS = ("taskdist tables snapshot results --out docs/results/nas_claim --kind nas_claim --logs logs "
+                      "--config config.yaml --config configs/nas_claim.yaml",
+                      "taskdist tables render docs/results/nas_claim --readme README.md --results docs/results.md")
+"""The same for the TA-NAS claim's run (configs/nas_claim.yaml)."""
 
 
 # ------------------------------------------------------------------------------------------------ costs
@@ -259,31 +281,37 @@ def _within(path: Path, checkout: Path) -> str:
         return Path(path).name
 
 
-def merged_settings(configs: list[Path]) -> dict:
-    """The settings of config files given in this order (``--configfile A B``): mappings merge key by key, the
-    later file's other values replace the earlier's, as Snakemake merges them."""
+def _settings(configs: list[Path]) -> dict | None:
+    """The settings of config files merged as Snakemake merges ``--configfile`` overlays (mappings merge, the rest
+    replaces)."""
     import yaml
 
-    def merge(base: dict, over: dict) -> dict:
-        out = dict(base)
+    if not configs:
+        return None
+    merged: dict = {}
+
+    def merge(into: dict, over: Mapping) -> None:
         for key, value in over.items():
-            out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        return out
+            if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
 
-    settings: dict = {}
     for path in configs:
-        settings = merge(settings, yaml.safe_load(path.read_text()) or {})
-    return settings
+        merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
 
 
-def run_record(results: Path, logs: Path | None, config: list[Path], checkout: Path, costs: pd.DataFrame | None,
-               ) -> dict:
-    """``run.json``: the commit that ran, when, the machine, the load now and the settings (of ``config``, the
-    run's config files in order)."""
+def run_record(results: Path, logs: Path | None, config: Path | list[Path] | None, checkout: Path,
+               costs: pd.DataFrame | None, kind: str = "run") -> dict:
+    """``run.json``: the kind of snapshot, the commit that ran, when, the machine, the load now and the settings
+    (``config``: the run's config file, or its files in the order Snakemake merged them)."""
+    configs = [] if config is None else [Path(c) for c in (config if isinstance(config, list | tuple) else [config])]
 
     started, finished = _log_span(logs) if logs is not None else (None, None)
     record = {
         "version": VERSION,
+        "kind": kind,
         "commit": git(checkout, "rev-parse", "HEAD"),
         "commit_date": git(checkout, "log", "-1", "--format=%cI"),
         "dirty": bool(git(checkout, "status", "--porcelain", "--untracked-files=no")),
@@ -295,40 +323,46 @@ def run_record(results: Path, logs: Path | None, config: list[Path], checkout: P
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "results_dir": _within(results, checkout),
         "logs_dir": None if logs is None else _within(logs, checkout),
-        "config_file": " + ".join(str(_within(c, checkout)) for c in config) or None,
-        "settings": merged_settings(config) if config else None,
-        "commands": list(COMMANDS),
+        "config_file": None if not configs else " + ".join(_within(c, checkout) for c in configs),
+        "settings": _settings(configs),
+        "commands": list(COMMANDS if kind == "run" else NAS_CLAIM_COMMANDS),
     }
     return record
 
 
 def _clear(out: Path) -> None:
     """Remove what an earlier snapshot wrote into ``out`` (its Parquet, CSV and run.json), nothing else."""
-    for pattern in ("*.parquet", "*.csv", "distances/*.parquet", "run.json"):
+    for pattern in ("*.parquet", "*.csv", "*.png", "distances/*.parquet", "run.json"):
         for path in out.glob(pattern):
             path.unlink()
 
 
 def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = None,
-             config: str | Path | list[str | Path] | None = None, checkout: str | Path | None = None) -> list[Path]:
+             config: str | Path | list[str | Path] | None = None, checkout: str | Path | None = None,
+             kind: str = "run") -> list[Path]:
     """Copy a finished run's small tables into ``out`` and describe the run (``run.json``); the files written.
 
     ``logs`` (default: ``logs`` beside ``results`` when it exists) gives ``costs.parquet``; ``config`` (default:
-    ``config.yaml`` beside ``results``; several files: in the order the run gave them) the settings;
-    ``checkout`` (default: the folder of ``results``) the commit. Nothing large enters: no checkpoint, Fisher
-    table or per-pair record; the ground truth only as per-pair means when it is large.
+    ``config.yaml`` beside ``results``; several files: in the order the run gave them) the settings; ``checkout`` (default: the folder of ``results``) the
+    commit. Nothing large enters: no checkpoint, Fisher table or per-pair record; the ground truth only as
+    per-pair means when it is large. ``kind`` ``nas_claim``: the tables of the TA-NAS claim
+    (:data:`NAS_CLAIM_TABLES`) and its figures instead, with the costs and ``run.json``; ``config`` may then
+    list the overlays too (``config.yaml``, ``configs/nas_claim.yaml``).
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     results, out = Path(results), Path(out)
     base = results.resolve().parent
     logs = Path(logs) if logs is not None else (base / "logs" if (base / "logs").is_dir() else None)
     if config is None:
-        config = [base / "config.yaml"] if (base / "config.yaml").is_file() else []
-    else:
-        config = [Path(c) for c in ([config] if isinstance(config, (str, Path)) else config)]
+        config = base / "config.yaml" if (base / "config.yaml").is_file() else None
+    config = [Path(c) for c in config] if isinstance(config, list | tuple) else config
     checkout = Path(checkout) if checkout is not None else base
-    for required in ("transfer.parquet", "mantel.parquet", "selection.parquet"):
-        if not (results / required).is_file():
-            raise ValueError(f"{results / required} does not exist: is the run at {results} finished?")
+    required = NAS_CLAIM_TABLES.values() if kind == "nas_claim" else ("transfer.parquet", "mantel.parquet",
+                                                                       "selection.parquet")
+    for name in required:
+        if not (results / name).is_file():
+            raise ValueError(f"{results / name} does not exist: is the run at {results} finished?")
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
     written = []
@@ -338,6 +372,27 @@ def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = 
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
         written.append(dst)
+
+    def finish(costs: pd.DataFrame | None) -> list[Path]:
+        io.write_json(run_record(results, logs, config, checkout, costs, kind), out / "run.json")
+        written.append(out / "run.json")
+        return written
+
+    def cost_table() -> pd.DataFrame | None:
+        if logs is None:
+            return None
+        costs = job_costs(logs)
+        io.write_parquet(costs, out / "costs.parquet", sort_by=["rule", "job"])
+        written.append(out / "costs.parquet")
+        return costs
+
+    if kind == "nas_claim":
+        for name, rel in NAS_CLAIM_TABLES.items():
+            copy(results / rel, f"{name}.parquet")
+        for name, rel in NAS_CLAIM_FIGURES.items():
+            if (results / rel).is_file():
+                copy(results / rel, name)
+        return finish(cost_table())
 
     for name, rel in TABLES.items():
         if (results / rel).is_file():
@@ -365,14 +420,7 @@ def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = 
     if score_tables:
         io.write_parquet(samples_table(score_tables), out / "samples.parquet", sort_by=["method"])
         written.append(out / "samples.parquet")
-    costs = None
-    if logs is not None:
-        costs = job_costs(logs)
-        io.write_parquet(costs, out / "costs.parquet", sort_by=["rule", "job"])
-        written.append(out / "costs.parquet")
-    io.write_json(run_record(results, logs, config, checkout, costs), out / "run.json")
-    written.append(out / "run.json")
-    return written
+    return finish(cost_table())
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -646,7 +694,7 @@ def _nas_table(nas: pd.DataFrame) -> pd.DataFrame:
         table["winner"] = [" ".join(edge["op"] for edge in json.loads(g).get("edges", [])) for g in table["genotype"]]
         table = table.drop(columns="genotype")
     if {"ops", "search"} <= set(table.columns):  # only the task-aware space is not the full one
-        table["ops"] = table["ops"].where(table["search"] == "task_aware", "(all)")
+        table["ops"] = table["ops"].where(table["search"].isin(("task_aware", "farthest", "random_bases")), "(all)")
     if "params" in table.columns:
         table["params"] = table["params"].astype("int64")
     return table
@@ -687,15 +735,12 @@ def _matrix(df: pd.DataFrame) -> pd.DataFrame:
     return square.reset_index()
 
 
-def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
-    """Every block's content: a table, lines of text, or a note that the run lacks it."""
-    blocks: dict[str, pd.DataFrame | list[str] | str] = {}
-    run = snap.run
+def _run_lines(run: dict, costs: pd.DataFrame | None) -> list[str]:
+    """What the stored run is: commit, when, jobs and CPU, machine, load, settings."""
     m = run.get("machine", {})
     settings = run.get("settings") or {}
     tasks = [t.get("id") for t in settings.get("tasks", []) if isinstance(t, Mapping)]
-    costs = snap.get("costs")
-    blocks["run"] = [
+    return [
         f"- commit `{run.get('commit')}`{' with uncommitted changes' if run.get('dirty') else ''} "
         f"(committed {run.get('commit_date')})",
         f"- ran {run.get('started')} to {run.get('finished')} (UTC, from the job logs)"
@@ -705,6 +750,84 @@ def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
         f"- load average when snapshotted: {' / '.join(str(x) for x in run.get('load_average', []))}",
         f"- settings: `{run.get('config_file')}` ({len(tasks)} tasks: {', '.join(f'`{t}`' for t in tasks)})",
     ]
+
+
+def _curve_points(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per target and search: the median over seeds of the best validation accuracy so far at a quarter, half,
+    three quarters and all of the budget (candidates trained)."""
+    rows = []
+    for (task, search), g in curves.groupby(["task", "search"], sort=False):
+        budget = int(g["candidates_trained"].max())
+        points = sorted({max(1, int(budget * q)) for q in (0.25, 0.5, 0.75, 1.0)})
+        row = {"target": task, "search": search, "seeds": int(g["seed"].nunique())}
+        for n in points:
+            best = g[g["candidates_trained"] <= n].groupby("seed")["best_val_accuracy"].max()
+            row[f"at {n}"] = float(best.median())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _space_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per target and search: the bases that spanned its space (each seed's, for random bases) and the number
+    of operations in it (median over seeds): the ablation's spaces against the task-aware one."""
+    targets = summary[summary["role"] == "target"]
+    rows = []
+    for (task, search), g in targets.groupby(["task", "search"], sort=False):
+        sizes = [len(ops.split(",")) for ops in g["ops"]]
+        rows.append({"target": task, "search": search,
+                     "bases": " / ".join(dict.fromkeys(b or "(all ops)" for b in g["bases"])),
+                     "operations": float(np.median(sizes))})
+    return pd.DataFrame(rows)
+
+
+def _never(reach: pd.DataFrame) -> pd.DataFrame:
+    """The cost-to-reach table with its infinite costs (a search that did not reach) written ``never``."""
+    table = reach.copy()
+    for column in [c for c in table.columns if c.split("_", 1)[0] in ("median", "low", "high")]:
+        values = table[column].astype(float)
+        if not np.isfinite(values).all():
+            table[column] = [f"{v:g}" if np.isfinite(v) else "never" for v in values]
+    return table
+
+
+def nas_claim_blocks(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
+    """The blocks of a ``nas_claim`` snapshot (all named ``nas_claim-*``): the run, the answer per target
+    (:func:`taskdist.nas.claim.verdicts`), the anytime curves at four budgets, the cost to reach the full search's
+    accuracy, the paired comparisons, the winners' test accuracy, the spaces and the costs."""
+    from taskdist.nas import claim
+
+    run, costs = snap.run, snap.get("costs")
+    nas = (run.get("settings") or {}).get("nas", {})
+    fraction, level = float(nas.get("compare_at", 0.5)), float(nas.get("level", 0.95))
+    reach, paired = snap.get("nas_reach"), snap.get("nas_paired")
+    blocks: dict[str, pd.DataFrame | list[str] | str] = {
+        "nas_claim-run": _run_lines(run, costs),
+        "nas_claim-answer": claim.verdicts(reach, paired, fraction=fraction, level=level),
+        "nas_claim-curves": _curve_points(snap.get("nas_curves")),
+        "nas_claim-reach": _never(reach),
+        "nas_claim-paired": paired,
+        "nas_claim-winners": snap.get("nas_winners"),
+        "nas_claim-spaces": _space_table(snap.get("nas_summary")),
+    }
+    if costs is not None:
+        blocks["nas_claim-costs"] = _cost_block(costs)
+        blocks["nas_claim-costs-rules"] = costs.groupby("rule").agg(
+            jobs=("cpu_s", "size"), cpu_s=("cpu_s", "sum"), mean_cpu_s=("cpu_s", "mean"), wall_s=("wall_s", "sum"),
+            max_rss_mb=("max_rss_mb", "max")).reset_index()
+    else:
+        blocks["nas_claim-costs"] = blocks["nas_claim-costs-rules"] = _missing("no job logs")
+    return blocks
+
+
+def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
+    """Every block's content: a table, lines of text, or a note that the run lacks it."""
+    if snap.run.get("kind", "run") == "nas_claim":
+        return nas_claim_blocks(snap)
+    blocks: dict[str, pd.DataFrame | list[str] | str] = {}
+    run = snap.run
+    settings = run.get("settings") or {}
+    costs = snap.get("costs")
+    blocks["run"] = _run_lines(run, costs)
     blocks["runtime"] = [runtime_line(run, costs)]
     blocks["headline"] = headline(snap)
     if settings:
@@ -782,28 +905,33 @@ OPTIONAL = ("matrix-", "summary-")
 """Blocks named with these prefixes may be absent from a run (a method or setting it did not compute)."""
 
 
-def ours(name: str, prefix: str = "") -> bool:
-    """Whether the block ``name`` is filled from the snapshot rendered with ``prefix``: ``benchmark.mantel`` from
-    the one rendered with ``prefix="benchmark."``, ``mantel`` (no dot) from the one without."""
-    return name.startswith(prefix) and "." not in name[len(prefix):]
+def ours(name: str, prefix: str = "", kind: str = "run") -> bool:
+    """Whether a snapshot of ``kind`` rendered with ``prefix`` fills the block ``name``: ``benchmark.mantel`` is
+    the one rendered with ``prefix="benchmark."``'s, ``mantel`` (no dot) the one's without; ``nas_claim-*``
+    blocks are a ``nas_claim`` snapshot's, every other block a ``run`` snapshot's."""
+    rest = name[len(prefix):]
+    return name.startswith(prefix) and "." not in rest and rest.startswith("nas_claim-") == (kind == "nas_claim")
 
 
-def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "", prefix: str = "") -> str:
-    """``text`` with every generated block of ``prefix`` (:func:`ours`) replaced by its content, from ``blocks``
-    named without the prefix; an unknown or unclosed block is an error (but for the :data:`OPTIONAL` ones, which
-    say that the run lacks them, after ``line``). Blocks of other prefixes are left as they are."""
+def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "", prefix: str = "",
+         kind: str = "run") -> str:
+    """``text`` with every generated block of a ``kind`` snapshot rendered with ``prefix`` (:func:`ours`)
+    replaced by its content, from ``blocks`` named without the prefix; an unknown or unclosed block is an error
+    (but for the :data:`OPTIONAL` ones, which say that the run lacks them, after ``line``). Other blocks stay as
+    they are."""
+    every = _OPEN.findall(text)
     closed = [m.group(2) for m in _BLOCK.finditer(text)]
-    if sorted(_OPEN.findall(text)) != sorted(closed):
+    if sorted(every) != sorted(closed):
         raise ValueError(f"{where}: a generated block is not closed by `<!-- /generated:NAME -->` on a line of "
-                         f"its own: {sorted(set(_OPEN.findall(text)) - set(closed)) or _OPEN.findall(text)}")
-    names = [n for n in _OPEN.findall(text) if ours(n, prefix)]
+                         f"its own: {sorted(set(every) - set(closed)) or every}")
+    names = [n for n in every if ours(n, prefix, kind)]
     blocks = {prefix + k: v for k, v in blocks.items()}
     blocks = {**{n: f"{line}\n\n{_missing(f'no {n}')}" for n in names
                  if n[len(prefix):].startswith(OPTIONAL)}, **blocks}
     unknown = sorted(set(names) - set(blocks))
     if unknown:
         raise ValueError(f"{where}: no generated block named {unknown}; known: {sorted(blocks)}")
-    return _BLOCK.sub(lambda m: f"{m.group(1)}{blocks[m.group(2)]}\n{m.group(4)}" if ours(m.group(2), prefix)
+    return _BLOCK.sub(lambda m: f"{m.group(1)}{blocks[m.group(2)]}\n{m.group(4)}" if ours(m.group(2), prefix, kind)
                       else m.group(0), text)
 
 
@@ -831,7 +959,7 @@ def render(snapshot_dir: str | Path, markdown_files: Iterable[str | Path], *, ch
     wanted: dict[Path, str] = {Path(snap.path) / f"{name}.csv": _csv(c) for name, c in sorted(cells.items())}
     for path in map(Path, markdown_files):
         text = path.read_text(encoding="utf-8")
-        wanted[path] = fill(text, texts, str(path), run_line(snap.run), prefix)
+        wanted[path] = fill(text, texts, str(path), run_line(snap.run), prefix, snap.run.get("kind", "run"))
     diffs = []
     for path, new in wanted.items():
         old = path.read_text(encoding="utf-8") if path.exists() else ""

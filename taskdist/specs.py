@@ -465,18 +465,35 @@ class FuseSpec:
         return self.rounds * self.epochs
 
 
-SEARCHES = {"task_aware": "fuse", "full": "fuse", "random": "random"}
-"""The searches run per NAS target, each with its algorithm: FUSE in the task-aware space, FUSE and
-random search in the full space (:func:`taskdist.nas.taskaware.run_search`)."""
+SEARCHES = {"task_aware": "fuse", "full": "fuse", "random": "random", "farthest": "fuse", "random_bases": "fuse"}
+"""The searches a NAS target can get, each with its algorithm: FUSE in the task-aware space, FUSE and
+random search in the full space (:func:`taskdist.nas.taskaware.run_search`), and the ablations
+(:data:`ABLATIONS`)."""
+
+TARGET_SEARCHES = ("task_aware", "full", "random")
+"""The searches every NAS target gets."""
+
+ABLATIONS = ("farthest", "random_bases")
+"""Searches that isolate the distance (``nas.ablations``): FUSE in the space spanned by the cells of the ``k``
+*farthest* bases, or of ``k`` bases drawn at random (per seed), instead of the ``k`` nearest."""
+
+SPACE_FROM_BASES = ("task_aware", "farthest", "random_bases")
+"""Searches whose space is spanned by base tasks' best cells."""
 
 
 @dataclass(frozen=True)
 class NasSpec:
-    """Task-aware architecture search (``nas:``): FUSE per base task, three searches per target.
+    """Task-aware architecture search (``nas:``): FUSE per base task, three searches per target (and ablations).
 
     ``k`` nearest base tasks by distance ``method`` (one of the computed
     methods) span each target's task-aware space; ``search`` is the budget of
-    every search. No targets: no search runs.
+    every search. No targets: no search runs. Every search of a target runs
+    ``seeds`` times (independent seeds, one job each), and each winner is
+    trained from scratch ``final_seeds`` times before its test accuracy is
+    reported (mean and spread). ``ablations`` (of :data:`ABLATIONS`) add
+    searches in spaces of other bases; ``compare_at`` is the fraction of the
+    full search's budget at which the searches are compared, paired over seeds;
+    ``level`` the confidence level of the intervals.
     """
 
     base_tasks: tuple[str, ...]
@@ -484,10 +501,20 @@ class NasSpec:
     k: int
     method: str
     search: FuseSpec
+    seeds: int = 1
+    final_seeds: int = 1
+    ablations: tuple[str, ...] = ()
+    compare_at: float = 0.5
+    level: float = 0.95
 
     @property
     def enabled(self) -> bool:
         return bool(self.targets)
+
+    @property
+    def searches(self) -> tuple[str, ...]:
+        """The searches of every target: :data:`TARGET_SEARCHES`, then the configured ablations."""
+        return TARGET_SEARCHES + tuple(self.ablations)
 
 
 @dataclass(frozen=True)

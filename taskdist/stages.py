@@ -392,24 +392,28 @@ def nas_search(
     seed: int,
     device: torch.device,
     base_cells: dict[str, dict] | None = None,
+    final_seeds: int = 1,
 ) -> dict:
-    """One architecture search on ``task`` (``task_aware``, ``full`` or ``random``), its winner trained and tested.
+    """One architecture search on ``task`` (a search of :data:`~taskdist.specs.SEARCHES`), its winner trained
+    ``final_seeds`` times and tested.
 
-    ``base_cells`` (``task_aware`` only) maps the chosen base tasks to their
-    search results (``results/nas/base/{task}.json``); their winning cells span
+    ``base_cells`` (``task_aware`` and the ablations, :data:`~taskdist.specs.SPACE_FROM_BASES`, only) maps the
+    chosen base tasks to their search results (``results/nas/base/{task}.json``); their winning cells span
     the space. The search seed is ``stable_seed(seed, search)`` and every
     search of a task trains its winner with ``stable_seed(seed, "final")``, so
     a base task's search equals the ``full`` search it would get as a target.
     Returns what its record holds (:mod:`taskdist.artifacts.records`, kind ``search``):
     task, search, bases, space, genotype, parameters, accuracies, budget,
-    times and the search history.
+    times and the search history with its anytime trace.
     """
     from taskdist.nas.space import Genotype, SearchSpace
     from taskdist.nas.taskaware import run_search
+    from taskdist.specs import SPACE_FROM_BASES
 
-    if (search == "task_aware") != bool(base_cells):
-        raise ValueError(f"search {search!r}: base cells are needed by 'task_aware' and only by it")
-    if search == "task_aware":
+    if (search in SPACE_FROM_BASES) != bool(base_cells):
+        raise ValueError(f"search {search!r}: base cells are needed by {', '.join(map(repr, SPACE_FROM_BASES))} "
+                         "and only by them")
+    if search in SPACE_FROM_BASES:
         space = SearchSpace.task_aware(Genotype.from_dict(cell["genotype"]) for cell in base_cells.values())
     else:
         space = SearchSpace.full()
@@ -417,6 +421,7 @@ def nas_search(
     log.info("%s search on %s: space %s, %d train / %d val examples", search, task.id,
              dict(zip(space.ops, space.weights, strict=True)), len(splits[0][1]), len(splits[1][1]))
     result, history = run_search(search, space, *splits, spec=spec, seed=stable_seed(seed, search),
-                                 final_seed=stable_seed(seed, "final"), n_classes=task.n_classes, device=device)
+                                 final_seed=stable_seed(seed, "final"), final_seeds=final_seeds,
+                                 n_classes=task.n_classes, device=device)
     result["genotype"] = json.loads(result["genotype"])
     return {"task": task.id, "bases": list(base_cells or ()), **result, "history": history.to_dict("records")}

@@ -24,6 +24,7 @@ RUNS = {
     "configs/literature.yaml": ["literature.yaml"],
     "configs/literature.yaml configs/wide_network.yaml": ["literature.yaml", "wide_network.yaml"],
     "configs/benchmark.yaml": ["benchmark.yaml"],
+    "configs/nas_claim.yaml": ["nas_claim.yaml"],
 }
 TOTAL = re.compile(r"^total\s+(\d+)$", flags=re.M)
 

@@ -34,6 +34,18 @@ def test_documentation_matches_the_snapshot(snapshot, prefix, docs):
                        f"--prefix '{prefix}'` (run it to regenerate):\n" + "".join(diffs)[:4000])
 
 
+def test_documentation_matches_the_nas_claim_snapshot():
+    """The README's nas_claim-* blocks are the render of the TA-NAS claim's stored run (docs/results/nas_claim)."""
+    snapshot = SNAPSHOT / "nas_claim"
+    assert report_tables.read_snapshot(snapshot).run["kind"] == "nas_claim"
+    diffs = report_tables.render(snapshot, DOCS, check=True)
+    assert not diffs, ("README.md differs from `taskdist tables render docs/results/nas_claim` (run it to "
+                       "regenerate):\n" + "".join(diffs)[:4000])
+    names = set(re.findall(r"^<!-- generated:(nas_claim-[\w.-]+) -->$", (REPO / "README.md").read_text(), re.M))
+    texts, _ = report_tables.render_blocks(report_tables.read_snapshot(snapshot))
+    assert {"nas_claim-answer", "nas_claim-reach", "nas_claim-paired", "nas_claim-curves"} <= names <= set(texts)
+
+
 @pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark"])
 def test_every_block_in_the_documentation_is_filled_and_known(snapshot, prefix, docs):
     texts, _ = report_tables.render_blocks(report_tables.read_snapshot(snapshot))
@@ -41,7 +53,7 @@ def test_every_block_in_the_documentation_is_filled_and_known(snapshot, prefix, 
     used = set()
     for path in docs:
         used |= {n[len(prefix):] for n in re.findall(r"^<!-- generated:([\w.-]+) -->$", path.read_text(), re.M)
-                 if report_tables.ours(n, prefix)}
+                 if report_tables.ours(n, prefix)}  # nas_claim-* blocks: test_documentation_matches_the_nas_claim_*
     assert used, "the documentation has no generated blocks"
     assert all(name.startswith(report_tables.OPTIONAL) for name in used - set(texts))  # the run lacks a method
     assert {"run", "headline"} <= used

@@ -25,7 +25,7 @@ from taskdist.evaluation import transfer
 from taskdist.methods import coupled, registry, task2vec
 from taskdist.methods.probes import ProbeSpec
 from taskdist.methods.scores import SCORES
-from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES, resample
+from taskdist.specs import RESAMPLE_SUFFIX, TARGET_SEARCHES, resample
 
 CPU = torch.device("cpu")
 EXP = load(REPO / "tests" / "workflow" / "tiny.yaml")
@@ -409,7 +409,7 @@ def test_nas_searches_bases_then_a_target_in_the_space_of_its_base(digits, tmp_p
         assert all(0 <= result[f"{split}_accuracy"] <= 1 for split in ("train", "val", "test"))
         assert result["params"] > 0 and result["genotype"]["edges"]
         paths[base] = write(result, "base")
-    strip = {"search_seconds", "final_seconds", "history"}
+    strip = {"search_seconds", "search_cpu_s", "final_seconds", "history"}
     again = run("full", EXP.nas.base_tasks[0])
     first = records.read(paths[EXP.nas.base_tasks[0]], "search")
     assert all(again[k] == first[k] for k in again if k not in strip | {"task", "search"}), "seeded"
@@ -418,7 +418,7 @@ def test_nas_searches_bases_then_a_target_in_the_space_of_its_base(digits, tmp_p
     base = EXP.nas.base_tasks[0]  # as if nearest (k = 1)
     cells = aggregates.base_cells([str(paths[base])])
     base_ops = {edge["op"] for edge in cells[base]["genotype"]["edges"]}
-    for kind in SEARCHES:
+    for kind in TARGET_SEARCHES:
         result = run(kind, target, base_cells=cells if kind == "task_aware" else None)
         if kind == "task_aware":
             assert result["bases"] == [base] and set(result["space"]["ops"]) == base_ops
@@ -426,5 +426,5 @@ def test_nas_searches_bases_then_a_target_in_the_space_of_its_base(digits, tmp_p
         paths[(target, kind)] = write(result, "target")
     summary = aggregates.nas_summary(reversed_paths(paths))
     assert sorted(zip(summary["role"], summary["task"], summary["search"], strict=True)) == sorted(
-        [("base", b, "full") for b in EXP.nas.base_tasks] + [("target", target, s) for s in SEARCHES])
+        [("base", b, "full") for b in EXP.nas.base_tasks] + [("target", target, s) for s in TARGET_SEARCHES])
     assert summary["test_accuracy"].between(0, 1).all()

@@ -27,7 +27,7 @@ from taskdist.artifacts import checkpoint, io, matrices, records, vectors
 from taskdist.config import load
 from taskdist.evaluation import selection
 from taskdist.methods.registry import PATH_METHODS, SCORE_METHODS
-from taskdist.specs import RESAMPLE_SUFFIX, SEARCHES
+from taskdist.specs import RESAMPLE_SUFFIX, TARGET_SEARCHES
 
 pytestmark = pytest.mark.workflow
 
@@ -37,6 +37,8 @@ METHODS = list(EXP.methods)
 SETTINGS = list(EXP.transfer.settings)  # finetune, linear
 NAS = tiny_config()["nas"]
 NAS_SUMMARY = "results/nas/summary.parquet"
+NAS_SUMMARY_OUTPUTS = {NAS_SUMMARY, "results/plots/nas.png", "results/plots/nas_curves.png"} | {
+    f"results/nas/{name}.parquet" for name in ("curves", "reach", "paired", "winners")}
 MID = {"id": "mid", "dataset": "digits", "classes": [3, 4, 5, 6]}  # a task the tests add; no other task draws 6
 
 
@@ -213,9 +215,9 @@ def evaluation_outputs(methods=METHODS):
 def nas_pending(targets):
     """What a dry run lists after the distance matrix changes: each target's nearest-base checkpoint and, until
     it has run, the task-aware search behind it (a real run skips that search if the chosen bases stay)."""
-    out = {"results/nas/summary.parquet", "results/plots/nas.png"}
+    out = set(NAS_SUMMARY_OUTPUTS)
     for t in targets:
-        out |= {f"results/nas/target/{t}/bases.json", f"results/nas/target/{t}/task_aware.json"}
+        out |= {f"results/nas/target/{t}/bases.json", f"results/nas/target/{t}/task_aware/0.json"}
     return out
 
 
@@ -488,7 +490,7 @@ def test_run_searches_bases_and_targets_with_the_nearest_bases_by_the_distance(r
         assert result["task"] == base and result["search"] == "full" and 0 <= result["test_accuracy"] <= 1
         if base in chosen:
             base_ops |= {edge["op"] for edge in result["genotype"]["edges"]}
-    aware = records.read(run_dir / f"results/nas/target/{target}/task_aware.json", "search")
+    aware = records.read(run_dir / f"results/nas/target/{target}/task_aware/0.json", "search")
     assert aware["bases"] == chosen and set(aware["space"]["ops"]) == base_ops
     assert {edge["op"] for edge in aware["genotype"]["edges"]} <= base_ops
     searched = {edge["op"] for row in aware["history"] for edge in json.loads(row["genotype"])["edges"]}
@@ -499,6 +501,8 @@ def test_run_searches_bases_and_targets_with_the_nearest_bases_by_the_distance(r
     budget = NAS["search"]["stages"] * (NAS["search"]["candidates"] + 1)
     assert (summary["candidates_trained"] == budget).all() and summary["test_accuracy"].between(0, 1).all()
     assert (run_dir / "results/plots/nas.png").stat().st_size > 1000
+    curves = io.read_parquet(run_dir / "results/nas/curves.parquet")
+    assert len(curves) == 3 * budget and set(curves["search"]) == {"full", "random", "task_aware"}
 
 
 def test_tanas_distance_joins_the_comparison(run_dir):
@@ -516,9 +520,22 @@ def test_adding_a_nas_target_plans_only_its_searches(run_dir, edit_config):
     cfg["nas"]["targets"].append("mid")
     edit_config(cfg)
     targets = [*NAS["targets"], "mid"]
-    searches = {f"results/nas/target/mid/{search}.json" for search in SEARCHES}
+    searches = {f"results/nas/target/mid/{search}/0.json" for search in TARGET_SEARCHES}
     expected = added_task_outputs("mid", TASKS + ["mid"], targets=targets) | searches
     assert planned_outputs(run_dir) == expected  # no base search, no other target's full or random search
+
+
+def test_adding_a_seed_plans_only_that_seeds_searches(run_dir, edit_config):
+    cfg = tiny_config()
+    cfg["nas"]["seeds"] = 2
+    edit_config(cfg)
+    (target,) = NAS["targets"]
+    seed_jobs = {f"results/nas/target/{target}/{search}/1.json" for search in TARGET_SEARCHES}
+    assert planned_outputs(run_dir) == seed_jobs | NAS_SUMMARY_OUTPUTS  # no base search, no seed 0 search again
+    cfg["nas"]["ablations"] = ["farthest"]  # an ablation: its own search per seed, nothing else
+    edit_config(cfg)
+    ablation = {f"results/nas/target/{target}/farthest/{seed}.json" for seed in (0, 1)}
+    assert planned_outputs(run_dir) == seed_jobs | ablation | NAS_SUMMARY_OUTPUTS
 
 
 @shared_run(start_from="reference")
@@ -548,11 +565,11 @@ def test_adding_a_base_reruns_only_its_search_and_the_targets_whose_nearest_base
     before, after, added, raised = nas_base_added
     (target,) = NAS["targets"]
     nas = {p for p in added if p.startswith("results/nas/")}
-    changed = {f"results/nas/target/{target}/task_aware.json"} if after != before else set()
-    expected = {"results/nas/base/mid.json", f"results/nas/target/{target}/bases.json", "results/nas/summary.parquet"}
+    changed = {f"results/nas/target/{target}/task_aware/0.json"} if after != before else set()
+    summary = {p for p in NAS_SUMMARY_OUTPUTS if p.startswith("results/nas/")}
+    expected = {"results/nas/base/mid.json", f"results/nas/target/{target}/bases.json"} | summary
     assert nas == expected | changed, f"nearest bases {before} -> {after}"
     assert {p for p in raised if p.startswith("results/nas/")} == {
         f"results/nas/target/{target}/bases.json",
-        f"results/nas/target/{target}/task_aware.json",
-        "results/nas/summary.parquet",
-    }
+        f"results/nas/target/{target}/task_aware/0.json",
+    } | summary

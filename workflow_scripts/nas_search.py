@@ -1,4 +1,5 @@
-"""rules nas_base, nas_target: one architecture search on a task, its winner trained from scratch and tested."""
+"""rules nas_base, nas_target: one architecture search on a task (one seed), its winner trained from scratch and
+tested."""
 
 from taskdist import aggregates, stages
 from taskdist.artifacts import dataset, records, task_table
@@ -18,7 +19,8 @@ result = stages.nas_search(
     spec["seed"],
     device,
     base_cells=aggregates.base_cells(snakemake.input.get("bases", [])) or None,  # each record names its task
+    final_seeds=spec["final_seeds"],
 )
 names = {"task": result.pop("task"), "search": result.pop("search"), "role": role}
-records.write(result, snakemake.output[0], "search", **names)
+records.write({**result, "seed": spec["replicate"]}, snakemake.output[0], "search", **names)
 finish()

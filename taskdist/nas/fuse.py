@@ -53,7 +53,13 @@ Split = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W), labels (N,)
 
 HISTORY_COLUMNS = (
     "stage", "candidate", "genotype", "alpha", "val_accuracy", "chosen", "seconds", "candidates_trained",
+    "epochs", "cpu_s", "best_val_accuracy",
 )  # fmt: skip
+"""Columns of a search's history; the last four are its anytime trace (:func:`anytime`)."""
+
+TRACE_COLUMNS = ("candidates_trained", "epochs", "cpu_s", "val_accuracy", "best_val_accuracy")
+"""The anytime trace of a search: after every trained candidate, the cost so far and the best validation
+accuracy so far (:func:`anytime`)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,11 @@ class SearchResult:
         ``candidate`` (0 = incumbent from stage 1 on), ``genotype`` (JSON),
         ``alpha`` (softmax weight at the end of the stage; NaN for random search),
         ``val_accuracy`` (the candidate alone), ``chosen``, ``seconds`` (wall time
-        of the stage), ``candidates_trained`` (cumulative).
+        of the stage), then the anytime trace (:data:`TRACE_COLUMNS`, :func:`anytime`):
+        ``candidates_trained``, ``epochs`` (weight-training epochs of the candidates)
+        and ``cpu_s`` (CPU seconds of the process since the search began), all
+        cumulative up to this candidate, and ``best_val_accuracy`` (the best
+        ``val_accuracy`` so far).
     candidates_trained
         Number of candidate networks trained in all.
     seconds
@@ -158,6 +168,29 @@ def _n_classes(n_classes: int | None, *labels: torch.Tensor) -> int:
     return n_classes
 
 
+def anytime(history: pd.DataFrame, epochs_per_candidate: int, cpu_s: Sequence[float]) -> pd.DataFrame:
+    """``history`` (one row per trained candidate, in the order they were trained) with its anytime trace.
+
+    ``cpu_s``: per row, the CPU seconds of the process since the search began
+    when that candidate's training ended. FUSE trains a stage's candidates
+    together, so it spreads the stage's CPU time evenly over them
+    (:func:`_spread`). ``candidates_trained`` counts the rows so far, ``epochs``
+    their weight-training epochs, and ``best_val_accuracy`` is the running
+    maximum of ``val_accuracy``: every trace is non-decreasing in its costs and
+    in its best accuracy.
+    """
+    history = history.reset_index(drop=True)
+    count = np.arange(1, len(history) + 1)
+    cpu = np.maximum.accumulate(np.asarray(cpu_s, dtype=float)) if len(history) else np.zeros(0)
+    return history.assign(candidates_trained=count, epochs=count * epochs_per_candidate, cpu_s=cpu,
+                          best_val_accuracy=history["val_accuracy"].cummax())
+
+
+def _spread(start: float, end: float, n: int) -> list[float]:
+    """The ends of ``n`` candidates trained together from CPU time ``start`` to ``end``, spread evenly."""
+    return [start + (end - start) * (c + 1) / n for c in range(n)]
+
+
 def fuse(
     space: SearchSpace,
     train_split: Split,
@@ -190,9 +223,10 @@ def fuse(
     n_classes = _n_classes(n_classes, y_tr, y_val)
     rng = np.random.default_rng(stable_seed(seed, "fuse-sample"))
     start, rows, trained, best = time.perf_counter(), [], 0, None
+    cpu_start, cpu_ends = time.process_time(), []
     progress = Progress("fuse", spec.stages * spec.rounds, "rounds", logger=log)
     for stage in range(spec.stages):
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time() - cpu_start
         fresh = [space.sample(rng, spec.nodes) for _ in range(spec.candidates + (best is None))]
         genotypes = ([best] if best is not None else []) + fresh
         nets = [
@@ -223,12 +257,13 @@ def fuse(
         for c, (g, net) in enumerate(zip(genotypes, nets, strict=True)):
             _recalibrate_bn(net, x_tr)
             acc = train.evaluate(net, x_val, y_val).accuracy
-            rows.append((stage, c, g.to_json(), float(alpha[c]), acc, c == winner, seconds, trained))
+            rows.append((stage, c, g.to_json(), float(alpha[c]), acc, c == winner, seconds))
+        cpu_ends += _spread(cpu0, time.process_time() - cpu_start, len(genotypes))
         log.info("fuse stage %d/%d: alpha %s, kept candidate %d (%s) [%.1fs]",
                  stage + 1, spec.stages, np.round(alpha, 3).tolist(), winner, best.to_json(), seconds)
     progress.end()
-    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-    return SearchResult(best, history, trained, time.perf_counter() - start)
+    history = anytime(pd.DataFrame(rows, columns=list(HISTORY_COLUMNS[:7])), spec.epochs_per_candidate, cpu_ends)
+    return SearchResult(best, history[list(HISTORY_COLUMNS)], trained, time.perf_counter() - start)
 
 
 def random_search(
@@ -257,7 +292,7 @@ def random_search(
     if n_candidates < 1 or epochs < 1:
         raise ValueError(f"need n_candidates >= 1 and epochs >= 1, got {n_candidates} and {epochs}")
     rng = np.random.default_rng(stable_seed(seed, "random-sample"))
-    start, rows = time.perf_counter(), []
+    start, rows, cpu_start, cpu_ends = time.perf_counter(), [], time.process_time(), []
     progress = Progress("random search", n_candidates, "candidates", logger=log)
     for c in range(n_candidates):
         t0 = time.perf_counter()
@@ -267,10 +302,11 @@ def random_search(
                   weight_decay=spec.weight_decay, seed=stable_seed(seed, "random-fit", c), name=f"random {c}")
         _recalibrate_bn(net, x_tr)
         acc = train.evaluate(net, x_val, y_val).accuracy
-        rows.append((0, c, genotype.to_json(), float("nan"), acc, False, time.perf_counter() - t0, c + 1))
+        rows.append((0, c, genotype.to_json(), float("nan"), acc, False, time.perf_counter() - t0))
+        cpu_ends.append(time.process_time() - cpu_start)
         progress.advance()
     progress.end()
-    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    history = anytime(pd.DataFrame(rows, columns=list(HISTORY_COLUMNS[:7])), epochs, cpu_ends)[list(HISTORY_COLUMNS)]
     winner = int(history["val_accuracy"].to_numpy().argmax())
     history.loc[winner, "chosen"] = True
     log.info("random search: %d candidates, best %d with val acc %.4f", n_candidates, winner,

@@ -9,7 +9,14 @@ Per target task:
 3. :func:`run_search` per search of :data:`SEARCHES`: ``task_aware`` (FUSE in
    the task-aware space), ``full`` (FUSE in the full space), ``random``
    (random search in the full space with FUSE's budget of trained
-   candidates); each winner trained from scratch and tested once at the end.
+   candidates), and the ablations ``farthest`` (FUSE in the space of the
+   ``k`` farthest bases, :func:`farthest_bases`) and ``random_bases`` (of
+   ``k`` bases drawn at random, :func:`random_bases`); each winner trained
+   from scratch (``final_seeds`` times) and tested at the end.
+
+Every search of a target runs once per seed ``r`` (:func:`replicate_seed`);
+:mod:`taskdist.nas.claim` turns the searches' anytime traces into the claim's
+tables.
 """
 
 from __future__ import annotations
@@ -18,18 +25,23 @@ import logging
 import time
 from collections.abc import Collection, Mapping
 
+import numpy as np
 import pandas as pd
 import torch
 
 from taskdist.evaluation.selection import nearest_bases
 from taskdist.nas.fuse import Split, fuse, random_search, train_final
+from taskdist.nas.replicates import farthest_bases, random_bases, replicate_seed  # noqa: F401  (re-exported)
 from taskdist.nas.space import Genotype, SearchSpace
+from taskdist.seeds import stable_seed
 from taskdist.specs import SEARCHES, FuseSpec
 
-VERSION = 2
+VERSION = 3
 """Version of the architecture searches; raised whenever their results change.
 
-2: search and bases records carry their format and names, role included (:mod:`taskdist.artifacts.records`)."""
+2: search and bases records carry their format and names, role included (:mod:`taskdist.artifacts.records`).
+3: histories carry the anytime trace (cost so far, best validation accuracy so far); every target search has a
+seed index and its winner is trained ``final_seeds`` times; bases records name the farthest bases too."""
 
 log = logging.getLogger(__name__)
 
@@ -65,32 +77,51 @@ def run_search(
     spec: FuseSpec,
     seed: int,
     final_seed: int,
+    final_seeds: int = 1,
     n_classes: int | None = None,
     device: torch.device | str = "cpu",
 ) -> tuple[dict, pd.DataFrame]:
-    """One search of :data:`SEARCHES` in ``space``, then its winner trained from scratch and tested once.
+    """One search of :data:`SEARCHES` in ``space``, then its winner trained from scratch and tested.
 
     The search sees the training and validation splits only;
     :func:`~taskdist.nas.fuse.train_final` (seeded by ``final_seed``, the same
     for every search of a task so that their differences come from the cell)
-    is the one reader of ``test_split``.
+    is the one reader of ``test_split``. The winner is trained ``final_seeds``
+    times (the first with ``final_seed``, the others with seeds drawn from it),
+    so that its score is not one initialisation's luck.
 
     Returns
     -------
     result
-        ``search, space, genotype, params, {train,val,test}_{accuracy,loss},
-        candidates_trained, search_seconds, final_seconds``.
+        ``search, space, genotype, params``; ``{train,val,test}_{accuracy,loss}``
+        (means over the final trainings), ``test_accuracies`` (each training's)
+        and ``test_accuracy_sd`` (their standard deviation, 0 for one);
+        ``search_val_accuracy`` (the best validation accuracy the search saw),
+        ``candidates_trained, search_seconds, search_cpu_s, final_seconds``.
     history
-        The search's history (:class:`~taskdist.nas.fuse.SearchResult`).
+        The search's history with its anytime trace (:class:`~taskdist.nas.fuse.SearchResult`).
     """
     if name not in SEARCHES:
         raise ValueError(f"unknown search {name!r}; known: {', '.join(SEARCHES)}")
+    if not (isinstance(final_seeds, int) and final_seeds >= 1):
+        raise ValueError(f"final_seeds must be an integer >= 1, got {final_seeds!r}")
     algorithm = fuse if SEARCHES[name] == "fuse" else random_search
     found = algorithm(space, train_split, val_split, spec=spec, seed=seed, n_classes=n_classes, device=device)
     start = time.perf_counter()
-    final = train_final(found.winner, train_split, val_split, test_split, spec=spec, seed=final_seed,
-                        n_classes=n_classes, device=device)
-    final.pop("history")
-    result = {"search": name, "space": space.to_dict(), **final, "candidates_trained": found.candidates_trained,
-              "search_seconds": found.seconds, "final_seconds": time.perf_counter() - start}
+    finals = []
+    for f in range(final_seeds):
+        final = train_final(found.winner, train_split, val_split, test_split, spec=spec,
+                            seed=final_seed if f == 0 else stable_seed(final_seed, "retrain", f),
+                            n_classes=n_classes, device=device)
+        final.pop("history")
+        finals.append(final)
+    metrics = {f"{split}_{m}": float(np.mean([r[f"{split}_{m}"] for r in finals]))
+               for split in ("train", "val", "test") for m in ("accuracy", "loss")}
+    tests = [float(r["test_accuracy"]) for r in finals]
+    result = {"search": name, "space": space.to_dict(), "genotype": finals[0]["genotype"],
+              "params": finals[0]["params"], **metrics, "test_accuracies": tests,
+              "test_accuracy_sd": float(np.std(tests, ddof=1)) if len(tests) > 1 else 0.0,
+              "search_val_accuracy": float(found.history["best_val_accuracy"].iloc[-1]),
+              "candidates_trained": found.candidates_trained, "search_seconds": found.seconds,
+              "search_cpu_s": float(found.history["cpu_s"].iloc[-1]), "final_seconds": time.perf_counter() - start}
     return result, found.history
