@@ -343,11 +343,11 @@ def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = 
     """Copy a finished run's small tables into ``out`` and describe the run (``run.json``); the files written.
 
     ``logs`` (default: ``logs`` beside ``results`` when it exists) gives ``costs.parquet``; ``config`` (default:
-    ``config.yaml`` beside ``results``; several files: in the order the run gave them) the settings; ``checkout`` (default: the folder of ``results``) the
-    commit. Nothing large enters: no checkpoint, Fisher table or per-pair record; the ground truth only as
-    per-pair means when it is large. ``kind`` ``nas_claim``: the tables of the TA-NAS claim
-    (:data:`NAS_CLAIM_TABLES`) and its figures instead, with the costs and ``run.json``; ``config`` may then
-    list the overlays too (``config.yaml``, ``configs/nas_claim.yaml``).
+    ``config.yaml`` beside ``results``; several files: in the order the run gave them, e.g. ``config.yaml``,
+    ``configs/benchmark.yaml``) the settings; ``checkout`` (default: the folder of ``results``) the commit.
+    Nothing large enters: no checkpoint, Fisher table or per-pair record; the ground truth only as per-pair
+    means when it is large. ``kind`` ``nas_claim``: the tables of the TA-NAS claim (:data:`NAS_CLAIM_TABLES`)
+    and its figures instead, with the costs and ``run.json``.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
