@@ -13,6 +13,12 @@ side by side in one run:
 
     python benchmarks/job_startup.py --repeat 11   # 5 is too few: process start-up varies by ~1 s
 
+``--kinds``: the fixed CPU cost of each job kind instead (a fresh interpreter importing what its workflow
+script imports, and for the kinds that solve transport problems the POT solver they load), beside
+``import ot`` as those jobs paid it before issue 24::
+
+    python benchmarks/job_startup.py --kinds --repeat 3
+
 Targets: taskdist's Adam adds < 5 % to ``network, no step``, where torch's adds about a second or more;
 ``runtime.finish()`` saves a quarter of the process or more.
 """
@@ -20,10 +26,14 @@ Targets: taskdist's Adam adds < 5 % to ``network, no step``, where torch's adds 
 from __future__ import annotations
 
 import argparse
+import ast
+import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SETUP = (
     "import torch\n"
@@ -50,10 +60,64 @@ def seconds(code: str) -> float:
     return time.perf_counter() - start
 
 
+KINDS = (
+    "prepare_dataset",
+    "make_task",
+    "train_task",
+    "fisher",
+    "transfer",
+    "scores",
+    "task2vec_embed",
+    "tanas",
+    "path_length",
+    "transfer_bound",
+)
+"""Job kinds (workflow scripts) whose fixed cost ``--kinds`` measures."""
+SOLVER = {"path_length": "pot._submodule('ot.bregman._sinkhorn')", "transfer_bound": "pot._submodule('ot.lp')"}
+"""What the kinds that solve transport problems load when they first call POT (:mod:`taskdist.methods.pot`)."""
+
+
+def script_imports(kind: str) -> str:
+    """The module-level imports of ``workflow_scripts/{kind}.py`` (what its job loads before any work)."""
+    path = Path(__file__).resolve().parents[1] / "workflow_scripts" / f"{kind}.py"
+    tree = ast.parse(path.read_text())
+    lines = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    if kind in SOLVER:
+        lines += ["from taskdist.methods import pot", SOLVER[kind]]
+    return "\n".join(lines) + "\nimport torch\n"
+
+
+def cpu_seconds(code: str) -> float:
+    """CPU seconds (user + system) of a fresh interpreter running ``code``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def kinds(repeat: int) -> None:
+    """The fixed cost of each job kind: a fresh interpreter importing what its script imports, CPU seconds."""
+    variants = {"python -c pass": "pass", "import torch": "import torch"}
+    variants |= {kind: script_imports(kind) for kind in KINDS}
+    variants["import ot (before issue 24)"] = "import torch\nimport ot"
+    times = {name: [] for name in variants}
+    for _ in range(repeat):  # interleaved
+        for name, code in variants.items():
+            times[name].append(cpu_seconds(code))
+    print(f"# fixed CPU-s per job kind (imports of its script), median of {repeat}; load {os.getloadavg()[0]:.2f}")
+    print("| job kind | CPU-s |\n| --- | ---: |")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--kinds", action="store_true", help="the fixed CPU cost of each job kind instead")
     args = parser.parse_args()
+    if args.kinds:
+        kinds(args.repeat)
+        return
     times = {name: [] for name in VARIANTS}
     for _ in range(args.repeat):  # interleaved, so a busy moment hits every variant alike
         for name, code in VARIANTS.items():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from taskdist.artifacts.vectors import flat as flatten
+from taskdist.methods import persample
 from taskdist.methods.fisher import ESTIMATORS, GRANULARITIES, _fisher_diagonal, _logit_vectors, fisher_diagonal
 from taskdist.methods.persample import Unsupported
 from taskdist.nets.models import ArchSpec, TaskNet, build
@@ -165,7 +168,7 @@ class _OddLayers(nn.Module):
 
 
 class _WithBatchNorm(nn.Module):
-    """Trainable BatchNorm: not covered by the hook path."""
+    """Trainable BatchNorm (eval mode: running statistics) after a convolution: hook path."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -178,7 +181,7 @@ class _WithBatchNorm(nn.Module):
 
 
 class _InplaceRelu(nn.Module):
-    """A conv output modified in place: the hook path must detect it."""
+    """A conv output modified in place: the hook path hands on a copy."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,6 +190,53 @@ class _InplaceRelu(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.relu_(self.conv(x)).mean(dim=(2, 3)))  # (B, C)
+
+
+class _Norms(nn.Module):
+    """Grouped and depthwise convolutions, GroupNorm, LayerNorm over (B, T, D) tokens, BatchNorm1d, an in-place
+    residual sum on a normalised output: hook path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.gn = nn.GroupNorm(2, 4)
+        self.grouped = nn.Conv2d(4, 6, 3, padding=1, groups=2)
+        self.depthwise = nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6, bias=False)
+        self.ln = nn.LayerNorm(6)
+        self.bn = nn.BatchNorm1d(6)
+        self.fc = nn.Linear(6, N_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.gn(self.conv(x)))  # (B, 4, 8, 8)
+        h = self.depthwise(torch.tanh(self.grouped(h)))  # (B, 6, 4, 4)
+        t = self.ln(h.flatten(2).transpose(1, 2))  # (B, 16, 6)
+        t += 0.5  # in place on the LayerNorm's output
+        h = self.bn(torch.tanh(t).mean(dim=1))  # (B, 6)
+        return self.fc(torch.tanh(h))  # (B, C)
+
+
+class _Scale(nn.Module):
+    """A module of its own with a trainable parameter."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+class _WithScale(nn.Module):
+    """A module the hooks have no per-sample rule for, so the torch.func engine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.act = _Scale(3)
+        self.fc = nn.Linear(3, N_CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.tanh(self.act(self.conv(x))).mean(dim=(2, 3)))  # (B, C)
 
 
 class _Reused(nn.Module):
@@ -205,15 +255,22 @@ class _Reused(nn.Module):
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 @pytest.mark.parametrize(
     ("model_cls", "hookable"),
-    [(_OddLayers, True), (_WithBatchNorm, False), (_InplaceRelu, False), (_Reused, False)],
+    [
+        (_OddLayers, True),
+        (_WithBatchNorm, True),
+        (_InplaceRelu, True),
+        (_Norms, True),
+        (_WithScale, False),
+        (_Reused, False),
+    ],
 )
 def test_other_architectures(data, model_cls: type[nn.Module], hookable: bool, estimator: str) -> None:
     images, labels = data
     net = _reinit(model_cls(), seed=3)
-    if isinstance(net, _WithBatchNorm):
+    for bn in (m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
         with torch.no_grad():
-            net.bn.running_mean.uniform_(-0.5, 0.5)
-            net.bn.running_var.uniform_(0.5, 2.0)
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
     got = fisher_diagonal(net, images, labels, estimator=estimator, batch_size=5, seed=1, mc_samples=2)
     assert_fisher_close(got, brute_force(net, images, labels, estimator, seed=1, mc_samples=2))
     kwargs = dict(
@@ -225,6 +282,42 @@ def test_other_architectures(data, model_cls: type[nn.Module], hookable: bool, e
     else:
         with pytest.raises(Unsupported):
             _fisher_diagonal(net, images, labels, engine="hooks", **kwargs)
+
+
+@pytest.mark.parametrize("gram", [True, False])
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_both_forms_of_a_layers_squares_match_the_brute_force(data, monkeypatch, estimator: str, gram: bool) -> None:
+    """Every Linear / Conv2d through the sum over position pairs (gram) or through formed per-sample gradients
+    (patches held, or not: HELD = 0), in chunks of one sample (the memory bounds at their floor)."""
+    images, labels = data
+    monkeypatch.setattr(persample, "_use_gram", lambda *args: gram)
+    monkeypatch.setattr(persample.HookEngine, "CHUNK", 1)
+    kwargs = dict(granularity="parameter", batch_size=5, seed=1, mc_samples=2, device="cpu", engine="hooks")
+    for held in (persample.HookEngine.HELD, 0) if not gram else (persample.HookEngine.HELD,):
+        monkeypatch.setattr(persample.HookEngine, "HELD", held)
+        for net in (_reinit(_Norms(), seed=3), _reinit(_OddLayers(), seed=3), tiny_net()):
+            got = _fisher_diagonal(net, images, labels, estimator=estimator, **kwargs)
+            assert_fisher_close(got, brute_force(net, images, labels, estimator, seed=1, mc_samples=2))
+
+
+def test_the_log_names_the_module_that_sends_a_model_to_the_func_engine(data, caplog) -> None:
+    images, labels = data
+    caplog.set_level(logging.INFO, logger="taskdist.methods.fisher")
+    fisher_diagonal(_reinit(_WithScale(), seed=3), images, labels, estimator="empirical")
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(lines) == 1 and "FuncEngine" in lines[0] and "act (_Scale)" in lines[0], lines
+    caplog.clear()
+    fisher_diagonal(_reinit(_Norms(), seed=3), images, labels, estimator="empirical")
+    assert not [r for r in caplog.records if "FuncEngine" in r.getMessage()]
+
+
+def test_batchnorm_on_batch_statistics_is_not_taken_by_the_hooks(data) -> None:
+    images, labels = data
+    net = _reinit(_WithBatchNorm(), seed=3)
+    net.bn.track_running_stats, net.bn.running_mean, net.bn.running_var = False, None, None
+    kwargs = dict(estimator="exact", granularity="parameter", batch_size=5, seed=1, mc_samples=1, device="cpu")
+    with pytest.raises(Unsupported, match=r"bn \(BatchNorm2d\): normalises with batch statistics"):
+        _fisher_diagonal(net, images, labels, engine="hooks", **kwargs)
 
 
 def test_mc_converges_to_exact(data) -> None:

@@ -129,7 +129,7 @@ def proximal_coupling(gammas: list[np.ndarray], costs: list[np.ndarray], step: f
 
 
 def _solve(costs: list[np.ndarray], log_prior: list[np.ndarray], reg: float) -> list[np.ndarray]:
-    import ot  # POT: here, so that reading the records does not import it
+    from taskdist.methods import pot as ot  # POT's solver only, here: reading the records does not import it
 
     if not reg > 0:
         raise ValueError(f"the entropic regularisation must be > 0, got {reg}")

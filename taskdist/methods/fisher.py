@@ -29,15 +29,19 @@ Two engines (:mod:`taskdist.methods.persample`) evaluate the squared per-sample 
 products, vectorised over the batch (no Python loop over samples):
 
 - ``hooks`` (fast path), used when every trainable parameter is the ``weight`` or ``bias``
-  of an ``nn.Linear`` or ``nn.Conv2d`` (zeros padding, ``groups=1``) that is called once
-  per forward and whose output is not modified in place afterwards (any other module,
-  e.g. ReLU, pooling, a frozen BatchNorm, may appear between them). Forward hooks record
-  each layer's input ``a``; one ``torch.autograd.grad`` per vector ``v`` gives the
-  per-sample gradients ``delta`` of the layer outputs; then per sample
-  ``grad W = delta a^T`` (Linear) or ``delta unfold(a)^T`` (Conv2d) and
-  ``grad b = sum over positions of delta``, squared and summed over the batch
-  (for 2-D Linear input without materialising the per-sample gradients:
-  ``sum_i delta_i^2 (a_i^2)^T``). This is the approach of BackPACK and Opacus.
+  of an ``nn.Linear``, an ``nn.Conv2d`` (zeros padding, any ``groups``), a BatchNorm in eval mode
+  (running statistics), an ``nn.LayerNorm`` or an ``nn.GroupNorm``, each called once per forward
+  (any other module, e.g. ReLU, pooling, may appear between them; outputs changed in place
+  afterwards, as in torchvision's models, are handed on as copies). Forward hooks record each
+  layer's input ``a``; one ``torch.autograd.grad`` per vector ``v`` gives the per-sample
+  gradients ``delta`` of the layer outputs; then per sample ``grad W = delta a^T`` (Linear) or
+  ``delta unfold(a)^T`` (Conv2d), ``grad b = sum over positions of delta``, ``grad gamma = sum
+  over positions of delta * xhat`` (normalisations), squared and summed over the batch. For a
+  layer with few output positions the sum of squares is taken without forming any per-sample
+  gradient, from products over pairs of positions (for 2-D Linear input:
+  ``sum_i delta_i^2 (a_i^2)^T``). This is the approach of BackPACK and Opacus; every
+  torchvision architecture the README lists takes it. When a model has a module it does not
+  cover, the job log says which (a warning) and the ``func`` engine computes the whole model.
 - ``func`` (generic fallback for any module), ``torch.func.vmap`` over samples of a
   ``torch.func.vjp`` of ``torch.func.functional_call``; it materialises the per-sample
   gradients of all trainable parameters for a batch.
@@ -166,9 +170,9 @@ def fisher_diagonal(
     ``e_y - p_i`` (empirical), ``(e_{y_ij} - p_i) / sqrt(k)`` (mc), and the ``C`` columns
     ``sqrt(p_ic) (e_c - p_i)`` of ``S_i = diag(sqrt p_i) - p_i sqrt(p_i)^T``, a square root of
     the logit-space Fisher ``diag(p_i) - p_i p_i^T = S_i S_i^T`` (exact). They are evaluated
-    vectorised over the batch either from layer activations and output gradients (Linear
-    and Conv2d layers; the fast path) or with ``torch.func`` (any module); see the module
-    docstring. The backward work of ``"exact"`` is ``C`` times that of ``"empirical"``, of
+    vectorised over the batch either from layer activations and output gradients (Linear,
+    Conv2d and normalisation layers; the fast path) or with ``torch.func`` (any module); see the
+    module docstring. The backward work of ``"exact"`` is ``C`` times that of ``"empirical"``, of
     ``"mc"`` ``min(mc_samples, C)`` times: with ``mc_samples >= C`` the draws are grouped by
     class, ``sum_j g(y_ij)^2 = sum_c n_ic g(c)^2`` (``n_ic`` = number of draws of ``c``).
 
@@ -245,9 +249,11 @@ def _fisher_diagonal(
             else:
                 try:
                     sums = run(HookEngine)
-                except Unsupported:
+                except Unsupported as e:
                     if engine == "hooks":
                         raise
+                    log.warning("fisher: FuncEngine (torch.func, much slower) for this model, as the hook engine "
+                                "does not cover %s", e)
                     sums = run(FuncEngine)
     finally:
         for m, mode in modes.items():
