@@ -540,8 +540,10 @@ class CoupledSpec:
     ``samples`` per task (at most), in blocks of ``block``; ``steps`` values of
     τ after 0, ``steps_per_tau`` Adam steps (``lr``) of ``batch_size`` pairs
     each; ``outer`` iterations of the coupling; ``entropy`` the first
-    coupling's entropic regularisation and ``proximal`` the proximal step's,
-    both relative to a block's mean cost.
+    coupling's entropic regularisation, relative to a block's mean cost, and
+    ``proximal`` the proximal step's, relative to the spread of a block's
+    lengths; ``head`` ``union`` (one output per class identity) or
+    ``disjoint`` (a new output per target label).
     """
 
     samples: int
@@ -553,6 +555,8 @@ class CoupledSpec:
     outer: int
     entropy: float
     proximal: float
+    head: str
+    optimizer: str
 
 
 @dataclass(frozen=True)
@@ -561,8 +565,10 @@ class BoundSpec:
 
     ``setting`` LearnedAll / LearnedA / FixedAll; at most ``samples`` source
     examples; ``epochs`` Adam steps (``lr`` for A, Ā, b and B, ``lr_prior``
-    for D) on the bound plus ``penalty`` times the inverse penalty;
-    ``linear_l2`` for the new linear head it is compared with.
+    for D) on the bound plus ``penalty`` times the inverse penalty, the
+    exact OT re-solved every ``ot_every`` steps; ``linear_l2`` for the new
+    linear head it is compared with; ``head`` ``network`` (certified) or
+    ``refit`` (the authors', gradient-penalised at ``refit_tau``).
     """
 
     setting: str
@@ -572,6 +578,9 @@ class BoundSpec:
     lr_prior: float
     penalty: float
     linear_l2: float
+    ot_every: int
+    head: str
+    refit_tau: float
 
 
 @dataclass(frozen=True)

@@ -354,13 +354,17 @@ def pair_path(
 ) -> dict:
     """A path-length distance ``d(source -> target)`` (:func:`taskdist.methods.coupled.distance`): the source network
     (checkpoint ``source``) on its own train examples and the target's labelled examples (dataset and whole task
-    table each; ``budget``, the target's labelled budget, selects its examples, or None its whole train split)."""
+    table each; ``budget``, the target's labelled budget, selects its examples, or None its whole train split).
+    Each task's labels are named by the dataset classes they hold, so the path's head can share a class of both."""
     from taskdist.methods import coupled
 
     target_dataset, target_table = target_data
     xs = tasks.arrays(*source_data, "train")
     xt = tasks.arrays(target_dataset, method_examples(target_table, budget), "train")
-    return coupled.distance(method, load_network(source, device), xs, xt, spec, seed)
+    classes = tuple(coupled.class_identities(table["label"].to_numpy(),
+                                             data.labels[tasks.rows(data, table["index"].to_numpy())], data.class_names)
+                    for data, table in (source_data, target_data))
+    return coupled.distance(method, load_network(source, device), xs, xt, spec, seed, classes=classes)
 
 
 def pair_bound(

@@ -1,4 +1,5 @@
-"""Tests of taskdist.methods.bound: the W1 term by hand, the label assignment, the bound on a trained toy network."""
+"""Tests of taskdist.methods.bound: the W1 term by hand and against POT, the label assignment, the reused OT plan,
+the bound on a trained toy network (LearnedAll learning the label map), the authors' refit head."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from test_coupled import toy_net, toy_task
 from taskdist.methods import bound
 from taskdist.specs import BoundSpec
 
-SPEC = BoundSpec(setting="LearnedAll", samples=60, epochs=15, lr=0.01, lr_prior=1e-4, penalty=1.0, linear_l2=0.1)
+SPEC = BoundSpec(setting="LearnedAll", samples=60, epochs=15, lr=0.01, lr_prior=1e-4, penalty=1.0, linear_l2=0.1,
+                 ot_every=5, head="network", refit_tau=0.2)
 
 
 def test_wasserstein_by_hand():
@@ -30,11 +32,48 @@ def test_wasserstein_by_hand():
     assert float(w1) == pytest.approx(0.5 * 1 + 0.25 * np.sqrt(16 + 4) + 0.25 * 2)  # (0,0) sends 1/4 to (4,2)
 
 
+def test_exact_ot_is_pots_and_a_reused_plan_is_exact_where_it_was_solved():
+    import ot
+
+    gen = np.random.default_rng(0)
+    cost = torch.from_numpy(gen.uniform(size=(12, 7)))
+    a = torch.from_numpy(gen.dirichlet(np.ones(12))).requires_grad_(True)
+    value, plan = bound.transport(cost, a)
+    b = np.full(7, 1 / 7)
+    assert float(value.detach()) == pytest.approx(ot.emd2(a.detach().numpy(), b, cost.numpy()), abs=1e-12)
+    assert np.allclose(plan.gamma, ot.emd(a.detach().numpy(), b, cost.numpy()), atol=1e-12)
+    value.backward()
+    expected = torch.from_numpy(a.detach().numpy()).requires_grad_(True)
+    ot.emd2(expected, torch.from_numpy(b), cost).backward()  # POT's gradient in the masses: the dual potential
+    g, e = a.grad.numpy(), expected.grad.numpy()
+    assert np.allclose(g - g.mean(), e - e.mean(), atol=1e-9)
+    reused, none = bound.transport(cost, a.detach(), plan)
+    assert none is None and float(reused) == pytest.approx(float(value), abs=1e-12)
+    moved = cost + 0.01 * torch.from_numpy(gen.normal(size=(12, 7)))
+    assert float(bound.transport(moved, a.detach(), plan)[0]) >= float(bound.transport(moved, a.detach())[0]) - 1e-12, \
+        "a plan of other costs transports at least the optimal cost"
+
+
+def test_the_bound_does_not_import_pots_solvers():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from taskdist.methods import bound; "
+            "bound.emd(np.full(3, 1 / 3), np.full(3, 1 / 3), np.eye(3)); "
+            "assert 'sklearn.cluster' not in sys.modules and 'ot.lowrank' not in sys.modules; "
+            "assert 'ot' not in sys.modules, 'the stand-in package stayed'; "
+            "import ot; assert callable(ot.emd), 'the real POT imports afterwards'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_assignment_is_a_random_column_stochastic_map():
     perm = bound.assignment(4, 4, seed=0)
     assert (perm.sum(0) == 1).all() and (perm.sum(1) == 1).all(), "a permutation when the counts match"
     many = bound.assignment(2, 5, seed=1)
     assert (many.sum(0) == 1).all() and sorted(many.sum(1)) == [2, 3]
+    few = bound.assignment(5, 2, seed=1)  # fewer source than target classes: every target class still gets mass
+    assert np.allclose(few.sum(0), 1) and (few.sum(1) > 0).all()
+    assert sorted((few > 0).sum(0)) == [2, 3] and set(np.unique(few[few > 0]).round(4)) == {0.5, 0.3333}
     assert not np.array_equal(bound.assignment(4, 4, seed=0), bound.assignment(4, 4, seed=2))
 
 
@@ -64,3 +103,29 @@ def test_the_bound_holds_learning_only_tightens_it_and_keeps_b_and_d_distributio
     assert out["LearnedA"]["bound"] <= out["FixedAll"]["bound"]
     trace = [t["bound"] for t in out["LearnedAll"]["trace"]]
     assert min(trace) == pytest.approx(out["LearnedAll"]["bound"]), "the best iterate is kept"
+
+
+def test_learned_all_learns_the_identity_label_map_and_is_never_looser_than_fixed_all(source_net):
+    """Target: the source's own four classes (another draw). From a near-uniform start LearnedAll finds the
+    identity map, which the fixed random assignment is not; its bound is at most FixedAll's."""
+    source, target, test = toy_task(80, 4, 0, seed=1), toy_task(40, 4, 0, seed=2), toy_task(40, 4, 0, seed=3)
+    spec = BoundSpec(**{**vars(SPEC), "samples": 40, "epochs": 60, "lr": 0.05})
+    out = {s: bound.transfer_bound(source_net, source, target, test, BoundSpec(**{**vars(spec), "setting": s}), 0)
+           for s in ("LearnedAll", "FixedAll")}
+    B = np.array(out["LearnedAll"]["label_map"])
+    assert np.array_equal(B.argmax(0), np.arange(4)), B.round(2)
+    assert not np.array_equal(np.array(out["FixedAll"]["label_map"]).argmax(0), np.arange(4))
+    assert out["LearnedAll"]["bound"] <= out["FixedAll"]["bound"]
+    assert out["LearnedAll"]["terms"]["target_loss"] < np.log(4), "better than a uniform guess"
+    assert out["LearnedAll"]["best_epoch"] > 0 and out["LearnedAll"]["exact_solves"] == 1 + 60 // 5 + 1
+
+
+def test_the_refit_head_is_the_authors(source_net):
+    """head: refit: the source head refit with its input gradients kept under the penalty's threshold, an empirical
+    tau, a class-conditional W1 (no transport across labels)."""
+    source, target, test = toy_task(80, 4, 0, seed=1), toy_task(40, 2, 1, seed=2), toy_task(40, 2, 1, seed=3)
+    r = bound.transfer_bound(source_net, source, target, test, BoundSpec(**{**vars(SPEC), "head": "refit"}), 0)
+    assert r["head"] == "refit" and r["refit"]["accuracy"] > 0.6
+    assert r["refit"]["max_gradient"] ** 2 <= 0.2 * 1.05
+    assert r["terms"]["mismatch"] == bound.CLASS_CONDITIONAL and r["terms"]["wasserstein"] < 1e4
+    assert r["terms"]["bound"] == pytest.approx(sum(r["terms"][k] for k in bound.TERMS))

@@ -20,6 +20,7 @@ RUNS = {
     "configs/ftd_cifar10.yaml": ["ftd_cifar10.yaml"],
     "configs/gao_cifar100.yaml": ["gao_cifar100.yaml"],
     "configs/gao_cifar100.yaml configs/gao_cifar100_wide.yaml": ["gao_cifar100.yaml", "gao_cifar100_wide.yaml"],
+    "configs/gao_cifar100.yaml configs/gao_authors_scale.yaml": ["gao_cifar100.yaml", "gao_authors_scale.yaml"],
     "configs/mehra_small.yaml": ["mehra_small.yaml"],
     "configs/literature.yaml": ["literature.yaml"],
     "configs/literature.yaml configs/wide_network.yaml": ["literature.yaml", "wide_network.yaml"],

@@ -1,4 +1,5 @@
-"""Tests of taskdist.methods.coupled: the schedule, the blocked couplings (POT) and the length of a trained path."""
+"""Tests of taskdist.methods.coupled: the schedule, the blocked couplings (against POT), the head over the union of
+class identities and the length of a trained path."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from taskdist.nets import models
 from taskdist.specs import ArchSpec, CoupledSpec
 
 SPEC = CoupledSpec(samples=24, block=8, steps=6, steps_per_tau=3, batch_size=8, lr=0.003, outer=2, entropy=0.05,
-                   proximal=0.1)
+                   proximal=0.1, head="union", optimizer="adam")
 
 
 def test_schedule_runs_from_0_to_1_densest_near_both_ends():
@@ -49,13 +50,34 @@ def test_blocked_cost_equals_the_unblocked_cost_on_its_blocks():
     assert np.allclose(coupled.cosine_cost(np.zeros((2, 5)), zt[:3]), 1.0), "a zero vector has no direction"
 
 
+@pytest.mark.parametrize("eps", [1.0, 0.05, 0.005])
+def test_torch_sinkhorn_is_pots_log_domain_sinkhorn(eps):
+    gen = np.random.default_rng(3)
+    cost = gen.uniform(size=(25, 25))
+    a, b = gen.dirichlet(np.ones(25)), np.full(25, 1 / 25)
+    ours = coupled.sinkhorn_log(a, b, cost, eps, tol=1e-12)
+    pot = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", numItermax=5_000, stopThr=1e-12)
+    assert np.allclose(ours, pot, atol=1e-9)
+
+
+def test_the_coupled_distance_does_not_import_pot():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from taskdist.methods import coupled; "
+            "coupled.initial_coupling([np.random.default_rng(0).uniform(size=(5, 5))], 0.1); "
+            "assert 'ot' not in sys.modules, 'POT imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_one_block_is_the_unblocked_entropic_plan():
     zs, zt = features(n=12)
     cost = coupled.cosine_cost(zs, zt)
     [gamma] = coupled.initial_coupling([cost], reg=0.1)
     w = np.full(12, 1 / 12)
+    # at most coupled.SINKHORN_ITERATIONS iterations, then rounded onto the marginals
     assert np.allclose(gamma, ot.sinkhorn(w, w, cost, 0.1 * cost.mean(), method="sinkhorn_log", stopThr=1e-10),
-                       atol=1e-9)
+                       atol=1e-6)
 
 
 @pytest.mark.parametrize("make", ["independent", "initial", "proximal"])
@@ -93,6 +115,43 @@ def test_the_coupling_follows_the_cost():
     far = coupled.proximal_coupling([gamma], [new], step=0.01)[0]
     assert (far * other).sum() > (near * other).sum() > (gamma * other).sum()
     assert np.array_equal(far.argmax(axis=1), np.arange(1, 9) % 8)
+    assert 0 < coupled.moved([gamma], [near]) < coupled.moved([gamma], [far]) <= 1
+    assert coupled.moved([gamma], [gamma]) == 0
+
+
+def test_the_proximal_step_ignores_a_common_offset_of_the_lengths():
+    """ε follows the spread of the lengths, not their mean: adding the same length to every pair (a head that
+    makes every path pay it) changes neither the step nor the plan."""
+    zs, _ = features(n=8, d=8)
+    [gamma] = coupled.initial_coupling([coupled.cosine_cost(zs, zs)], reg=1.0)
+    lengths = np.random.default_rng(0).uniform(size=(8, 8))
+    plain = coupled.proximal_coupling([gamma], [lengths], step=0.1)[0]
+    offset = coupled.proximal_coupling([gamma], [lengths + 3.0], step=0.1)[0]
+    assert np.allclose(plain, offset, atol=1e-10)
+    assert coupled.moved([gamma], [plain]) > 0.3, "a small step relative to the spread moves far"
+    flat = coupled.proximal_coupling([gamma], [np.full((8, 8), 2.0)], step=0.1)[0]
+    assert np.allclose(flat, gamma, atol=1e-12), "equal lengths: every plan is optimal, the old one stays"
+
+
+def test_class_identities_name_labels_by_their_dataset_classes():
+    names = ("zero", "one", "two", "three")
+    labels = np.array([0, 0, 1, 1, 1])
+    original = np.array([0, 2, 1, 3, 3])
+    assert coupled.class_identities(labels, original, names) == [("two", "zero"), ("one", "three")]
+
+
+def test_the_union_head_shares_a_class_of_both_tasks():
+    source = [("0",), ("1",), ("2",)]
+    outputs, new = coupled.head_outputs(source, [("2",), ("7",), ("0",)], 3, 3, "union")
+    assert outputs.tolist() == [2, 3, 0] and new == 1
+    outputs, new = coupled.head_outputs(source, [("2",), ("7",), ("0",)], 3, 3, "disjoint")
+    assert outputs.tolist() == [3, 4, 5] and new == 3
+    outputs, new = coupled.head_outputs(None, None, 3, 2, "union")
+    assert outputs.tolist() == [3, 4] and new == 2, "unknown identities: every target label is new"
+    assert coupled.head_outputs(source, [("0", "2"), ("1",)], 3, 2, "union")[0].tolist() == [3, 1], \
+        "a merged label is a class of its own"
+    with pytest.raises(ValueError, match="union"):
+        coupled.head_outputs(source, source, 3, 3, "shared")
 
 
 def test_spec_of_a_method_holds_only_what_it_reads():
@@ -148,7 +207,10 @@ def test_path_length_is_reproducible_and_leaves_the_source_unchanged(source_net,
     assert trace["length"][0] == 0
     assert all(0 <= a <= 1 for a in trace["source_accuracy"] + trace["target_accuracy"])
     assert len(out["iterations"]) == (SPEC.outer if method == "coupled" else 1)
-    assert (out["coupling"] is None) == (method == "finetune_length")
+    assert (out["coupling"] is None) == (method != "coupled")
+    assert out["head"] == {"shared": 0, "new": 3}
+    if method == "coupled":
+        assert 0 <= out["iterations"][0]["moved"] <= 1 and "moved" not in out["iterations"][-1]
     again = coupled.distance(method, source_net, source, target, SPEC, seed=5)
     assert again == out
     assert coupled.distance(method, source_net, source, target, SPEC, seed=6)["distance"] != out["distance"]
@@ -164,7 +226,7 @@ def test_the_path_reaches_the_target_through_the_joint_head(source_net):
     assert trace["source_accuracy"][0] > 0.9 and trace["target_accuracy"][0] < 0.6
     assert trace["target_accuracy"][-1] > 0.9
 
-    joint = coupled.joint_head(source_net, 3, seed=0)
+    joint = coupled.joint_head(source_net, 3, seed=0)  # 3 new outputs
     assert joint.n_classes == 5
     assert torch.equal(joint.head.weight[:2], source_net.head.weight)
     assert torch.equal(joint.body.fc.weight, source_net.body.fc.weight)
@@ -176,20 +238,73 @@ def test_weighted_length_weighs_each_pair_by_the_coupling():
     assert coupled.weighted_length(gammas, lengths) == pytest.approx(0.5 + 0.5 + 1.0)
 
 
+QUADRANTS = [(f"q{k}",) for k in range(4)]
+
+
 @pytest.mark.parametrize("method", registry.PATH_METHODS)
-def test_a_resample_is_about_as_far_as_a_task_with_disjoint_classes(source_net, method):
-    """A measured property of the paper's head, not a wish: the issue asked that d(a, a') <= d(a, disjoint) / 2, and
-    it does not hold. The target's labels are new outputs after the source's, even when the classes are the same,
-    so a path to the resample must move every confident prediction from source label c to target label c: a
-    Fisher-Rao length of about pi per sample (two near-certain distributions on different outcomes), which a task
-    with other classes needs as well. The ratio comes out 0.8-1.2 here and ~0.8 on the default experiment (README).
-    Should this test fail, the length has started to see the task difference beyond the label switch: update the
-    README's reading of the floors."""
+def test_a_resample_is_nearer_than_a_task_with_other_classes(source_net, method):
+    """Through the head over the union of class identities a task is near its resample: the path keeps the source's
+    outputs and has little to learn, where a task with other classes needs new outputs (with the disjoint head of
+    taskdist before, a resample paid about pi of Fisher-Rao length per sample and was as far as a task with other
+    classes: ratios 0.8-1.2)."""
     spec = CoupledSpec(**{**vars(SPEC), "samples": 40, "steps": 6, "steps_per_tau": 6, "lr": 0.01})
     source = toy_task(60, 2, 0, seed=1)
     resample, disjoint = toy_task(60, 2, 0, seed=10), toy_task(60, 2, 2, seed=20)  # same quadrants; the other two
-    near = coupled.distance(method, source_net, source, resample, spec, seed=0)
-    far = coupled.distance(method, source_net, source, disjoint, spec, seed=0)
-    assert near["path"]["source_accuracy"][0] > 0.9 and near["path"]["target_accuracy"][0] < 0.1
-    assert near["path"]["target_accuracy"][-1] > 0.5, "the path moves the resample to the target's labels"
-    assert near["distance"] > 0.5 * far["distance"], (near["distance"], far["distance"])
+    near = coupled.distance(method, source_net, source, resample, spec, seed=0, classes=(QUADRANTS[:2], QUADRANTS[:2]))
+    far = coupled.distance(method, source_net, source, disjoint, spec, seed=0, classes=(QUADRANTS[:2], QUADRANTS[2:]))
+    assert near["head"] == {"shared": 2, "new": 0} and far["head"] == {"shared": 0, "new": 2}
+    assert near["path"]["target_accuracy"][0] > 0.9, "the source's outputs already classify the resample"
+    assert far["path"]["target_accuracy"][-1] > 0.5, "the path moves to the other classes"
+    assert 1.5 * near["distance"] < far["distance"], (near["distance"], far["distance"])
+
+
+# -- acceptance on the tiny config ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny config's dataset, tasks (with their resamples) and path settings, with task networks trained 40
+    epochs instead of its 6: at 6 the networks are near chance on their own task (train accuracy 0.39-0.71,
+    loss about ln 3), so that no distance can place a task near its resample."""
+    import dataclasses
+
+    from wf import REPO
+
+    from taskdist import stages
+    from taskdist.config import load
+    from taskdist.data import datasets, tasks
+    from taskdist.specs import RESAMPLE_SUFFIX, resample
+
+    exp = load(REPO / "tests" / "workflow" / "tiny.yaml")
+    ds = exp.datasets["digits"]
+    dataset = datasets.load(ds.name, exp.image, split=ds.split, seed=exp.seed, root=ds.root, download=ds.download)
+    specs = {**exp.tasks, **{t + RESAMPLE_SUFFIX: resample(s) for t, s in exp.tasks.items()}}
+    tables = {tid: tasks.materialize(spec, dataset.labels, dataset.pool) for tid, spec in specs.items()}
+    train = dataclasses.replace(exp.train, epochs=40)
+    nets = {tid: stages.train_task(specs[tid], dataset, tables[tid], exp.network, train, torch.device("cpu"))
+            for tid in exp.tasks}
+    return exp, dataset, tables, nets
+
+
+@pytest.mark.parametrize("method", ["coupled", "finetune_length"])
+def test_on_the_tiny_config_a_task_is_nearer_its_resample_than_any_task_with_other_classes(tiny, method):
+    """d(a -> b) >= 1.5 d(a -> a') for every task b of other classes than a (all of the tiny config's: digits
+    0-2, 7-9 and a parity of 0-5), as the workflow's job computes it (stages.pair_path, the labelled budget of the
+    target, the pair's seed). Measured: ratios 2.8-3.4 (coupled) and 3.3-3.9 (finetune_length); with the head
+    that gave every target label a new output, 0.7-1.2."""
+    from taskdist import stages
+    from taskdist.config import stable_seed
+    from taskdist.specs import RESAMPLE_SUFFIX
+
+    exp, dataset, tables, nets = tiny
+    spec = coupled.spec_of(method, registry.path_reads(method, exp.coupled))
+
+    def d(a, b):
+        budget = exp.transfer.labelled_budget(stable_seed(exp.seed, "transfer", b))
+        return stages.pair_path(method, nets[a], (dataset, tables[a]), (dataset, tables[b]), budget, spec,
+                                stable_seed(exp.seed, "path", a, b), torch.device("cpu"))["distance"]
+
+    for a in exp.tasks:
+        floor = d(a, a + RESAMPLE_SUFFIX)
+        others = {b: d(a, b) for b in exp.tasks if b != a}
+        assert min(others.values()) >= 1.5 * floor, (a, floor, others)

@@ -294,7 +294,7 @@ def test_path_lengths_make_their_matrix_and_floor(digits, nets, method, tmp_path
                                             reversed_paths({p: paths[p] for p in floors}))
     square = matrices.to_square(matrix, order=TASKS)
     assert np.all(np.diag(square.to_numpy()) == 0) and (square.to_numpy()[~np.eye(3, dtype=bool)] > 0).all()
-    assert (floor["value"] > 0).all()  # a path to the resample relabels: tests/test_coupled.py
+    assert (floor["value"] > 0).all()  # a path to the resample still moves (tests/test_coupled.py: by less)
     with pytest.raises(io.ArtifactError, match="records of the methods"):
         other = "uncoupled" if method == "coupled" else "coupled"
         aggregates.path_lengths(other, [paths[p] for p in pairs], [paths[p] for p in floors])

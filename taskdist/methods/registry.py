@@ -43,7 +43,7 @@ METHODS: dict[str, Method] = {
                False),
         Method("coupled", "Coupled transfer distance (Gao & Chaudhari 2021): Fisher-Rao length of the path "
                "interpolating OT-coupled samples", False),
-        Method("uncoupled", "Uncoupled transfer distance: the same path with the independent coupling", False),
+        Method("uncoupled", "Uncoupled transfer distance: the path on the mixture of the two tasks' samples", False),
         Method("finetune_length", "Fisher-Rao length of plain fine-tuning on the target (Gao & Chaudhari 2021)",
                False),
         Method("transfer_bound", "Transferability bound (Mehra et al. 2023): optimised upper bound on the target "
@@ -60,8 +60,8 @@ SCORE_METHODS = tuple(name for name, m in METHODS.items() if m.kind == "score")
 PATH_METHODS = ("coupled", "uncoupled", "finetune_length")
 """The path-length methods (:mod:`taskdist.methods.coupled`), one rule for the three."""
 
-_PATH = ("samples", "steps", "steps_per_tau", "batch_size", "lr")
-PATH_READS = {"finetune_length": _PATH, "uncoupled": (*_PATH, "block"),
+_PATH = ("samples", "steps", "steps_per_tau", "batch_size", "lr", "optimizer", "head")
+PATH_READS = {"finetune_length": _PATH, "uncoupled": _PATH,
          "coupled": (*_PATH, "block", "outer", "entropy", "proximal")}
 """The settings (fields of :class:`~taskdist.specs.CoupledSpec`) each method reads: a job's params hold these
 only, so changing the coupling's settings reruns no fine-tuning length."""
