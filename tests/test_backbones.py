@@ -349,7 +349,7 @@ def backbone_config() -> dict:
     cfg["tasks"] = cfg["tasks"][:2]  # low, high
     cfg["image"] = {"size": 12, "channels": 1}
     cfg["network"] = {"arch": "resnet18"}
-    cfg["train"] = {"epochs": 1, "batch_size": 16, "lr": 0.001}
+    cfg["train"] = {"max_epochs": 1, "patience": None, "batch_size": 16, "lr": 0.001}
     # few samples: the job is what is tested here, the Fisher's values are tested above
     cfg["fisher"] = {
         "samples": 4,

@@ -280,7 +280,7 @@ def tiny():
     dataset = datasets.load(ds.name, exp.image, split=ds.split, seed=exp.seed, root=ds.root, download=ds.download)
     specs = {**exp.tasks, **{t + RESAMPLE_SUFFIX: resample(s) for t, s in exp.tasks.items()}}
     tables = {tid: tasks.materialize(spec, dataset.labels, dataset.pool) for tid, spec in specs.items()}
-    train = dataclasses.replace(exp.train, epochs=40)
+    train = dataclasses.replace(exp.train, max_epochs=40, patience=None)
     nets = {tid: stages.train_task(specs[tid], dataset, tables[tid], exp.network, train, torch.device("cpu"))
             for tid in exp.tasks}
     return exp, dataset, tables, nets
