@@ -57,7 +57,8 @@ def test_changing_what_an_embedding_reads_reruns_the_embeddings(task2vec_run):
 
 # The params of jobs that read a target's labelled budget, under the tiny config, as the workflow built them before
 # the budget had a spec (taskdist.specs.BudgetSpec) and a module (taskdist.data.budget) of its own, plus what changed
-# since on purpose (the budget's method_samples, distances.target_samples; the ground truth's version 4): Snakemake
+# since on purpose (the budget's method_samples, distances.target_samples; the ground truth's version 4;
+# the scores' version 4): Snakemake
 # compares the repr of each param, so a changed key, value or key order would recompute every such job of earlier
 # runs.
 LOW = {"id": "low", "dataset": "digits", "label_map": ((0,), (1,), (2,)), "label_names": ("0", "1", "2"),
@@ -79,7 +80,7 @@ EXPECTED_PARAMS = {
                               "method_samples": None, "version": 4},
                      "resample": {"samples_per_class": 6, "holdout_per_class": 3, "seed": 93538797,
                                   "method_samples": None, "version": 4}},
-        "version": 3},
+        "version": 4},
 }
 
 # Loads the workflow (no DAG, no job) and prints the repr of the params a rule's job gets for some wildcards.

@@ -173,7 +173,8 @@ def test_target_scores_make_every_score_matrix_and_floor(digits, nets, tmp_path)
         budgets = {"task": budget(target), "resample": budget(RESAMPLED[target])}
         sources = {s: nets[s] for s in TASKS if s != target}
         table = stages.target_scores(sources, dataset, samples, budgets, CPU)
-        assert list(table.columns) == ["source", "sample", "method", "value"]
+        assert list(table.columns) == ["source", "sample", "method", "value", "examples", "features"]
+        assert (table["features"] == EXP.network.hidden).all() and (table["examples"] > 0).all()
         assert sorted(zip(table["source"], table["sample"], table["method"], strict=True)) == sorted(
             itertools.product(sources, samples, SCORES))
         assert np.isfinite(table["value"]).all()
