@@ -73,8 +73,9 @@ KINDS = (
     "transfer_bound",
 )
 """Job kinds (workflow scripts) whose fixed cost ``--kinds`` measures."""
-SOLVER = {"path_length": "pot._submodule('ot.bregman._sinkhorn')", "transfer_bound": "pot._submodule('ot.lp')"}
-"""What the kinds that solve transport problems load when they first call POT (:mod:`taskdist.methods.pot`)."""
+SOLVER = {"transfer_bound": "pot._submodule('ot.lp.emd_wrap')"}
+"""What the kinds that solve transport problems load when they first call POT (:mod:`taskdist.methods.pot`): the
+bound's network simplex; the path lengths solve their Sinkhorn in torch and load no POT."""
 
 
 def script_imports(kind: str) -> str:

@@ -1,12 +1,13 @@
-"""The two POT solvers taskdist uses, without ``import ot``'s cost.
+"""POT's solvers without ``import ot``'s cost.
 
 ``import ot`` runs POT's ``__init__``, which imports every solver it has and with them scipy.stats,
 scikit-learn and more: about 1.6 CPU-s on top of torch (POT 0.9.7), paid by every job that solves a
-transport problem. The solvers used here need far less: :func:`emd2` (exact OT, ``ot.lp``) and
-:func:`sinkhorn` (``ot.bregman._sinkhorn``) import about 0.35 CPU-s of it. They are loaded, the first time
-one is called, as submodules of POT's packages whose ``__init__`` is skipped; the functions are POT's
-own (same arguments, same results). A later ``import ot`` elsewhere in the process works as usual and
-reuses the loaded submodules.
+transport problem. :func:`_submodule` loads one of POT's modules as a submodule of packages whose
+``__init__`` is skipped: the transferability bound loads its network simplex (``ot.lp.emd_wrap``) so
+(:func:`taskdist.methods.bound.emd`; the coupled distance solves its Sinkhorn in torch). :func:`emd2` and
+:func:`sinkhorn` are POT's own functions loaded the same way (about 0.35 CPU-s), for code that wants
+POT's interface; the workflow's jobs do not call them. A later ``import ot`` elsewhere in the process
+works as usual and reuses the loaded submodules.
 """
 
 from __future__ import annotations
