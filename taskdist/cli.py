@@ -322,6 +322,10 @@ def tables(args: argparse.Namespace) -> int:
         size = sum(p.stat().st_size for p in written)
         print(f"wrote {len(written)} files ({size / 1e3:.0f} kB) to {args.out}")
         return 0
+    if args.tables_command == "compare":
+        report_tables.compare(args.first, args.second, args.out)
+        print(report_tables.rerun_blocks(report_tables.read_snapshot(args.out))["rerun-summary"])
+        return 0
     diffs = report_tables.render(args.snapshot, [args.readme, args.results], check=args.check, prefix=args.prefix,
                                  compare=args.compare)
     if args.check and diffs:
@@ -372,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run: the default run's tables; nas_claim: the TA-NAS claim's (configs/nas_claim.yaml)")
     p_snap.add_argument("--checkout", type=Path, default=None,
                         help="the git checkout that ran (default: the folder holding results)")
+    p_cmp = tab.add_parser("compare", help="how far two runs of one config differ, table by table (e.g. two "
+                           "machines): stored as a snapshot whose render fills the blocks rerun-*")
+    p_cmp.add_argument("first", type=Path, help="a run's snapshot (e.g. docs/results)")
+    p_cmp.add_argument("second", type=Path, help="the snapshot of a rerun of the same config")
+    p_cmp.add_argument("--out", type=Path, required=True, help="the folder to store the comparison in")
     p_render = tab.add_parser("render", help="fill the generated blocks of Markdown files from a snapshot")
     p_render.add_argument("snapshot", type=Path)
     p_render.add_argument("--readme", type=Path, default=Path("README.md"))

@@ -43,15 +43,17 @@ from taskdist.artifacts import io, matrices
 from taskdist.artifacts.matrices import to_square
 from taskdist.runtime import read_resources
 
-VERSION = 2
+VERSION = 3
 """Version of the snapshot layout and of the rendered blocks.
 
 2: snapshots have a kind (``run.json``: ``kind``): ``run`` (the default run's tables) or ``nas_claim`` (the TA-NAS
 claim's tables, :data:`NAS_CLAIM_TABLES`; blocks ``nas_claim-*``, :func:`nas_claim_blocks`); the NAS block has a
-seed column."""
+seed column;
+3: the kind ``rerun`` (:func:`compare`), blocks ``rerun-*``."""
 
-KINDS = ("run", "nas_claim")
-"""Kinds of snapshot. A Markdown file's blocks named ``nas_claim-*`` are filled from a ``nas_claim`` snapshot, the
+KINDS = ("run", "nas_claim", "rerun")
+"""Kinds of snapshot. A Markdown file's blocks named ``nas_claim-*`` are filled from a ``nas_claim`` snapshot,
+those named ``rerun-*`` from a ``rerun`` snapshot (:func:`compare`: how far two runs of one config differ), the
 others from a ``run`` snapshot: rendering one kind leaves the other's blocks as they are."""
 
 NAS_CLAIM_TABLES = {
@@ -246,19 +248,27 @@ def git(checkout: str | Path, *args: str) -> str | None:
 
 
 def machine() -> dict:
-    """The machine the snapshot is taken on: CPU model, cores, torch version, build and threads, Python."""
+    """The machine the snapshot is taken on: CPU model (and family, model number, stepping and microcode: two
+    CPUs of one model name can round differently), cores, torch version, build, threads and the vector
+    instructions its kernels use, Python."""
     import platform
 
-    cpu = None
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "stepping", "microcode") and key not in fields:
+                fields[key] = value.strip()
+            elif not key and fields:  # the first processor's block ends
                 break
     except OSError:
         pass
-    info = {"cpu": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    info = {"cpu": fields.get("model name") or platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "platform": platform.platform(), "python": platform.python_version()}
+    if "cpu family" in fields:
+        info["cpu_id"] = (f"family {fields['cpu family']}, model {fields.get('model')}, stepping "
+                          f"{fields.get('stepping')}, microcode {fields.get('microcode')}")
     try:
         import torch
     except ImportError:
@@ -269,7 +279,8 @@ def machine() -> dict:
     info.update({"torch": torch.__version__,
                  "torch_build": f"git {torch.version.git_version[:10]}, CUDA {torch.version.cuda or 'none'}, "
                                 f"parallel backend {backend}",
-                 "torch_threads": torch.get_num_threads()})
+                 "torch_threads": torch.get_num_threads(),
+                 "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()})
     return info
 
 
@@ -507,7 +518,10 @@ def _day(stamp: str | None) -> str:
 
 
 def run_line(run: dict) -> str:
-    """The line that starts every generated block: which run, when, where, under what load."""
+    """The line that starts every generated block: which run, when, where, under what load (of a ``rerun``
+    snapshot: both runs', one line each)."""
+    if run.get("kind") == "rerun":
+        return f"{run_line(run['first'])}\n\n{run_line(run['second'])}"
     m = run.get("machine", {})
     commit = (run.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if run.get("dirty") else "")
     load = "/".join(f"{x:.2f}" for x in run.get("load_average", []))
@@ -652,6 +666,120 @@ def shared_findings(first: Snapshot, second: Snapshot, names: tuple[str, str]) -
         return [_missing("the runs share no transfer setting")]
     table = pd.concat(frames, ignore_index=True)
     return [*lines, "", markdown(table, format_table(table))]
+
+
+MEASURED_COST = ("cpu_s", "wall_s", "seconds", "rss")
+"""Columns holding what a job cost (CPU and wall seconds, memory): machines differ in them by construction, so
+:func:`run_differences` leaves them out (tables named ``costs*`` too)."""
+
+
+def run_differences(first: Snapshot, second: Snapshot) -> pd.DataFrame:
+    """How far two runs of one config differ, column by column of every table both snapshots hold.
+
+    Rows are matched by position (the stages write them in a fixed order and both runs have the same tasks). One
+    row per table and column: ``cells`` compared, ``differ`` (how many differ at all: numbers by value, text such
+    as why a network stopped by equality), ``shown_differ`` (how many read differently as the documentation prints
+    them, :func:`format_table`), ``largest`` and ``median`` (the largest and the median absolute difference of the
+    numbers that differ; empty for text). A table of another shape or columns is one row, ``column`` saying so.
+    What jobs cost (:data:`MEASURED_COST`) is not compared.
+    """
+    rows = []
+    for name in sorted(set(first.tables) & set(second.tables)):
+        if name.startswith("costs"):
+            continue
+        a, b = first.tables[name], second.tables[name]
+        if list(a.columns) != list(b.columns) or a.shape != b.shape:
+            rows.append({"table": name, "column": f"(shapes differ: {a.shape} and {b.shape})", "cells": 0})
+            continue
+        a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+        shown_a, shown_b = format_table(a), format_table(b)
+        for column in a.columns:
+            if any(k in str(column) for k in MEASURED_COST):
+                continue
+            row = {"table": name, "column": str(column), "cells": len(a),
+                   "shown_differ": int((shown_a[column] != shown_b[column]).sum())}
+            if pd.api.types.is_numeric_dtype(a[column].dtype) and a[column].dtype != bool:
+                x, y = a[column].to_numpy(dtype=float), b[column].to_numpy(dtype=float)
+                gap = np.abs(x - y)[~((x == y) | (np.isnan(x) & np.isnan(y)))]
+                gap = np.where(np.isnan(gap), np.inf, gap)  # a value on one machine, missing on the other
+                row.update(differ=len(gap), largest=gap.max() if len(gap) else 0.0,
+                           median=float(np.median(gap)) if len(gap) else 0.0)
+            else:
+                row["differ"] = int((a[column].astype(str) != b[column].astype(str)).sum())
+            rows.append(row)
+    columns = ["table", "column", "cells", "differ", "shown_differ", "largest", "median"]
+    return pd.DataFrame(rows, columns=columns).fillna({"differ": 0, "shown_differ": 0}).astype(
+        {"cells": "int64", "differ": "int64", "shown_differ": "int64"})
+
+
+def differences_by_table(columns: pd.DataFrame) -> pd.DataFrame:
+    """:func:`run_differences` summed per table: cells, how many differ and read differently, the largest
+    difference and the column holding it."""
+    rows = []
+    for name, part in columns.groupby("table", sort=False):
+        numbers = part.dropna(subset=["largest"])
+        worst = numbers.loc[numbers["largest"].idxmax()] if len(numbers) and numbers["largest"].max() > 0 else None
+        rows.append({"table": name, "cells": int(part["cells"].sum()), "differ": int(part["differ"].sum()),
+                     "shown_differ": int(part["shown_differ"].sum()),
+                     "largest": math.nan if worst is None else worst["largest"],
+                     "column": part["column"].iloc[0] if part["cells"].eq(0).all()
+                     else "" if worst is None else worst["column"]})
+    return pd.DataFrame(rows, columns=["table", "cells", "differ", "shown_differ", "largest", "column"])
+
+
+def compare(first: str | Path, second: str | Path, out: str | Path) -> list[Path]:
+    """Store how far two runs of one config differ (:func:`run_differences`) as a ``rerun`` snapshot in ``out``:
+    ``differences.parquet`` and ``run.json`` with both runs' records. Rendered, it fills the blocks ``rerun-*``.
+
+    Raises
+    ------
+    ValueError
+        If either folder is not a ``run`` snapshot, or their settings differ (then they are not reruns of one
+        config and their numbers may differ for that reason).
+    """
+    a, b = read_snapshot(first), read_snapshot(second)
+    for snap in (a, b):
+        if snap.run.get("kind", "run") != "run":
+            raise ValueError(f"{snap.path} is a {snap.run.get('kind')!r} snapshot; compare takes two runs")
+    if a.run.get("settings") != b.run.get("settings"):
+        flat = [{k: json.dumps(v, sort_keys=True) for k, v in _flat(snap.run.get("settings") or {})} for snap in (a, b)]
+        keys = sorted(k for k in flat[0].keys() | flat[1].keys() if flat[0].get(k) != flat[1].get(k))
+        raise ValueError(f"{a.path} and {b.path} are not runs of one config: their settings differ in {keys[:8]}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _clear(out)
+    written = [out / "differences.parquet", out / "run.json"]
+    io.write_parquet(run_differences(a, b), written[0])
+    io.write_json({"kind": "rerun", "first": a.run, "second": b.run}, written[1])
+    return written
+
+
+def rerun_blocks(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
+    """The blocks of a ``rerun`` snapshot: ``rerun-summary`` (one line), ``rerun-tables`` (table by table) and
+    ``rerun-columns`` (every column that differs: the tolerance to read a table's figures with)."""
+    columns = snap.get("differences")
+    tables = differences_by_table(columns)
+    first, second = ((m.get("cpu"), m.get("torch_build")) for m in (snap.run[k].get("machine", {})
+                                                                      for k in ("first", "second")))
+    same = "the same" if first == second else "not the same"
+    changed, cells = tables[tables["differ"] > 0], int(tables["cells"].sum())
+    if tables["cells"].eq(0).any():
+        summary = (f"Tables that do not line up: {', '.join(tables.loc[tables['cells'].eq(0), 'table'])}; "
+                   "their runs differ in more than the last bits.")
+    elif changed.empty:
+        summary = (f"The two runs (CPU model and torch build: {same}) agree bit for bit: all {cells:,} cells of "
+                   f"{len(tables)} tables are equal.")
+    else:
+        summary = (f"The two runs (CPU model and torch build: {same}) differ in {int(changed['differ'].sum()):,} of "
+                   f"{cells:,} cells ({len(changed)} of {len(tables)} tables); as printed, "
+                   f"{int(tables['shown_differ'].sum()):,} cells read differently.")
+
+    def shown(frame: pd.DataFrame) -> pd.DataFrame:  # differences from 1e-9 to whole units
+        return frame.assign(**{c: ["" if pd.isna(v) else f"{v:.2g}" if v else "0" for v in frame[c]]
+                               for c in ("largest", "median") if c in frame.columns})
+
+    return {"rerun-summary": summary, "rerun-tables": shown(tables),
+            "rerun-columns": shown(columns[columns["differ"] > 0].reset_index(drop=True))}
 
 
 def _flat(value: object, prefix: str = "") -> Iterable[tuple[str, object]]:
@@ -823,6 +951,8 @@ def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
     """Every block's content: a table, lines of text, or a note that the run lacks it."""
     if snap.run.get("kind", "run") == "nas_claim":
         return nas_claim_blocks(snap)
+    if snap.run.get("kind") == "rerun":
+        return rerun_blocks(snap)
     blocks: dict[str, pd.DataFrame | list[str] | str] = {}
     run = snap.run
     settings = run.get("settings") or {}
@@ -908,9 +1038,11 @@ OPTIONAL = ("matrix-", "summary-")
 def ours(name: str, prefix: str = "", kind: str = "run") -> bool:
     """Whether a snapshot of ``kind`` rendered with ``prefix`` fills the block ``name``: ``benchmark.mantel`` is
     the one rendered with ``prefix="benchmark."``'s, ``mantel`` (no dot) the one's without; ``nas_claim-*``
-    blocks are a ``nas_claim`` snapshot's, every other block a ``run`` snapshot's."""
+    blocks are a ``nas_claim`` snapshot's, ``rerun-*`` a ``rerun`` snapshot's, every other block a ``run``
+    snapshot's."""
     rest = name[len(prefix):]
-    return name.startswith(prefix) and "." not in rest and rest.startswith("nas_claim-") == (kind == "nas_claim")
+    owner = next((k for k in KINDS if k != "run" and rest.startswith(f"{k}-")), "run")
+    return name.startswith(prefix) and "." not in rest and owner == kind
 
 
 def fill(text: str, blocks: Mapping[str, str], where: str = "the file", line: str = "", prefix: str = "",

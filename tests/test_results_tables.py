@@ -34,6 +34,60 @@ def test_documentation_matches_the_snapshot(snapshot, prefix, docs):
                        f"--prefix '{prefix}'` (run it to regenerate):\n" + "".join(diffs)[:4000])
 
 
+def test_documentation_matches_the_stored_rerun():
+    """The README's and docs/results.md's rerun-* blocks are the render of the stored comparison of two machines'
+    runs (docs/results/rerun, `taskdist tables compare`)."""
+    snapshot = SNAPSHOT / "rerun"
+    run = report_tables.read_snapshot(snapshot).run
+    assert run["kind"] == "rerun" and run["first"]["settings"] == run["second"]["settings"]
+    diffs = report_tables.render(snapshot, DOCS, check=True)
+    assert not diffs, ("the documentation differs from `taskdist tables render docs/results/rerun` (run it to "
+                       "regenerate):\n" + "".join(diffs)[:4000])
+    text = (REPO / "README.md").read_text()
+    assert "<!-- generated:rerun-summary -->" in text and "<!-- generated:rerun-columns -->" in text
+
+
+def test_run_differences_count_what_moved_between_two_runs(tmp_path):
+    results = _tiny_results(tmp_path / "run")
+    first = report_tables.read_snapshot(report_tables.snapshot(results, tmp_path / "a")[0].parent)
+    same = report_tables.run_differences(first, first)
+    assert len(same) and same["differ"].eq(0).all() and same["cells"].gt(0).all()
+    mantel = first.tables["mantel"].copy()
+    mantel.loc[1, "statistic"] += 0.25  # one number, by hand
+    mantel.loc[0, "method"] = "pearson"  # one text cell
+    costs = first.tables["costs"].assign(cpu_s=99.0)  # what a job cost is not compared
+    second = report_tables.Snapshot(first.path, first.run, {**first.tables, "mantel": mantel, "costs": costs,
+                                                            "selection": first.tables["selection"].iloc[:1]})
+    diff = report_tables.run_differences(first, second).set_index(["table", "column"])
+    assert diff.loc[("mantel", "statistic"), "differ"] == 1
+    assert diff.loc[("mantel", "statistic"), "largest"] == pytest.approx(0.25)
+    assert diff.loc[("mantel", "method"), "differ"] == 1
+    assert diff.drop(index=[("mantel", "statistic"), ("mantel", "method")], errors="ignore").query(
+        "cells > 0")["differ"].sum() == 0
+    assert "costs" not in diff.index.get_level_values("table")
+    [shape] = [c for t, c in diff.index if t == "selection"]
+    assert shape.startswith("(shapes differ")
+    by_table = report_tables.differences_by_table(diff.reset_index()).set_index("table")
+    assert by_table.loc["mantel", "differ"] == 2 and by_table.loc["mantel", "column"] == "statistic"
+
+
+def test_compare_stores_a_rerun_and_refuses_runs_of_other_settings(tmp_path):
+    results = _tiny_results(tmp_path / "run")
+    report_tables.snapshot(results, tmp_path / "a")
+    report_tables.snapshot(results, tmp_path / "b")
+    assert cli.main(["tables", "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")]
+                    ) == 0
+    blocks = report_tables.rerun_blocks(report_tables.read_snapshot(tmp_path / "cmp"))
+    assert "agree bit for bit" in blocks["rerun-summary"] and blocks["rerun-columns"].empty
+    overlay = tmp_path / "run" / "overlay.yaml"
+    overlay.write_text("transfer: {replicates: 8}\n")
+    report_tables.snapshot(results, tmp_path / "c", config=[tmp_path / "run" / "config.yaml", overlay])
+    with pytest.raises(ValueError, match="not runs of one config.*transfer.replicates"):
+        report_tables.compare(tmp_path / "a", tmp_path / "c", tmp_path / "cmp2")
+    with pytest.raises(ValueError, match="compare takes two runs"):
+        report_tables.compare(tmp_path / "cmp", tmp_path / "a", tmp_path / "cmp3")
+
+
 def test_documentation_matches_the_nas_claim_snapshot():
     """The README's nas_claim-* blocks are the render of the TA-NAS claim's stored run (docs/results/nas_claim)."""
     snapshot = SNAPSHOT / "nas_claim"
