@@ -53,10 +53,24 @@ source, target = args["source"], args["target"]
 budget = None
 if exp.target_examples != "train":
     budget = exp.transfer.labelled_budget(stable_seed(exp.seed, "transfer", target))
-ckpt = checkpoint.read(f"{run}/results/models/{source}.pt")
+ckpt = None if args["method"] == "scratch" else checkpoint.read(f"{run}/results/models/{source}.pt")
 device = torch.device("cpu")
 t1 = cpu()
-if args["method"] == "transfer_bound":
+if args["method"] in ("transfer", "scratch"):
+    import hashlib
+    from taskdist.evaluation import transfer
+    scratch = args["method"] == "scratch"
+    models = None if scratch else [ckpt] + [checkpoint.read(f"{run}/results/models/{source}@{v}.pt")
+                                           for v in exp.consistency.variants() if v.startswith("seed")]
+    runs = transfer.run(models, specs[target], *data(target), exp.network if scratch else None, exp.transfer,
+                        stable_seed(exp.seed, "transfer", target), device)
+    t_ot = 0.0
+    out = {"runs": len(runs), "epochs": sum(r["epochs"] for r in runs),
+           "accuracy": {s: round(sum(r["accuracy"] for r in runs if r["setting"] == s)
+                                 / sum(r["setting"] == s for r in runs), 6) for s in {r["setting"] for r in runs}},
+           "digest": hashlib.sha1(json.dumps([[r["accuracy"], r["loss"], r["epochs"]] for r in runs]).encode())
+           .hexdigest()[:12]}
+elif args["method"] == "transfer_bound":
     seed = stable_seed(exp.seed, "bound", source, target)
     r = stages.pair_bound(ckpt, data(source), data(target), budget, exp.transfer_bound, seed, device)
     t_ot = 0.0
@@ -99,7 +113,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="directory of a finished run")
     parser.add_argument("--code", type=Path, required=True, help="root of the taskdist code to time")
     parser.add_argument("--config", type=Path, action="append", help="config file(s), later ones overlaid")
-    parser.add_argument("--method", required=True, help="coupled, uncoupled, finetune_length or transfer_bound")
+    parser.add_argument("--method", required=True, help="coupled, uncoupled, finetune_length, transfer_bound, "
+                        "transfer or scratch (the ground truth; scratch ignores the pair's source)")
     parser.add_argument("--pair", action="append", required=True, help="source:target")
     parser.add_argument("--set", action="append", default=[], help="section.key=value (YAML value)")
     args = parser.parse_args()

@@ -63,6 +63,7 @@ VERSIONS = {
     for stage, module in {
         "dataset": "data.datasets",
         "task": "data.tasks",
+        "budget": "data.budget",
         "train": "nets.train",
         "fisher": "methods.fisher",
         "ftd": "methods.distances",
@@ -135,15 +136,14 @@ def transfer_seed(target):
 def budget_params(target):
     """The labelled budget of ``target`` (a BudgetSpec: distances and scores read the first transfer
     replicate's draw of it), or None for the whole train split (``distances.target_examples``). Its fields plus
-    the version of the ground truth, which trains on the same draws; the job rebuilds the spec with
-    taskdist.data.budget.from_job_params.
+    the draw's version; the job rebuilds the spec with taskdist.data.budget.from_job_params.
     """
     if EXP.target_examples == "train":
         return None
     spec = EXP.transfer.labelled_budget(transfer_seed(target))
     return {
         **to_params(dataclasses.replace(spec, method_samples=EXP.target_samples)),
-        "version": VERSIONS["transfer"],
+        "version": VERSIONS["budget"],
     }
 
 
@@ -233,6 +233,7 @@ def get_transfer_params(wildcards):
         "transfer": TRANSFER_PARAMS,
         "seed": transfer_seed(wildcards.target),
         "version": VERSIONS["transfer"],
+        "budget_version": VERSIONS["budget"],  # the draw it trains on
     }
     if "source" not in wildcards.keys():
         params["network"] = NETWORK_PARAMS

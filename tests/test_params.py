@@ -57,8 +57,8 @@ def test_changing_what_an_embedding_reads_reruns_the_embeddings(task2vec_run):
 
 # The params of jobs that read a target's labelled budget, under the tiny config, as the workflow built them before
 # the budget had a spec (taskdist.specs.BudgetSpec) and a module (taskdist.data.budget) of its own, plus what changed
-# since on purpose (the budget's method_samples, distances.target_samples; the ground truth's version 4;
-# the scores' version 4): Snakemake
+# since on purpose (the budget's method_samples, distances.target_samples; the ground truth's version 4, which
+# the draw's own version, taskdist.data.budget.VERSION, continues; the scores' version 4): Snakemake
 # compares the repr of each param, so a changed key, value or key order would recompute every such job of earlier
 # runs.
 LOW = {"id": "low", "dataset": "digits", "label_map": ((0,), (1,), (2,)), "label_names": ("0", "1", "2"),

@@ -86,3 +86,38 @@ def test_a_fixed_schedule_trains_every_epoch_and_keeps_the_last():
     assert train.evaluate(net, *held).loss == pytest.approx(stopped.history[-1]["held_out_loss"])
     with pytest.raises(ValueError, match="patience"):
         train.fit_early_stopping(net, x, y, held, max_epochs=7, patience=0, batch_size=16, lr=0.01, seed=0)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_the_small_cnn_pools_before_its_last_relu_with_the_same_values_and_gradients_bit_for_bit(memory_format):
+    """ConvBody runs each stage's last ReLU after the max pool; the plain order (conv, ReLU, pool) gives the same
+    bits, ties at positive values (constant image regions) and all-negative windows included."""
+    from taskdist.nets.models import ConvBody
+    from taskdist.specs import ArchSpec
+
+    torch.manual_seed(0)
+    body = ConvBody(ArchSpec(widths=(4, 6), convs_per_stage=2, pool=2, hidden=5), 1)
+    plain = nn.Sequential(*[m for m in body.features if not isinstance(m, nn.MaxPool2d)])
+    stages, layers = [], []
+    for m in plain:  # the plain order: every stage's pool after its last ReLU
+        layers.append(m)
+        if isinstance(m, nn.ReLU) and len([x for x in layers if isinstance(x, nn.Conv2d)]) == 2:
+            stages += [*layers, nn.MaxPool2d(2)]
+            layers = []
+    reference = nn.Sequential(*stages)
+    assert [type(m) for m in reference][:5] == [nn.Conv2d, nn.ReLU, nn.Conv2d, nn.ReLU, nn.MaxPool2d]
+    assert [n for n, _ in body.features.named_parameters()] == [
+        "0.weight", "0.bias", "2.weight", "2.bias", "5.weight", "5.bias", "7.weight", "7.bias"]
+    x = torch.randn(5, 1, 12, 12)
+    x[:, :, :6, :6] = 0.0  # constant patches: equal conv outputs, ties in the pool windows
+    x = x.contiguous(memory_format=memory_format)
+    body.to(memory_format=memory_format)
+    out = {}
+    for name, net in (("ours", body.features), ("plain", reference)):
+        net.zero_grad()
+        y = net(x)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        out[name] = (y.detach(), [p.grad.clone() for p in net.parameters()])
+    assert torch.equal(out["ours"][0], out["plain"][0])
+    for a, b in zip(out["ours"][1], out["plain"][1], strict=True):
+        assert torch.equal(a, b)

@@ -10,10 +10,9 @@ budget; the distances and scores that read labelled target examples read
 replicate 0's (:func:`method_examples`, ``distances.target_examples: budget``),
 so source selection is judged with the labels transfer gets.
 
-The draw has no version of its own: the ground truth trains on it, so a
-change of the draw changes the ground truth and raises
-:data:`taskdist.evaluation.transfer.VERSION`, which the params of every job
-reading a labelled budget carry (``version`` of :func:`from_job_params`).
+The draw's :data:`VERSION` is in the params of every job that reads a
+labelled budget (``version`` of :func:`from_job_params`); the ground truth
+trains on the draws, so raising it reruns the ground truth too.
 """
 
 from __future__ import annotations
@@ -23,6 +22,12 @@ import pandas as pd
 
 from taskdist.seeds import stable_seed
 from taskdist.specs import BudgetSpec, from_params
+
+VERSION = 4
+"""Version of the labelled budget's draw; raised whenever which examples a budget holds changes.
+
+Until ground-truth version 4 the draw carried :data:`taskdist.evaluation.transfer.VERSION`; it has its own
+since, numbered on from there, so that a change of how the ground truth trains reruns only the ground truth."""
 
 
 def replicate_seed(seed: int, replicate: int) -> int:
@@ -120,9 +125,9 @@ def from_job_params(params: dict | None) -> BudgetSpec | None:
     """The labelled budget a job's params describe (``budget_params`` in rules/common.smk), or None.
 
     The params are a :class:`~taskdist.specs.BudgetSpec`'s fields plus
-    ``version``, the version of the ground truth that draws the same budget
-    (so that a change of it recomputes what reads the budget); the version
-    selects nothing and is dropped here.
+    ``version``, the draw's :data:`VERSION` (so that a change of it
+    recomputes what reads the budget); the version selects nothing and is
+    dropped here.
 
     Raises
     ------

@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class ConvBody(nn.Module):
-    """Stacked conv stages, average pooling to a ``pool x pool`` grid and one hidden layer."""
+    """Stacked conv stages, average pooling to a ``pool x pool`` grid and one hidden layer.
+
+    A stage is ``convs_per_stage`` times (3x3 conv, ReLU), then a 2x2 max pool. The stage's last ReLU runs
+    after the pool: ReLU and max commute (``max(relu(a), relu(b)) = relu(max(a, b))``), and the gradient
+    reaches the same input element either way (the window's first maximum; none where it is <= 0), so the
+    values and gradients are the same bit for bit (``tests/test_models.py``) while the ReLU and its backward
+    touch a quarter of the elements. The parameters' names are those of the plain order.
+    """
 
     def __init__(self, spec: ArchSpec, in_channels: int):
         super().__init__()
@@ -32,7 +39,7 @@ class ConvBody(nn.Module):
             for _ in range(spec.convs_per_stage):
                 layers += [nn.Conv2d(c, width, kernel_size=3, padding=1), nn.ReLU()]
                 c = width
-            layers.append(nn.MaxPool2d(2))
+            layers.insert(len(layers) - 1, nn.MaxPool2d(2))  # pool, then the stage's last ReLU
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(spec.pool)
         self.fc = nn.Linear(c * spec.pool**2, spec.hidden)

@@ -50,16 +50,33 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One update of every parameter that has a gradient."""
+        """One update of every parameter that has a gradient.
+
+        The parameters are updated together with torch's ``_foreach`` kernels (one call per operation for all
+        tensors instead of one per tensor and operation: about a third of the optimiser's CPU on the small
+        CNN), grouped by their step count; each kernel does, element by element, the single-tensor update's
+        arithmetic, so the result is the same bit for bit (``tests/test_train.py``).
+        """
         beta1, beta2 = self.betas
+        groups: dict[int, list[int]] = {}
         for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            grad = p.grad if self.weight_decay == 0 else p.grad.add(p, alpha=self.weight_decay)
-            step, m, v = self.state.get(i) or (0, torch.zeros_like(p), torch.zeros_like(p))
-            step += 1
-            m.lerp_(grad, 1 - beta1)
-            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(self.eps)
-            p.addcdiv_(m, denom, value=-self.lr / (1 - beta1**step))
-            self.state[i] = (step, m, v)
+            if p.grad is not None:
+                if i not in self.state:
+                    self.state[i] = (0, torch.zeros_like(p), torch.zeros_like(p))
+                groups.setdefault(self.state[i][0] + 1, []).append(i)
+        for step, idx in groups.items():
+            params = [self.params[i] for i in idx]
+            grads = [p.grad for p in params]
+            if self.weight_decay != 0:
+                grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
+            m = [self.state[i][1] for i in idx]
+            v = [self.state[i][2] for i in idx]
+            torch._foreach_lerp_(m, grads, 1 - beta1)
+            torch._foreach_mul_(v, beta2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)
+            denom = torch._foreach_sqrt(v)
+            torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
+            torch._foreach_add_(denom, self.eps)
+            torch._foreach_addcdiv_(params, m, denom, value=-self.lr / (1 - beta1**step))
+            for i, mi, vi in zip(idx, m, v, strict=True):
+                self.state[i] = (step, mi, vi)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -118,6 +117,12 @@ def fit(
     return history
 
 
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s weights and buffers to restore later (tensors cloned in their memory format; cheaper
+    than ``copy.deepcopy`` of the state dict, which goes through pickling machinery for every tensor)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 @dataclass(frozen=True)
 class Stopped:
     """Where :func:`fit_early_stopping` stopped and why.
@@ -169,7 +174,7 @@ def fit_early_stopping(
     opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     best = evaluate(model, *held_out).loss
-    best_epoch, best_state, history = 0, copy.deepcopy(model.state_dict()), []
+    best_epoch, best_state, history = 0, _copy_state(model), []
     reason = "fixed" if patience is None else "max_epochs"
     progress = Progress(f"{name} training (at most {max_epochs} epochs of {len(images)})", None, "samples",
                         logger=log, quiet=True)
@@ -193,7 +198,7 @@ def fit_early_stopping(
         if patience is None:
             best, best_epoch = held.loss, epoch
         elif held.loss < best:
-            best, best_epoch, best_state = held.loss, epoch, copy.deepcopy(model.state_dict())
+            best, best_epoch, best_state = held.loss, epoch, _copy_state(model)
         elif epoch - best_epoch >= patience:
             reason = "patience"
             break
