@@ -30,7 +30,8 @@ NETWORK_KINDS = ("cnn", "torchvision")
 def make(model: models.TaskNet | models.BackboneNet, task: dict, metrics: dict, history: list[dict]) -> dict:
     """The checkpoint of ``model``: weights, architecture, the task and its metrics."""
     checkpoint = {
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        # contiguous: a network trained in channels-last layout is stored in the default one, as before
+        "state_dict": {k: v.cpu().contiguous() for k, v in model.state_dict().items()},
         "arch": to_params(model.spec),
         "in_channels": model.in_channels,
         "n_classes": model.n_classes,

@@ -54,9 +54,9 @@ Until 4 it versioned the labelled budget's draw too; the draw has its own since
 :mod:`taskdist.artifacts.matrices`);
 the linear setting's head is fitted by Newton's method (the same minimiser, to the gradient tolerance);
 4: replicate ``r`` transfers the source network of seed ``r mod consistency.seeds``;
-5: the networks train and are evaluated in channels-last memory format, the test split
-128 images at a time: the same arithmetic, summed in another order (weights and gradients move by about 1e-7
-relative per step), for about half the CPU."""
+5: the networks train and are evaluated in channels-last memory format (:data:`taskdist.nets.train.LAYOUT`), the
+test split 128 images at a time: the same arithmetic, summed in another order (weights and gradients move by
+about 1e-7 relative per step), for about 0.6x the CPU."""
 
 TEST_BATCH = 128
 """Test images per forward pass of the final evaluation: measured, 128 costs half of 512 per image on the small
@@ -88,8 +88,6 @@ def run(
     stopped (``epochs, best_epoch, stopped``). ``seed`` must depend on the
     target only (paired replicates).
     """
-    import torch
-
     from taskdist.artifacts.checkpoint import load_network
     from taskdist.nets import models, train
 
@@ -114,9 +112,9 @@ def run(
                 net = models.build(arch, x.shape[1], target.n_classes, seed=rep)
             else:
                 net = load_network(checkpoints[source_seed], device).with_new_head(target.n_classes, seed=rep)
-            # Channels-last (N, H, W, C) layout: oneDNN's convolutions and max pools run 1.5-3x faster in it on
-            # CPU than in the default layout (benchmarks/pair_costs.py --method transfer); the same arithmetic.
-            net = net.to(device, memory_format=torch.channels_last)
+            # Channels-last layout (taskdist.nets.train.LAYOUT), as fit_early_stopping trains: the linear
+            # setting's features and the test evaluation then run as fast.
+            net = net.to(device, memory_format=train.LAYOUT)
             name = f"{setting} replicate {replicate}"
             if setting == "linear":
                 stop = _fit_linear(net, x_fit, y_fit, spec, name)
