@@ -121,7 +121,7 @@ COMMANDS = ("taskdist tables snapshot results --out docs/results --logs logs --c
             "taskdist tables render docs/results --readme README.md --results docs/results.md")
 """How the documentation's tables are regenerated (in a run's directory, then in the checkout)."""
 NAS_CLAIM_COMMANDS = ("taskdist tables snapshot results --out docs/results/nas_claim --kind nas_claim --logs logs "
-                      "--config config.yaml --config configs/nas_claim.yaml",
+                      "--config config.yaml configs/nas_claim.yaml",
                       "taskdist tables render docs/results/nas_claim --readme README.md --results docs/results.md")
 """The same for the TA-NAS claim's run (configs/nas_claim.yaml)."""
 
@@ -914,7 +914,8 @@ def _never(reach: pd.DataFrame) -> pd.DataFrame:
     for column in [c for c in table.columns if c.split("_", 1)[0] in ("median", "low", "high")]:
         values = table[column].astype(float)
         if not np.isfinite(values).all():
-            table[column] = [f"{v:g}" if np.isfinite(v) else "never" for v in values]
+            shown = format_column(values.where(np.isfinite(values)), column)  # as the column's finite values
+            table[column] = [text if np.isfinite(v) else "never" for text, v in zip(shown, values, strict=True)]
     return table
 
 
