@@ -431,7 +431,83 @@ def snapshot(results: str | Path, out: str | Path, *, logs: str | Path | None = 
     if score_tables:
         io.write_parquet(samples_table(score_tables), out / "samples.parquet", sort_by=["method"])
         written.append(out / "samples.parquet")
+    for name, records, table in (("bound_terms", sorted((results / "bound").glob("*/*.json")), bound_table),
+                                 ("path_ends", sorted((results / "paths").glob("*/*/*.json")), path_table)):
+        if records:  # the literature methods' pair records, summarised (configs/literature.yaml)
+            io.write_parquet(table(records), out / f"{name}.parquet")
+            written.append(out / f"{name}.parquet")
     return finish(cost_table())
+
+
+def bound_table(record_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Per pair of the transferability bound (the pairs of distinct tasks and each task's pair with its resample,
+    ``resample``): its terms, ``tightness`` (the bound over the loss it bounds, that of the transferred head on
+    the labelled target examples), that head's test loss and a new linear head's (``linear_loss``)."""
+    from taskdist.aggregates import bound_terms
+    from taskdist.specs import RESAMPLE_SUFFIX
+
+    table = bound_terms(record_paths)
+    table.insert(2, "resample", table["target"].str.endswith(RESAMPLE_SUFFIX))
+    table.insert(4, "tightness", table["bound"] / table["target_loss"])
+    return table.sort_values(["source", "target"], ignore_index=True)
+
+
+def path_table(record_paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Per path-length record: method, source, target, ``resample`` (the pair of a task with its resample), the
+    distance, where the path ends (the target's accuracy at its last point) and starts (the source's at the
+    first), the coupling's outer iterations and the share of mass its first update moved (``moved``)."""
+    from taskdist.artifacts import records
+    from taskdist.specs import RESAMPLE_SUFFIX
+
+    rows = []
+    for (method, source, target), r in sorted(records.read_all(record_paths, "path").items()):
+        moved = [it["moved"] for it in r.get("iterations", []) if "moved" in it]
+        rows.append({"method": method, "source": source, "target": target,
+                     "resample": target.endswith(RESAMPLE_SUFFIX), "distance": r["distance"],
+                     "target_accuracy_end": r["path"]["target_accuracy"][-1],
+                     "source_accuracy_start": r["path"]["source_accuracy"][0],
+                     "iterations": len(r.get("iterations", [])), "moved": moved[0] if moved else math.nan})
+    return pd.DataFrame(rows)
+
+
+def literature_blocks(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
+    """The blocks of the literature methods' summaries, where the run has them: ``bound`` (tightness and the
+    transferred head against a new linear head, over the pairs of distinct tasks) and ``paths`` (per path
+    method: distances, where the paths end, how far the coupling moved; coupled against uncoupled)."""
+    blocks: dict[str, pd.DataFrame | list[str] | str] = {}
+    bound = snap.get("bound_terms")
+    if bound is not None:
+        pairs = bound[~bound["resample"]]
+        better = int((pairs["test_loss"] < pairs["linear_loss"]).sum())
+        blocks["bound"] = [
+            f"- Over the {len(pairs)} ordered pairs of distinct tasks: the bound's median tightness (the bound over "
+            f"the loss of the transferred head h_T on the labelled target examples, which it bounds) "
+            f"{pairs['tightness'].median():.2f}× (quartiles {pairs['tightness'].quantile(0.25):.2f}× to "
+            f"{pairs['tightness'].quantile(0.75):.2f}×); it holds on all pairs: "
+            f"{'yes' if (pairs['bound'] >= pairs['target_loss']).all() else 'no'}.",
+            f"- h_T's median loss on the labelled target examples {pairs['target_loss'].median():.2f}, on the test "
+            f"split {pairs['test_loss'].median():.2f}, against {pairs['linear_loss'].median():.2f} for a new linear "
+            f"head on the frozen features; h_T's test loss is the lower on {better} of {len(pairs)} pairs.",
+        ]
+    paths = snap.get("path_ends")
+    if paths is not None:
+        pairs = paths[~paths["resample"]]
+        table = pairs.groupby("method", sort=True).agg(
+            pairs=("distance", "size"), median_distance=("distance", "median"),
+            end_accuracy_median=("target_accuracy_end", "median"), end_accuracy_min=("target_accuracy_end", "min"),
+            start_accuracy_min=("source_accuracy_start", "min"), moved_median=("moved", "median")).reset_index()
+        lines = []
+        if {"coupled", "uncoupled"} <= set(pairs["method"]):
+            both = pairs.pivot_table(index=["source", "target"], columns="method", values="distance").dropna(
+                subset=["coupled", "uncoupled"])
+            lines = ["", f"The coupled distance is at most the uncoupled one on "
+                     f"{int((both['coupled'] <= both['uncoupled']).sum())} of {len(both)} ordered pairs (the "
+                     f"paper: 19 of 20)."]
+        blocks["paths"] = [markdown(table), *lines]
+    return blocks
+
+
+
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -972,6 +1048,7 @@ def block_tables(snap: Snapshot) -> dict[str, pd.DataFrame | list[str] | str]:
     for name in ("reliability", "floors", "consistency", "samples"):
         table = snap.get(name)
         blocks[name] = table if table is not None else _missing(f"no {name}.parquet")
+    blocks.update(literature_blocks(snap))
     summary = summary_table(snap)
     if summary is not None:
         for setting, rows in summary.groupby("setting", sort=False):

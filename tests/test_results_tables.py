@@ -24,10 +24,11 @@ SNAPSHOT = REPO / "docs" / "results"
 DOCS = [REPO / "README.md", REPO / "docs" / "results.md"]
 # Other stored runs: (snapshot, block prefix, the files holding their blocks)
 RUNS = [(SNAPSHOT, "", DOCS),
-        (SNAPSHOT / "benchmark", "benchmark.", [REPO / "README.md", REPO / "docs" / "benchmark.md"])]
+        (SNAPSHOT / "benchmark", "benchmark.", [REPO / "README.md", REPO / "docs" / "benchmark.md"]),
+        (SNAPSHOT / "literature", "literature.", DOCS)]
 
 
-@pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark"])
+@pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark", "literature"])
 def test_documentation_matches_the_snapshot(snapshot, prefix, docs):
     diffs = report_tables.render(snapshot, docs, check=True, prefix=prefix, compare=SNAPSHOT if prefix else None)
     assert not diffs, (f"{[d.name for d in docs]} differ from `taskdist tables render {snapshot.relative_to(REPO)} "
@@ -100,7 +101,7 @@ def test_documentation_matches_the_nas_claim_snapshot():
     assert {"nas_claim-answer", "nas_claim-reach", "nas_claim-paired", "nas_claim-curves"} <= names <= set(texts)
 
 
-@pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark"])
+@pytest.mark.parametrize(("snapshot", "prefix", "docs"), RUNS, ids=["default", "benchmark", "literature"])
 def test_every_block_in_the_documentation_is_filled_and_known(snapshot, prefix, docs):
     texts, _ = report_tables.render_blocks(report_tables.read_snapshot(snapshot))
     texts = {**texts, "shared": ""} if prefix else texts  # from the comparison with the default run
@@ -235,3 +236,43 @@ def test_snapshot_and_render_any_columns(tmp_path):
     assert "source \\ target" in text
     assert (out / "mantel.csv").is_file()
     assert report_tables.render(out, [md], check=True) == []
+
+
+def test_the_literature_methods_summaries_from_their_pair_records(tmp_path):
+    """bound_table and path_table read the pair records; the blocks state tightness, h_T against a new linear
+    head, where paths end and how often coupled is at most uncoupled, over the pairs of distinct tasks only."""
+    from taskdist.artifacts import records
+
+    def bound(source, target, value, loss, test_loss, linear_loss):
+        terms = {"bound": value, "target_loss": loss, "source_loss": 0.1}
+        records.write({"bound": value, "setting": "LearnedAll", "terms": terms, "linear_loss": linear_loss,
+                       "test": {"target_loss": test_loss, "bound": value + 1}, "trace": []},
+                      tmp_path / "bound" / source / f"{target}.json", "bound", source=source, target=target)
+
+    bound("a", "b", 4.0, 1.0, 1.2, 0.5)
+    bound("b", "a", 6.0, 2.0, 0.4, 0.6)
+    bound("a", "a@resample", 9.0, 1.0, 1.0, 0.1)  # a floor pair: not among the pairs of distinct tasks
+    table = report_tables.bound_table(sorted((tmp_path / "bound").glob("*/*.json")))
+    assert table.set_index(["source", "target"])["tightness"].to_dict() == {
+        ("a", "a@resample"): 9.0, ("a", "b"): 4.0, ("b", "a"): 3.0}
+    assert table["resample"].tolist() == [True, False, False]
+
+    def path(method, source, target, distance, end):
+        records.write({"distance": distance, "coupling": {}, "iterations": [{"distance": distance, "moved": 0.25}],
+                       "path": {"tau": [0.0, 1.0], "length": [0.0, distance], "source_accuracy": [0.9, 0.5],
+                                "target_accuracy": [0.2, end]}},
+                      tmp_path / "paths" / method / source / f"{target}.json", "path", method=method, source=source,
+                      target=target)
+
+    path("coupled", "a", "b", 2.0, 0.9)
+    path("uncoupled", "a", "b", 3.0, 0.8)
+    path("coupled", "b", "a", 5.0, 0.7)
+    path("uncoupled", "b", "a", 4.0, 1.0)
+    paths = report_tables.path_table(sorted((tmp_path / "paths").glob("*/*/*.json")))
+    snap = report_tables.Snapshot(tmp_path, {}, {"bound_terms": table, "path_ends": paths})
+    blocks = report_tables.literature_blocks(snap)
+    assert "median tightness (" in blocks["bound"][0] and " 3.50× " in blocks["bound"][0]
+    assert "it holds on all pairs: yes" in blocks["bound"][0]
+    assert "is the lower on 1 of 2 pairs" in blocks["bound"][1]
+    assert "at most the uncoupled one on 1 of 2 ordered pairs" in blocks["paths"][-1]
+    assert "| coupled | 2 | 3.500 | 0.800 | 0.700 | 0.900 | 0.250 |" in blocks["paths"][0]

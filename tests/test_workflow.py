@@ -317,9 +317,11 @@ def raised_version(tmp_path, module):
 
 STAGES = {  # module owning a stage's version -> what raising it plans on a complete run
     "methods/distances.py": lambda: after_matrices({"ftd"}),  # the FTD matrix
-    # the transfer jobs, and what reads the labelled budget it draws: Fisher on another task's data, the scores,
-    # Task2Vec embeddings, and their matrices
-    "evaluation/transfer.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
+    # the transfer jobs and what reads their table; nothing that only reads the labelled budget
+    "evaluation/transfer.py": lambda: transfer_outputs(TASKS) | after_transfer(),
+    # the labelled budget's draw: the transfer jobs, and what else reads the budget: Fisher on another task's
+    # data, the scores, Task2Vec embeddings, and their matrices
+    "data/budget.py": lambda: transfer_outputs(TASKS) | after_transfer() | labelled_outputs(),
     "methods/coupled.py": lambda: path_outputs(TASKS) | after_matrices(set(METHODS) & set(PATH_METHODS)),
     "methods/bound.py": lambda: (set().union(*(bound_records(t, TASKS) for t in TASKS))
                                  | after_matrices({"transfer_bound"})),
@@ -327,9 +329,9 @@ STAGES = {  # module owning a stage's version -> what raising it plans on a comp
 
 
 def labelled_outputs(methods=METHODS):
-    """What reads a target's labelled budget (taskdist.data.budget; the params carry taskdist.evaluation.transfer's
-    version, the ground truth's, which trains on the same draws): Fisher pairs net != data, the score tables, Task2Vec
-    embeddings, the path lengths, and the matrices built from them."""
+    """What reads a target's labelled budget (the params carry taskdist.data.budget's version) besides the ground
+    truth: Fisher pairs net != data, the score tables, Task2Vec embeddings, the path lengths, and the matrices built
+    from them."""
     fisher = {p for p in fisher_outputs(TASKS) if p.split("/")[2] != p.split("/")[3].removesuffix(".parquet")}
     readers = {m for m in methods if m in ("ftd", "transfer_bound") or m in SCORE_METHODS or m.startswith("task2vec")
                or m in PATH_METHODS}

@@ -27,7 +27,7 @@ class ConvBody(nn.Module):
     A stage is ``convs_per_stage`` times (3x3 conv, ReLU), then a 2x2 max pool. The stage's last ReLU runs
     after the pool: ReLU and max commute (``max(relu(a), relu(b)) = relu(max(a, b))``), and the gradient
     reaches the same input element either way (the window's first maximum; none where it is <= 0), so the
-    values and gradients are the same bit for bit (``tests/test_models.py``) while the ReLU and its backward
+    values and gradients are the same bit for bit (``tests/test_train.py``) while the ReLU and its backward
     touch a quarter of the elements. The parameters' names are those of the plain order.
     """
 
