@@ -100,7 +100,7 @@ def kinds(repeat: int) -> None:
     """The fixed cost of each job kind: a fresh interpreter importing what its script imports, CPU seconds."""
     variants = {"python -c pass": "pass", "import torch": "import torch"}
     variants |= {kind: script_imports(kind) for kind in KINDS}
-    variants["import ot (before issue 24)"] = "import torch\nimport ot"
+    variants["import torch, then import ot (all of POT)"] = "import torch\nimport ot"
     times = {name: [] for name in variants}
     for _ in range(repeat):  # interleaved
         for name, code in variants.items():
