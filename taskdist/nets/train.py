@@ -22,11 +22,11 @@ in another order, for about half the CPU of the small CNN."""
 
 LAYOUT = torch.channels_last
 """Memory format :func:`fit_early_stopping` trains in (its model's 4-d weights are converted, in place). On CPU,
-oneDNN's convolutions and max pools run 1.5-3x faster in channels-last (N, H, W, C) than in the default layout,
-the whole small-CNN training step about 2x (``benchmarks/pair_costs.py --method transfer`` or ``scratch``, and
-issue 24's note); the results differ from the default layout's by floating-point reordering (about 1e-7
-relative per step), which training amplifies as any change of the last bits does (README: the rerun on
-another machine)."""
+oneDNN's convolutions and max pools run 1.5-3x faster in channels-last (N, H, W, C) than in the default layout:
+a small-CNN training step about 2x, MobileNet's about 2x, ResNet-18's within a few percent either way (measured
+side by side; ``benchmarks/pair_costs.py --method transfer`` or ``scratch`` times a whole job). The results
+differ from the default layout's by floating-point reordering (about 1e-7 relative per step), which training
+amplifies as any change of the last bits does (README: the rerun on another machine)."""
 
 log = logging.getLogger(__name__)
 
