@@ -13,7 +13,8 @@ eval mode and the head frozen as in the Fisher pair jobs, this times, side by si
   ``DiagGGNExact`` (exact) where BackPACK is importable and runs on the model (torchvision's
   in-place patterns are rewritten by its ``use_converter``); its failure is printed otherwise.
 
-Times are process CPU seconds per sample (one thread: ``torch.set_num_threads(1)``), the median of
+Times are process CPU seconds per sample (one thread: ``torch.set_num_threads(1)``, and glibc's ``malloc``
+keeping freed memory as workflow jobs do: :func:`taskdist.runtime.keep_freed_memory`), the median of
 ``--repeats`` interleaved rounds after one warm-up run of each; the 1-minute load average is printed
 before and after. Targets (issue 24): hooks empirical and mc <= 2.5x plain, exact <= 10x.
 
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from taskdist.config import defaults
 from taskdist.methods.fisher import ESTIMATORS, _fisher_diagonal
 from taskdist.nets.models import TaskNet, build
+from taskdist.runtime import keep_freed_memory
 from taskdist.specs import IMAGENET_MEAN, IMAGENET_STD, ArchSpec, BackboneSpec, from_params
 
 ARCHS = ("cnn", "resnet18", "resnet34", "resnet50", "vgg16", "densenet121", "mobilenet_v3_small", "efficientnet_b0")
@@ -188,12 +190,13 @@ def measure(arch: str, args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)
+    kept = keep_freed_memory()  # as every workflow job runs
     load_before = os.getloadavg()[0]
     began = time.monotonic()
     print(
         f"# fisher_speed: 3x{SIZE}x{SIZE} random images, {N_CLASSES} classes, eval mode, head frozen; "
         f"hooks/plain/BackPACK on {args.n} samples, torch.func on {min(args.func_n, args.n)}; batch size "
-        f"{args.batch_size}; one thread; torch {torch.__version__}"
+        f"{args.batch_size}; one thread; torch {torch.__version__}; freed memory kept for reuse: {kept}"
     )
     print(f"# CPU-s per sample, median of {args.repeats} interleaved rounds after a warm-up (× plain forward+backward)")
     print("| network | trainable | estimator | hooks | torch.func | BackPACK | plain fwd+bwd |")

@@ -34,6 +34,9 @@ def cpu():
     return r.ru_utime + r.ru_stime
 args = json.loads(sys.argv[1])
 t0 = cpu()
+from taskdist import runtime
+if hasattr(runtime, "keep_freed_memory"):  # as the code state's jobs run
+    runtime.keep_freed_memory()
 import torch
 torch.set_num_threads(1)
 from taskdist import config, stages
