@@ -37,7 +37,7 @@ class Evaluation:
     accuracy: float
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` on ``(images, labels)``, in eval mode."""
     if len(images) == 0:
@@ -56,17 +56,21 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return Evaluation(loss=loss_sum / len(images), accuracy=correct / len(images))
 
 
-def batches(order: torch.Tensor, batch_size: int, model: nn.Module) -> list[torch.Tensor]:
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def batches(order: torch.Tensor, batch_size: int, model: nn.Module | bool) -> list[torch.Tensor]:
     """One epoch's mini-batches of the shuffled indices ``order``, ``batch_size`` at a time.
 
     For a model with BatchNorm, a last batch of a single example joins the batch before it: batch
     statistics of one example are undefined where a layer's maps are 1 x 1 (a ResNet's last stage on
     small images), and training would stop with an error. Models without BatchNorm (the small CNN)
-    get the plain split.
+    get the plain split. ``model`` may be given as :func:`has_batchnorm` of it (a loop asks once).
     """
     parts = list(order.split(batch_size))
-    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if has_batchnorm and len(parts) > 1 and len(parts[-1]) == 1:
+    batchnorm = model if isinstance(model, bool) else has_batchnorm(model)
+    if batchnorm and len(parts) > 1 and len(parts[-1]) == 1:
         parts[-2:] = [torch.cat(parts[-2:])]
     return parts
 
@@ -99,11 +103,12 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     history = []
     progress = Progress(f"{name} training", epochs * len(images), "samples", logger=log, quiet=True)
+    batchnorm = has_batchnorm(model)
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=gen)
         loss_sum, correct = 0.0, 0
-        for idx in batches(order, batch_size, model):
+        for idx in batches(order, batch_size, batchnorm):
             x, y = images[idx].to(device), labels[idx].to(device)
             logits = model(x)  # (B, C)
             loss = F.cross_entropy(logits, y)
@@ -191,11 +196,12 @@ def fit_early_stopping(
     reason = "fixed" if patience is None else "max_epochs"
     progress = Progress(f"{name} training (at most {max_epochs} epochs of {len(images)})", None, "samples",
                         logger=log, quiet=True)
+    batchnorm = has_batchnorm(model)
+    model.train()  # evaluate() returns it to training mode after each epoch
     for epoch in range(1, max_epochs + 1):
-        model.train()
         order = torch.randperm(len(images), generator=gen)
         loss_sum, correct = 0.0, 0
-        for idx in batches(order, batch_size, model):
+        for idx in batches(order, batch_size, batchnorm):
             x, y = images[idx].to(device), labels[idx].to(device)
             logits = model(x)  # (B, C)
             loss = F.cross_entropy(logits, y)
