@@ -314,10 +314,12 @@ class FisherSpec:
 
 @dataclass(frozen=True)
 class FinetuneSpec:
-    """Adam on all weights until the held-out loss stops improving for ``patience`` epochs."""
+    """Adam on all weights until the held-out loss stops improving for ``patience`` epochs (at most
+    ``max_epochs``; the best epoch kept), or, with ``patience`` None, exactly ``max_epochs`` epochs and the last
+    weights kept."""
 
     max_epochs: int
-    patience: int
+    patience: int | None
     batch_size: int
     lr: float
 

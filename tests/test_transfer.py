@@ -3,6 +3,7 @@ it trains on: tests/test_budget.py)."""
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,22 @@ def test_early_stopping_keeps_the_best_epoch_and_says_why(one_thread):
     capped = train.fit_early_stopping(models.build(ARCH, 1, 3, seed=0), x, y, (x, y), max_epochs=3, patience=50,
                                       batch_size=8, lr=0.01, seed=0)
     assert capped.reason == "max_epochs" and capped.epochs == 3
+
+
+def test_a_fixed_fine_tuning_schedule_trains_max_epochs_and_keeps_the_last(one_thread):
+    """``transfer.finetune.patience: null`` (accepted by the config) fine-tunes exactly max_epochs epochs."""
+    import yaml
+
+    from taskdist import config
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    raw["transfer"]["finetune"].update(patience=None, max_epochs=4)
+    assert config.from_dict(config.validate_schema(raw)).transfer.finetune.patience is None
+    table = _table()
+    spec = _spec(settings=("finetune",), finetune=FinetuneSpec(max_epochs=4, patience=None, batch_size=4, lr=0.01))
+    runs = transfer.run([_checkpoint(1)], _target(), _dataset(table), table, ARCH, spec, seed=9,
+                        device=torch.device("cpu"))
+    assert [(r["epochs"], r["best_epoch"], r["stopped"]) for r in runs] == [(4, 4, "fixed")] * 2
 
 
 def _checkpoint(seed):
