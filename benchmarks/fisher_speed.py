@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
     parser.add_argument("--no-func", action="store_true", help="skip the torch.func engine")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc settings alone (jobs keep freed memory: runtime.keep_freed_memory)")
     args = parser.parse_args(argv)
     for name in ("n", "func_n", "batch_size", "repeats"):
         if getattr(args, name) < 1:
@@ -190,7 +192,7 @@ def measure(arch: str, args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    kept = keep_freed_memory()  # as every workflow job runs
+    kept = False if args.default_malloc else keep_freed_memory()  # as every workflow job runs
     load_before = os.getloadavg()[0]
     began = time.monotonic()
     print(
