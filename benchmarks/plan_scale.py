@@ -51,14 +51,29 @@ def scaled_config(n_tasks: int) -> dict:
     ]
     # Keys that name tasks (e.g. the Task2Vec probe's tasks) name the new ones instead.
     renamed = {old: f"t{i % n_tasks:03d}" for i, old in enumerate(old_ids)}
-    return {key: (value if key == "tasks" else _rename(value, renamed)) for key, value in cfg.items()}
+    out = {key: (value if key == "tasks" else _rename(value, renamed)) for key, value in cfg.items()}
+    nas = out.get("nas") or {}
+    if "base_tasks" in nas and "targets" in nas:  # with few tasks a target's new id can be a base's too
+        nas["base_tasks"] = [t for t in nas["base_tasks"] if t not in nas["targets"]]
+        nas["k"] = min(nas.get("k", 1), len(nas["base_tasks"]))
+    return out
 
 
 def _rename(value, renamed: dict[str, str]):
+    """``value`` with old task ids replaced; a list keeps one of the new ids that old ones share (fewer new tasks
+    than old ones map several old ids to one new id)."""
     if isinstance(value, dict):
         return {k: _rename(v, renamed) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rename(v, renamed) for v in value]
+        out, seen = [], set()
+        for item in value:
+            new = _rename(item, renamed)
+            if isinstance(item, str) and item in renamed:
+                if new in seen:
+                    continue
+                seen.add(new)
+            out.append(new)
+        return out
     return renamed.get(value, value) if isinstance(value, str) else value
 
 

@@ -80,3 +80,16 @@ def test_the_experiment_dry_runs_with_the_readmes_job_count(args, tmp_path: Path
     total = TOTAL.search(proc.stdout + proc.stderr)
     assert total, proc.stdout + proc.stderr
     assert readme_table().get(args) == int(total.group(1)), f"README's job count of --configfile {args}"
+
+
+@pytest.mark.parametrize("n_tasks", [2, 3, 4, 5, 7, 20])
+def test_the_scaled_configs_of_the_planning_benchmarks_are_valid_for_any_task_count(n_tasks, monkeypatch):
+    """benchmarks/plan_scale.py (and scale_cost.py, which uses it) rename the default's task ids to n new ones;
+    below 7 tasks several old ids share a new one, which must not repeat in a list nor make a target a base."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from plan_scale import scaled_config
+
+    exp = config.from_dict(config.validate_schema(scaled_config(n_tasks)))
+    assert len(exp.tasks) == n_tasks
+    assert not set(exp.nas.base_tasks) & set(exp.nas.targets) and 1 <= exp.nas.k <= len(exp.nas.base_tasks)
+    assert len(set(exp.task2vec.probe_tasks)) == len(exp.task2vec.probe_tasks)
