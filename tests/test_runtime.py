@@ -116,7 +116,8 @@ def test_a_job_reuses_freed_memory_instead_of_faulting_in_fresh_pages_each_step(
               torch=True)
     """))
     assert default[0] > 50, f"the default settings should fault pages in every step; {default[0]} per step"
-    assert kept[0] < 5, f"{kept[0]} page faults per step with freed memory kept"
+    # none on a quiet machine; a few on a loaded one (17 per step seen in the full suite, against hundreds)
+    assert kept[0] < default[0] / 5, f"{kept[0]} page faults per step with freed memory kept, {default[0]} without"
     assert kept[1] == default[1]  # where memory comes from changes, not what is computed
 
 
