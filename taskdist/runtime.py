@@ -62,10 +62,11 @@ def keep_freed_memory() -> bool:
     ``M_TRIM_THRESHOLD`` to -1 (the heap is never trimmed): freed memory stays with the process for the next
     step, until it exits. ``benchmarks/malloc_reuse.py`` measures a training step both ways, side by side (the
     small CNN: 650 page faults per step to none, CPU per step 0.73x; ResNet-18 at 32 px: 12,000 to none,
-    0.85x). A whole small-CNN job gains less (a few percent): glibc's own adaptation, once a job has read and
-    freed its data, already avoids most of the faults. The Fisher of a torchvision backbone, whose per-sample
-    chunks exceed glibc's largest adaptive threshold (32 MiB), gains most (ResNet-18, empirical: 4.1x a
-    forward+backward before, 2.5x with it).
+    0.85x). A whole small-CNN job gains little (a transfer job timed six times each way: 0.98x, within the
+    noise): glibc's own adaptation, once a job has read and freed its data, already avoids most of the
+    faults. The Fisher of a torchvision backbone, whose per-sample chunks exceed glibc's largest adaptive
+    threshold (32 MiB), gains most (``benchmarks/fisher_speed.py`` with and without ``--default-malloc``:
+    ResNet-18's empirical Fisher 4.2x a forward+backward without, 2.5x with it).
 
     What is computed is the same bit for bit: only where the memory comes from changes. Returns whether the
     setting took (glibc; elsewhere nothing changes).

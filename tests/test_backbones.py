@@ -106,9 +106,10 @@ def test_a_last_batch_of_one_example_joins_the_one_before_for_a_batchnorm_networ
     order = torch.arange(33)
     cnn = models.build(ArchSpec((4,), 1, 1, 4), 1, 2, seed=0)
     resnet = models.build(spec(), 1, 2, seed=0)
-    assert [len(b) for b in train.batches(order, 16, cnn)] == [16, 16, 1]  # the small CNN: as before
-    assert [len(b) for b in train.batches(order, 16, resnet)] == [16, 17]
-    assert torch.equal(torch.cat(train.batches(order, 16, resnet)), order)
+    assert not train.has_batchnorm(cnn) and train.has_batchnorm(resnet)
+    assert [len(b) for b in train.batches(order, 16, False)] == [16, 16, 1]  # the small CNN: as before
+    assert [len(b) for b in train.batches(order, 16, True)] == [16, 17]
+    assert torch.equal(torch.cat(train.batches(order, 16, True)), order)
     x, y = images(33, 8), torch.arange(33) % 2
     history = train.fit(resnet, x, y, epochs=1, batch_size=16, lr=1e-3, seed=0)
     assert np.isfinite(history[0]["loss"])

@@ -57,19 +57,19 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
 
 
 def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` normalises with batch statistics in training (any BatchNorm layer)."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-def batches(order: torch.Tensor, batch_size: int, model: nn.Module | bool) -> list[torch.Tensor]:
+def batches(order: torch.Tensor, batch_size: int, batchnorm: bool) -> list[torch.Tensor]:
     """One epoch's mini-batches of the shuffled indices ``order``, ``batch_size`` at a time.
 
-    For a model with BatchNorm, a last batch of a single example joins the batch before it: batch
-    statistics of one example are undefined where a layer's maps are 1 x 1 (a ResNet's last stage on
-    small images), and training would stop with an error. Models without BatchNorm (the small CNN)
-    get the plain split. ``model`` may be given as :func:`has_batchnorm` of it (a loop asks once).
+    For a model with BatchNorm (``batchnorm``: :func:`has_batchnorm`), a last batch of a single example
+    joins the batch before it: batch statistics of one example are undefined where a layer's maps are
+    1 x 1 (a ResNet's last stage on small images), and training would stop with an error. Models without
+    BatchNorm (the small CNN) get the plain split.
     """
     parts = list(order.split(batch_size))
-    batchnorm = model if isinstance(model, bool) else has_batchnorm(model)
     if batchnorm and len(parts) > 1 and len(parts[-1]) == 1:
         parts[-2:] = [torch.cat(parts[-2:])]
     return parts
