@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 
 from taskdist.artifacts.checkpoint import load_network
 from taskdist.artifacts.checkpoint import make as make_checkpoint
 from taskdist.artifacts.checkpoint import read as read_checkpoint
 from taskdist.artifacts.dataset import Dataset
+from taskdist.artifacts.task_table import TaskTable
 from taskdist.data import tasks
 from taskdist.data.budget import method_examples
 from taskdist.methods import fisher, scores
@@ -39,13 +40,16 @@ from taskdist.specs import (
     to_params,
 )
 
+if TYPE_CHECKING:  # pandas only where a frame is returned: the jobs that read task tables skip its import
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
 
 def train_task(
     task: TaskSpec,
     dataset: Dataset,
-    table: pd.DataFrame,
+    table: TaskTable,
     arch: NetworkSpec,
     spec: TrainSpec,
     device: torch.device,
@@ -87,7 +91,7 @@ def train_task(
 def train_probe(
     probe_tasks: list[TaskSpec],
     datasets: list[Dataset],
-    tables: list[pd.DataFrame],
+    tables: list[TaskTable],
     arch: NetworkSpec,
     spec: TrainSpec,
     seed: int,
@@ -125,7 +129,7 @@ def pair_fisher(
     checkpoint: dict,
     data_task: TaskSpec,
     dataset: Dataset,
-    table: pd.DataFrame,
+    table: TaskTable,
     budget: BudgetSpec | None,
     spec: FisherSpec,
     seed: int,
@@ -197,7 +201,7 @@ def _per_layer(values: torch.Tensor, granularity: str) -> np.ndarray:
 def target_scores(
     checkpoints: dict[str, dict],
     dataset: Dataset,
-    samples: dict[str, pd.DataFrame],
+    samples: dict[str, TaskTable],
     budgets: dict[str, BudgetSpec | None],
     device: torch.device,
 ) -> pd.DataFrame:
@@ -238,6 +242,8 @@ def target_scores(
                                 "number of labels - 1 (degenerate)", name, source, sample, len(y), len(y), dim)
             progress.advance()
     progress.end()
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 
@@ -265,7 +271,7 @@ def task2vec_embedding(
     probe: torch.nn.Module,
     task: TaskSpec,
     dataset: Dataset,
-    table: pd.DataFrame,
+    table: TaskTable,
     budget: BudgetSpec | None,
     *,
     estimator: str,
@@ -321,7 +327,7 @@ def pair_complexity(
     source: dict,
     target: dict,
     dataset: Dataset,
-    table: pd.DataFrame,
+    table: TaskTable,
     spec: TanasSpec,
     seed: int,
     device: torch.device,
@@ -345,8 +351,8 @@ def pair_complexity(
 def pair_path(
     method: str,
     source: dict,
-    source_data: tuple[Dataset, pd.DataFrame],
-    target_data: tuple[Dataset, pd.DataFrame],
+    source_data: tuple[Dataset, TaskTable],
+    target_data: tuple[Dataset, TaskTable],
     budget: BudgetSpec | None,
     spec: CoupledSpec,
     seed: int,
@@ -369,8 +375,8 @@ def pair_path(
 
 def pair_bound(
     source: dict,
-    source_data: tuple[Dataset, pd.DataFrame],
-    target_data: tuple[Dataset, pd.DataFrame],
+    source_data: tuple[Dataset, TaskTable],
+    target_data: tuple[Dataset, TaskTable],
     budget: BudgetSpec | None,
     spec: BoundSpec,
     seed: int,
@@ -391,7 +397,7 @@ def nas_search(
     search: str,
     task: TaskSpec,
     dataset: Dataset,
-    table: pd.DataFrame,
+    table: TaskTable,
     spec: FuseSpec,
     seed: int,
     device: torch.device,

@@ -168,11 +168,15 @@ def _task_table() -> pd.DataFrame:
 def test_task_table_round_trip_with_its_format_and_task(tmp_path):
     path = tmp_path / "low.parquet"
     task_table.write(_task_table(), path, task="low")
-    df, names = task_table.read_named(path)
+    table, names = task_table.read_named(path)
     assert names == {"task": "low"} and io.read_names(path, task_table.FORMAT) == {"task": "low"}
     expected = _task_table().sort_values("index").reset_index(drop=True)
-    pd.testing.assert_frame_equal(df, expected)
-    pd.testing.assert_frame_equal(task_table.read(path, task="low"), expected)
+    assert isinstance(table, task_table.TaskTable)
+    assert table.index.dtype == table.label.dtype == np.int64 and table.split.dtype == object
+    pd.testing.assert_frame_equal(table.to_frame(), expected)
+    pd.testing.assert_frame_equal(task_table.read(path, task="low").to_frame(), expected)
+    task_table.write(table, tmp_path / "again.parquet", task="low")  # a TaskTable writes as its frame does
+    pd.testing.assert_frame_equal(task_table.read(tmp_path / "again.parquet").to_frame(), expected)
     with pytest.raises(io.ArtifactError, match="is the table of task 'low', expected 'high'.*rerun snakemake"):
         task_table.read(path, task="high")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['split'\]"):

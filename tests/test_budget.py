@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from taskdist.artifacts.task_table import TaskTable
 from taskdist.data import budget
 from taskdist.specs import BudgetSpec, FinetuneSpec, LinearSpec, TransferSpec
 
@@ -33,10 +34,12 @@ def test_draw_takes_per_label_from_train_and_val_and_is_deterministic():
     assert not np.array_equal(fit, other[0])
 
 
-def test_draw_is_the_one_earlier_runs_trained_on():
+@pytest.mark.parametrize("kind", ["DataFrame", "TaskTable"])
+def test_draw_is_the_one_earlier_runs_trained_on(kind):
     """The rows and seeds as taskdist.evaluation.transfer drew them before the budget had a module of its own:
-    results computed then are reused, so the draw must not change (raise transfer.VERSION if it must)."""
-    table = _table()
+    results computed then are reused, so the draw must not change (raise transfer.VERSION if it must). A task
+    table as jobs read it (TaskTable, without pandas) draws the same rows as its DataFrame."""
+    table = _table() if kind == "DataFrame" else TaskTable.of(_table())
     assert [budget.replicate_seed(5, r) for r in (0, 1)] == [1234718290, 2113015114]
     fit, held = budget.draw(table, SPEC, replicate=0)
     assert fit.tolist() == [1, 3, 4, 6, 25, 26, 27, 29, 50, 51, 53, 57]
@@ -60,9 +63,11 @@ def test_methods_read_replicate_zeros_budget_as_a_train_split():
     table = _table()
     examples = budget.method_examples(table, SPEC)
     fit, held = budget.draw(table, SPEC, replicate=0)
+    assert isinstance(examples, TaskTable)
     assert examples["index"].tolist() == sorted(table.iloc[np.concatenate([fit, held])]["index"])
-    assert set(examples["split"]) == {"train"} and list(examples.columns) == list(table.columns)
-    assert examples.index.tolist() == list(range(len(examples)))
+    assert examples["label"].tolist() == table.iloc[np.sort(np.concatenate([fit, held]))]["label"].tolist()
+    assert set(examples["split"]) == {"train"} and list(examples.to_frame().columns) == list(table.columns)
+    assert budget.method_examples(TaskTable.of(table), SPEC).to_frame().equals(examples.to_frame())
 
 
 def test_methods_read_the_same_number_of_examples_whatever_the_labels():
@@ -72,11 +77,11 @@ def test_methods_read_the_same_number_of_examples_whatever_the_labels():
         spec = BudgetSpec(4, 3, seed=5, method_samples=13)
         examples = budget.method_examples(table, spec)
         assert len(examples) == 13 and set(examples["split"]) == {"train"}
-        counts = examples["label"].value_counts()
+        counts = np.unique(examples["label"], return_counts=True)[1]
         assert len(counts) == n_labels and counts.max() - counts.min() <= 1
         whole = set(budget.method_examples(table, SPEC)["index"])
         assert set(examples["index"]) <= whole, "a subset of the budget a user has"
-        assert examples.equals(budget.method_examples(table, spec))
+        assert examples.to_frame().equals(budget.method_examples(table, spec).to_frame())
     with pytest.raises(ValueError, match="cannot read 22 examples of a labelled budget of 21"):
         budget.method_examples(_table(), BudgetSpec(4, 3, seed=5, method_samples=22))
 

@@ -143,3 +143,20 @@ def test_summary_reads_a_reliability_out_of_range_and_says_why_targets_are_missi
     assert "over seeds" not in text
     seeded = reliability_text(table.assign(seeds=2, over_seeds=[0.87, 0.98]), tmp_path / "transfer.parquet")
     assert "over seeds       0.870  ok" in seeded and "the 2 source networks' seeds" in seeded
+
+
+def test_columns_write_without_pandas_as_a_frame_would(tmp_path):
+    """io.write_columns (the Fisher and Task2Vec jobs' writer) builds Arrow arrays from buffers; read back, the
+    file is the frame io.write_parquet writes, and it names a column it cannot store."""
+    columns = {"layer": np.array(["b", "a", "b", "é"], dtype=object), "filter": np.arange(4, dtype=np.int32),
+               "value": np.array([0.5, 1.0, 2.0, 1e-300])}
+    io.write_columns(columns, tmp_path / "c.parquet", names={"task": "t"}, format=io.Format("vectors", 1))
+    io.write_parquet(pd.DataFrame(columns), tmp_path / "f.parquet")
+    read = pd.read_parquet(tmp_path / "c.parquet")
+    pd.testing.assert_frame_equal(read, pd.read_parquet(tmp_path / "f.parquet"))
+    assert read["filter"].dtype == np.int32 and io.read_names(tmp_path / "c.parquet") == {"task": "t"}
+    got, names = io.read_parquet_columns(tmp_path / "c.parquet", ("layer", "value"), io.Format("vectors", 1))
+    assert names == {"task": "t"} and got["layer"].tolist() == ["b", "a", "b", "é"]
+    assert np.array_equal(got["value"], columns["value"])
+    with pytest.raises(TypeError, match="numbers or strings, got dtype bool"):
+        io.write_columns({"x": np.array([True, False])}, tmp_path / "b.parquet")

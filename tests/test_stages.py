@@ -385,6 +385,63 @@ def test_transfer_records_make_the_ground_truth_table(digits, nets, tmp_path):
 # -- architecture search -------------------------------------------------------------------------------------------
 
 
+NO_PANDAS_JOB = """
+import json, sys
+from pathlib import Path
+
+import torch
+
+from taskdist.artifacts import checkpoint, dataset, task_table, vectors
+from taskdist.config import load, stable_seed
+from taskdist.evaluation import transfer
+from taskdist import stages
+
+torch.set_num_threads(1)
+tmp, config = Path(sys.argv[1]), sys.argv[2]
+exp = load(config)
+cpu = torch.device("cpu")
+ds, ckpt = dataset.read(tmp / "digits.npz"), checkpoint.read(tmp / "low.pt")
+table = task_table.read(tmp / "high.parquet")
+runs = transfer.run([ckpt], exp.tasks["high"], ds, table, None, exp.transfer,
+                    stable_seed(exp.seed, "transfer", "high"), cpu)
+budget = exp.transfer.labelled_budget(stable_seed(exp.seed, "transfer", "high"))
+values = stages.pair_fisher(ckpt, exp.tasks["high"], ds, table, budget, exp.fisher,
+                            stable_seed(exp.seed, "fisher", "low", "high"), cpu)
+vectors.write(values, tmp / "fisher.parquet", net="low", data="high")
+print(json.dumps({"pandas": "pandas" in sys.modules, "runs": runs}))
+"""
+
+
+def test_pair_jobs_read_and_write_without_pandas_and_compute_the_same(digits, nets, tmp_path):
+    """A transfer and a Fisher pair job, in a fresh interpreter as a job runs, read the task table and write the
+    Fisher vectors without importing pandas (about 0.3 CPU-s of every torch job's start), and compute what the
+    same stages compute from the table as a DataFrame."""
+    import json
+    import subprocess
+    import sys
+
+    from taskdist.artifacts import dataset as dataset_file
+    from taskdist.artifacts import task_table
+
+    ds, specs, tables = digits
+    dataset_file.write(ds, tmp_path / "digits.npz", dataset="digits")
+    checkpoint.write(nets["low"], tmp_path / "low.pt")
+    task_table.write(tables["high"], tmp_path / "high.parquet", task="high")
+    proc = subprocess.run([sys.executable, "-c", NO_PANDAS_JOB, str(tmp_path), str(REPO / "tests/workflow/tiny.yaml")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    job = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert job["pandas"] is False, "a pair job imported pandas"
+    seed = stable_seed(EXP.seed, "transfer", "high")
+    assert job["runs"] == transfer.run([nets["low"]], specs["high"], ds, tables["high"], None, EXP.transfer, seed, CPU)
+    written, names = vectors.read(tmp_path / "fisher.parquet")
+    assert names == {"net": "low", "data": "high"}
+    expected = fisher(digits, nets, "low", "high")
+    assert written.keys() == expected.keys() and all(np.array_equal(written[k], expected[k]) for k in expected)
+    frame = pd.read_parquet(tmp_path / "fisher.parquet")
+    assert frame.equals(vectors.table(expected)), "the file reads back as the frame of the pandas writer"
+
+
 def test_nas_searches_bases_then_a_target_in_the_space_of_its_base(digits, tmp_path):
     """Rule nas_base on both bases, then rule nas_target's three searches (task-aware from the nearest base's
     cell), then rule nas_summary."""

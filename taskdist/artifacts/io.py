@@ -31,12 +31,14 @@ from collections.abc import Callable, Hashable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: a torch job that reads only columns never pays for it
+    import pandas as pd
 
 METADATA_KEY = b"taskdist"
 """Key of the schema metadata entry holding ``{"format", "version", "names"}`` as JSON."""
@@ -158,8 +160,44 @@ def write_parquet(
     """
     if sort_by:
         df = df.sort_values(sort_by, kind="stable")
-    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    metadata = None
+    _write_table(pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False), path, names, format)
+
+
+def write_columns(
+    columns: dict[str, np.ndarray], path: str | Path, names: dict[str, str] | None = None,
+    format: Format | None = None,
+) -> None:
+    """Write equally long numpy ``columns`` (numbers, or strings as objects; in their order, rows as given) as
+    :func:`write_parquet` writes a frame, without importing pandas (a torch job's output: see
+    :func:`read_parquet_columns`). Read back as a frame, the file gives what :func:`write_parquet` of
+    ``pandas.DataFrame(columns)`` gives."""
+    arrays = [_arrow(np.asarray(values)) for values in columns.values()]
+    _write_table(pa.Table.from_arrays(arrays, names=list(columns)), path, names, format)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A 1-D numpy column as an Arrow array, built from buffers: pyarrow's conversions (``pa.array``,
+    ``pa.table``) import pandas. Strings (an object column) become a dictionary of their distinct values cast to
+    plain strings, the type pandas' writer stores."""
+    if values.ndim != 1:
+        raise ValueError(f"a column must be 1-D, got shape {values.shape}")
+    if values.dtype == object:
+        if not all(isinstance(v, str) for v in values):
+            raise TypeError("an object column must hold strings only")
+        distinct, codes = np.unique(values, return_inverse=True)
+        encoded = [str(v).encode() for v in distinct]
+        offsets = np.concatenate([[0], np.cumsum([len(b) for b in encoded])]).astype(np.int32)
+        dictionary = pa.Array.from_buffers(pa.string(), len(encoded),
+                                           [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+        indices = _arrow(codes.astype(np.int32))
+        return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+    if values.dtype.kind not in "iuf":  # Arrow packs booleans in bits: not a numpy buffer
+        raise TypeError(f"a column must hold numbers or strings, got dtype {values.dtype}")
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
+def _write_table(table: pa.Table, path: str | Path, names: dict[str, str] | None, format: Format | None) -> None:
     if format is not None or names:
         if format is None:
             raise ValueError("names describe a file of a format: pass the format too")
@@ -187,22 +225,50 @@ def read_names(path: str | Path, format: Format | None = None) -> dict[str, str]
     return names
 
 
+def _read_arrow(path: Path) -> pa.Table:
+    """The Arrow table of one Parquet file. ``pq.read_table`` would go through pyarrow's dataset layer, which
+    imports pandas (see :func:`read_parquet_columns`)."""
+    with pq.ParquetFile(path) as f:
+        return f.read()
+
+
+def _read_table(path: str | Path, columns: tuple[str, ...], format: Format | None) -> tuple[pa.Table, dict[str, str]]:
+    """The Arrow table of a Parquet artifact and its names; its ``columns`` and, with ``format``, its format
+    checked."""
+    table = read_with(path, "Parquet artifact", _read_arrow)
+    found, names = _metadata(table.schema)
+    if format is not None:
+        check_format(path, found, format)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ArtifactError(
+            f"Parquet artifact {path} lacks columns {missing} (has {table.column_names}); "
+            f"it was not written by this taskdist: {recompute_hint(path)}"
+        )
+    return table, names
+
+
 def read_parquet_names(
     path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read a Parquet artifact and its names; check its ``columns`` and, with ``format``, its format."""
-    table = read_with(path, "Parquet artifact", pq.read_table)
-    found, names = _metadata(table.schema)
-    if format is not None:
-        check_format(path, found, format)
-    df = table.to_pandas()
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ArtifactError(
-            f"Parquet artifact {path} lacks columns {missing} (has {list(df.columns)}); "
-            f"it was not written by this taskdist: {recompute_hint(path)}"
-        )
-    return df, names
+    table, names = _read_table(path, columns, format)
+    return table.to_pandas(), names
+
+
+def read_parquet_columns(
+    path: str | Path, columns: tuple[str, ...], format: Format | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Only ``columns`` of a Parquet artifact, as numpy arrays (strings as objects), and its names; checked as
+    :func:`read_parquet_names` checks. Reads without pandas, whose import costs a job that needs no frame about
+    0.25-0.4 CPU-s (``benchmarks/job_startup.py --kinds``): pyarrow's own conversions to numpy import it, so the
+    values pass through Python lists, which costs about 1 ms per 10,000 values (a task table's three columns)."""
+    table, names = _read_table(path, columns, format)
+    out = {}
+    for c in columns:
+        column = table.column(c)
+        out[c] = np.array(column.to_pylist(), dtype=object if pa.types.is_string(column.type) else None)
+    return out, names
 
 
 def read_parquet(path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None) -> pd.DataFrame:

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from taskdist.artifacts import io
+
+if TYPE_CHECKING:  # the Fisher and Task2Vec jobs write their vectors without importing pandas
+    import pandas as pd
 
 FORMAT = io.Format("vectors", 1)
 """Format of the per-layer vector table; raise its version when the layout changes."""
@@ -86,20 +89,28 @@ def layout(vectors: Mapping[str, object]) -> tuple[tuple[str, tuple[int, ...]], 
     return tuple((k, _array(vectors[k]).shape) for k in sorted(vectors))
 
 
+def _columns(vectors: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """The columns of :func:`table`: ``layer`` (str objects), ``filter`` and ``param`` (int32), ``value``."""
+    check(vectors)
+    layers = sorted(vectors)
+    grids = [_array(vectors[layer]).astype(np.float64) for layer in layers]
+    grids = [values.reshape(values.shape[0], -1) for values in grids]  # (filters, entries per filter)
+    indices = [np.indices(grid.shape) for grid in grids]  # (2, filters, entries)
+    columns = {
+        "layer": np.repeat(np.array(layers, dtype=object), [grid.size for grid in grids]),
+        "filter": np.concatenate([filt.ravel() for filt, _ in indices]).astype(np.int32),
+    }
+    if _array(vectors[layers[0]]).ndim == 2:  # every layer's (check)
+        columns["param"] = np.concatenate([param.ravel() for _, param in indices]).astype(np.int32)
+    columns["value"] = np.concatenate([grid.ravel() for grid in grids])
+    return columns
+
+
 def table(vectors: Mapping[str, object]) -> pd.DataFrame:
     """``vectors`` as the long frame ``layer, filter, [param,] value`` sorted by layer, filter and param."""
-    check(vectors)
-    frames = []
-    for layer in sorted(vectors):
-        values = _array(vectors[layer]).astype(np.float64)
-        grid = values.reshape(values.shape[0], -1)  # (filters, entries per filter)
-        filt, param = np.indices(grid.shape)
-        frame = {"layer": layer, "filter": filt.ravel().astype(np.int32)}
-        if values.ndim == 2:
-            frame["param"] = param.ravel().astype(np.int32)
-        frame["value"] = grid.ravel()
-        frames.append(pd.DataFrame(frame))
-    return pd.concat(frames, ignore_index=True)
+    import pandas as pd
+
+    return pd.DataFrame(_columns(vectors))
 
 
 def from_table(df: pd.DataFrame, what: str = "vector table") -> Vectors:
@@ -112,6 +123,8 @@ def from_table(df: pd.DataFrame, what: str = "vector table") -> Vectors:
         entries) are not exactly ``0..n-1`` once each, or a value is negative
         or not finite.
     """
+    import pandas as pd
+
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -144,7 +157,7 @@ def write(vectors: Mapping[str, object], path: str | Path, **names: str) -> None
     """Write ``vectors`` to ``path``, with the names that say what they are (``net``, ``data`` or ``task``)."""
     if not names:
         raise ValueError("a vector table must say what it is about: pass its names (net and data, or task)")
-    io.write_parquet(table(vectors), path, names=names, format=FORMAT)
+    io.write_columns(_columns(vectors), path, names=names, format=FORMAT)
 
 
 def read(path: str | Path) -> tuple[Vectors, dict[str, str]]:

@@ -17,11 +17,16 @@ trains on the draws, so raising it reruns the ground truth too.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from taskdist.artifacts.task_table import TaskTable
 from taskdist.seeds import stable_seed
 from taskdist.specs import BudgetSpec, from_params
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VERSION = 4
 """Version of the labelled budget's draw; raised whenever which examples a budget holds changes.
@@ -42,8 +47,9 @@ def _per_label(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
-def draw(table: pd.DataFrame, spec: BudgetSpec, replicate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``table`` (positions) in one replicate's labelled budget: training examples and held-out examples.
+def draw(table: TaskTable | pd.DataFrame, spec: BudgetSpec, replicate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a task ``table`` (positions) in one replicate's labelled budget: training examples and held-out
+    examples.
 
     ``spec.samples_per_class`` per label from the train split and
     ``spec.holdout_per_class`` per label from the val split, drawn with
@@ -58,12 +64,13 @@ def draw(table: pd.DataFrame, spec: BudgetSpec, replicate: int) -> tuple[np.ndar
     """
     if not isinstance(spec, BudgetSpec):
         raise TypeError(f"spec must be a BudgetSpec, got {type(spec).__name__}")
+    table = TaskTable.of(table)
     rep = replicate_seed(spec.seed, replicate)
     picked = []
     for split, per_class in (("train", spec.samples_per_class), ("val", spec.holdout_per_class)):
-        rows = np.flatnonzero(table["split"].to_numpy() == split)
-        labels = table["label"].to_numpy()[rows]
-        counts = np.bincount(labels, minlength=int(table["label"].max()) + 1)
+        rows = np.flatnonzero(table.split == split)
+        labels = table.label[rows]
+        counts = np.bincount(labels, minlength=int(table.label.max()) + 1)
         if counts.min() < per_class:
             raise ValueError(
                 f"the labelled budget needs {per_class} {split} examples per label; the task has {counts.tolist()}"
@@ -72,7 +79,7 @@ def draw(table: pd.DataFrame, spec: BudgetSpec, replicate: int) -> tuple[np.ndar
     return picked[0], picked[1]
 
 
-def method_examples(table: pd.DataFrame, spec: BudgetSpec | None) -> pd.DataFrame:
+def method_examples(table: TaskTable | pd.DataFrame, spec: BudgetSpec | None) -> TaskTable | pd.DataFrame:
     """The examples of a target that a distance or score reads: all of ``table``, or its labelled budget.
 
     ``spec`` None: ``table`` itself (its train split is read: a network on its
@@ -80,7 +87,8 @@ def method_examples(table: pd.DataFrame, spec: BudgetSpec | None) -> pd.DataFram
     labelled budget (training and held-out examples) as a train split, the
     rows in ``table``'s order; with ``spec.method_samples``, that many of them,
     spread over the labels as evenly as they divide (:func:`even_subset`), so
-    that every target is read with the same number of examples.
+    that every target is read with the same number of examples; as a
+    :class:`~taskdist.artifacts.task_table.TaskTable`.
 
     Raises
     ------
@@ -89,12 +97,12 @@ def method_examples(table: pd.DataFrame, spec: BudgetSpec | None) -> pd.DataFram
     """
     if spec is None:
         return table
+    table = TaskTable.of(table)
     train_rows, held_rows = draw(table, spec, 0)
     rows = np.sort(np.concatenate([train_rows, held_rows]))
     if spec.method_samples is not None:
-        labels = table["label"].to_numpy()[rows]
-        rows = rows[even_subset(labels, spec.method_samples, stable_seed(spec.seed, "method samples"))]
-    return table.iloc[rows].assign(split="train").reset_index(drop=True)
+        rows = rows[even_subset(table.label[rows], spec.method_samples, stable_seed(spec.seed, "method samples"))]
+    return table.take(rows, split="train")
 
 
 def even_subset(labels: np.ndarray, total: int, seed: int) -> np.ndarray:

@@ -15,12 +15,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from taskdist.artifacts.dataset import Dataset
+from taskdist.artifacts.task_table import TaskTable
 from taskdist.specs import POOLS, TaskSpec
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
 VERSION = 3  # 2: splits drawn from the dataset's pools; 3: the file declares its format and task (task_table)
@@ -63,6 +64,8 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.n
         If the arrays do not match, or a class's pool holds fewer images than
         the task needs from it (the message names task, class, pool and counts).
     """
+    import pandas as pd  # here: a job that only reads tables (every torch job) does not import pandas
+
     labels, pools = np.asarray(labels), np.asarray(pools)
     if labels.ndim != 1 or pools.shape != labels.shape:
         raise ValueError(f"labels and pools must be 1-d of equal length, got shapes {labels.shape}, {pools.shape}")
@@ -104,7 +107,9 @@ def materialize(spec: TaskSpec, labels: np.ndarray, pools: np.ndarray, ids: np.n
     return table
 
 
-def arrays(dataset: Dataset, table: pd.DataFrame, split: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def arrays(
+    dataset: Dataset, table: TaskTable | pd.DataFrame, split: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (float32, scaled to [-1, 1]) and labels of a task table, optionally one split only.
 
     Rows come in the table's order: sorted by image id (:attr:`Dataset.ids`, an image's place in its source),
@@ -120,13 +125,14 @@ def arrays(dataset: Dataset, table: pd.DataFrame, split: str | None = None) -> t
         x, y = x[mixed], y[mixed]  # (64, C, H, W), (64,)
     """
     import torch  # here, so that making a task table does not pay for importing torch
+    table = TaskTable.of(table)
     if split is not None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        table = table[table["split"] == split]
-    images = torch.from_numpy(dataset.images[rows(dataset, table["index"].to_numpy())]).float()  # (N, C, H, W)
+        table = table.take(np.flatnonzero(table.split == split))
+    images = torch.from_numpy(dataset.images[rows(dataset, table.index)]).float()  # (N, C, H, W)
     images = images.div_(127.5).sub_(1.0)
-    labels = torch.tensor(table["label"].to_numpy(dtype=np.int64))  # (N,)
+    labels = torch.from_numpy(table.label.astype(np.int64))  # (N,)
     return images, labels
 
 

@@ -30,16 +30,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from taskdist.data import budget, tasks
 from taskdist.progress import Progress
 from taskdist.specs import NetworkSpec, TaskSpec, TransferSpec
 
-if TYPE_CHECKING:  # torch is imported where a network is trained: the tables here are read without it
+if TYPE_CHECKING:  # torch is imported where a network is trained, pandas where a frame is made (not in a pair job)
+    import pandas as pd
     import torch
 
     from taskdist.artifacts.dataset import Dataset
+    from taskdist.artifacts.task_table import TaskTable
     from taskdist.nets import models
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def run(
     checkpoints: list[dict] | None,
     target: TaskSpec,
     dataset: Dataset,
-    table: pd.DataFrame,
+    table: TaskTable,
     arch: NetworkSpec | None,
     spec: TransferSpec,
     seed: int,
@@ -159,6 +159,8 @@ def table(pairs: list[dict], scratch: list[dict]) -> pd.DataFrame:
         If a target has no from-scratch result, results repeat, or a pair's
         replicates differ from its target's baseline.
     """
+    import pandas as pd
+
     base: dict[str, dict[int, dict]] = {}
     for result in scratch:
         if result["target"] in base:
