@@ -312,7 +312,7 @@ def source_facts(model_paths: Paths, task_paths: Paths) -> pd.DataFrame:
     tables_ = io.by_name(((names["task"], path, table) for path in task_paths
                           for table, names in [task_table.read_named(path)]), "task table")
     io.require(tables_, accuracy, "task table")
-    rows = {task: {"train_examples": int((table["split"] == "train").sum()), "classes": int(table["label"].nunique()),
+    rows = {task: {"train_examples": int(np.sum(table.split == "train")), "classes": len(np.unique(table.label)),
                    "test_accuracy": accuracy[task]} for task, table in tables_.items()}
     return pd.DataFrame.from_dict(rows, orient="index")
 

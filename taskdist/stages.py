@@ -367,9 +367,12 @@ def pair_path(
     target_dataset, target_table = target_data
     xs = tasks.arrays(*source_data, "train")
     xt = tasks.arrays(target_dataset, method_examples(target_table, budget), "train")
-    classes = tuple(coupled.class_identities(table["label"].to_numpy(),
-                                             data.labels[tasks.rows(data, table["index"].to_numpy())], data.class_names)
-                    for data, table in (source_data, target_data))
+
+    def identities(data: Dataset, table: TaskTable) -> list:
+        table = TaskTable.of(table)
+        return coupled.class_identities(table.label, data.labels[tasks.rows(data, table.index)], data.class_names)
+
+    classes = (identities(*source_data), identities(*target_data))
     return coupled.distance(method, load_network(source, device), xs, xt, spec, seed, classes=classes)
 
 

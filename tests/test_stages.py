@@ -19,6 +19,7 @@ from wf import REPO
 
 from taskdist import aggregates, stages
 from taskdist.artifacts import checkpoint, io, matrices, records, vectors
+from taskdist.artifacts.task_table import TaskTable
 from taskdist.config import load, stable_seed
 from taskdist.data import datasets, tasks
 from taskdist.evaluation import transfer
@@ -45,8 +46,8 @@ def digits(one_thread):
     ds = EXP.datasets["digits"]
     dataset = datasets.load(ds.name, EXP.image, split=ds.split, seed=EXP.seed, root=ds.root, download=ds.download)
     specs = {**EXP.tasks, **{RESAMPLED[t]: resample(s) for t, s in EXP.tasks.items()}}
-    tables = {tid: tasks.materialize(spec, dataset.labels, dataset.pool) for tid, spec in specs.items()}
-    return dataset, specs, tables
+    tables = {tid: TaskTable.of(tasks.materialize(spec, dataset.labels, dataset.pool)) for tid, spec in specs.items()}
+    return dataset, specs, tables  # tables as jobs read them (task_table.read), not as pandas frames
 
 
 @pytest.fixture(scope="module")
@@ -415,7 +416,7 @@ print(json.dumps({"pandas": "pandas" in sys.modules, "runs": runs}))
 def test_pair_jobs_read_and_write_without_pandas_and_compute_the_same(digits, nets, tmp_path):
     """A transfer and a Fisher pair job, in a fresh interpreter as a job runs, read the task table and write the
     Fisher vectors without importing pandas (about 0.3 CPU-s of every torch job's start), and compute what the
-    same stages compute from the table as a DataFrame."""
+    same stages compute in this process; the Fisher file reads back as the frame pandas' writer wrote."""
     import json
     import subprocess
     import sys
