@@ -160,3 +160,6 @@ def test_columns_write_without_pandas_as_a_frame_would(tmp_path):
     assert np.array_equal(got["value"], columns["value"])
     with pytest.raises(TypeError, match="numbers or strings, got dtype bool"):
         io.write_columns({"x": np.array([True, False])}, tmp_path / "b.parquet")
+    io.write_parquet(pd.DataFrame({"x": [1.0, None]}), tmp_path / "n.parquet")
+    with pytest.raises(io.ArtifactError, match=r"n.parquet: a column holds 1 missing values.*rerun snakemake"):
+        io.read_parquet_columns(tmp_path / "n.parquet", ("x",))

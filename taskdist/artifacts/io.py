@@ -261,14 +261,30 @@ def read_parquet_columns(
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Only ``columns`` of a Parquet artifact, as numpy arrays (strings as objects), and its names; checked as
     :func:`read_parquet_names` checks. Reads without pandas, whose import costs a job that needs no frame about
-    0.25-0.4 CPU-s (``benchmarks/job_startup.py --kinds``): pyarrow's own conversions to numpy import it, so the
-    values pass through Python lists, which costs about 1 ms per 10,000 values (a task table's three columns)."""
+    0.25-0.4 CPU-s (``benchmarks/job_startup.py --kinds``)."""
     table, names = _read_table(path, columns, format)
-    out = {}
-    for c in columns:
-        column = table.column(c)
-        out[c] = np.array(column.to_pylist(), dtype=object if pa.types.is_string(column.type) else None)
-    return out, names
+    try:
+        return {c: _numpy(table.column(c).combine_chunks()) for c in columns}, names
+    except (TypeError, ValueError) as e:
+        raise ArtifactError(f"Parquet artifact {path}: {e}; it was not written by this taskdist: "
+                            f"{recompute_hint(path)}") from e
+
+
+def _numpy(values: pa.Array) -> np.ndarray:
+    """An Arrow array of numbers or strings, without nulls, as numpy: numbers copied from their buffer, strings as
+    objects through a dictionary of their distinct values. pyarrow's own conversions (``to_numpy``) import
+    pandas."""
+    if values.null_count:
+        raise ValueError(f"a column holds {values.null_count} missing values")
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        encoded = values.dictionary_encode()
+        return np.array(encoded.dictionary.to_pylist(), dtype=object)[_numpy(encoded.indices)]
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        raise TypeError(f"a column of type {values.type} is neither numbers nor strings")
+    dtype = np.dtype(values.type.to_pandas_dtype())
+    if len(values) == 0:
+        return np.empty(0, dtype)
+    return np.frombuffer(values.buffers()[1], dtype=dtype, count=values.offset + len(values))[values.offset:].copy()
 
 
 def read_parquet(path: str | Path, columns: tuple[str, ...] = (), format: Format | None = None) -> pd.DataFrame:

@@ -34,9 +34,9 @@ class TaskTable:
     """A task's examples, one entry per example: ``index`` (int64 image ids), ``label`` (int64), ``split``
     (``"train"``, ``"val"`` or ``"test"``), rows in the file's order.
 
-    A column is read by name as from a ``pandas.DataFrame`` (``table["label"]``, here a numpy array), so the
-    functions that take a task table (:func:`taskdist.data.tasks.arrays`, :func:`taskdist.data.budget.draw`)
-    take either.
+    A column can also be read by name, as from a ``pandas.DataFrame`` (``table["label"]``, here a numpy array).
+    The functions that take a task table (:func:`taskdist.data.tasks.arrays`, :func:`taskdist.data.budget.draw`,
+    :func:`~taskdist.data.budget.method_examples`) take a DataFrame too (:meth:`of`), and draw the same rows.
     """
 
     index: np.ndarray
