@@ -14,10 +14,13 @@ side by side in one run:
     python benchmarks/job_startup.py --repeat 11   # 5 is too few: process start-up varies by ~1 s
 
 ``--kinds``: the fixed CPU cost of each job kind instead (a fresh interpreter importing what its workflow
-script imports, and for the kinds that solve transport problems the POT solver they load), beside
-``import ot`` as those jobs paid it before issue 24::
+script imports, torch for the kinds that start with it, a task table read as the kinds that read one read it,
+pandas for the kind that makes frames at work, and for the kinds that solve transport problems the POT solver
+they load), beside ``import ot`` as those jobs
+paid it before issue 24 and pandas as every torch job loaded it before (for its task table)::
 
     python benchmarks/job_startup.py --kinds --repeat 3
+    python benchmarks/job_startup.py --kinds --repeat 5 --before /tmp/old   # another checkout beside this one
 
 Targets: taskdist's Adam adds < 5 % to ``network, no step``, where torch's adds about a second or more;
 ``runtime.finish()`` saves a quarter of the process or more.
@@ -32,8 +35,13 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+
+from taskdist.artifacts import task_table
 
 SETUP = (
     "import torch\n"
@@ -73,51 +81,82 @@ KINDS = (
     "transfer_bound",
 )
 """Job kinds (workflow scripts) whose fixed cost ``--kinds`` measures."""
+FRAMES = {"make_task": "import pandas"}
+"""Kinds that import pandas at work rather than at their script's top: make_task makes its table as a frame."""
 SOLVER = {"transfer_bound": "pot._submodule('ot.lp.emd_wrap')"}
 """What the kinds that solve transport problems load when they first call POT (:mod:`taskdist.methods.pot`): the
 bound's network simplex; the path lengths solve their Sinkhorn in torch and load no POT."""
 
 
-def script_imports(kind: str) -> str:
-    """The module-level imports of ``workflow_scripts/{kind}.py`` (what its job loads before any work)."""
+def script_imports(kind: str, table: Path) -> str:
+    """What a job of ``workflow_scripts/{kind}.py`` loads before its work: the script's module-level imports,
+    torch where it starts with ``torch=True``, the task table ``table`` read where it reads one."""
     path = Path(__file__).resolve().parents[1] / "workflow_scripts" / f"{kind}.py"
-    tree = ast.parse(path.read_text())
-    lines = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    source = path.read_text()
+    lines = [ast.unparse(node) for node in ast.parse(source).body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    if "torch=True" in source:
+        lines.append("import torch")
+    if "task_table.read(" in source:
+        lines += ["from taskdist.artifacts import task_table", f"task_table.read({str(table)!r})"]
+    if kind in FRAMES:
+        lines.append(FRAMES[kind])
     if kind in SOLVER:
         lines += ["from taskdist.methods import pot", SOLVER[kind]]
-    return "\n".join(lines) + "\nimport torch\n"
+    return "\n".join(lines) + "\n"
 
 
-def cpu_seconds(code: str) -> float:
-    """CPU seconds (user + system) of a fresh interpreter running ``code``."""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds(code: str, code_dir: str | Path | None = None) -> float:
+    """CPU seconds (user + system) of a fresh interpreter running ``code``; with ``code_dir``, importing
+    taskdist from that checkout (first on ``PYTHONPATH``, and ``-P``: not from the working directory)."""
+    env = None if code_dir is None else {**os.environ, "PYTHONPATH": str(code_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-P", "-c", code], check=True, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def kinds(repeat: int) -> None:
-    """The fixed cost of each job kind: a fresh interpreter importing what its script imports, CPU seconds."""
+def kinds(repeat: int, before: str | None) -> None:
+    """The fixed cost of each job kind: a fresh interpreter importing what its script imports, CPU seconds; with
+    ``before`` (another checkout), the same with that code, interleaved, and the ratio."""
+    table = Path(tempfile.mkdtemp()) / "task.parquet"
+    task_table.write(task_table.TaskTable(np.arange(3), np.array([0, 1, 0]), np.array(["train", "val", "test"],
+                                                                                      dtype=object)),
+                     table, task="task")
     variants = {"python -c pass": "pass", "import torch": "import torch"}
-    variants |= {kind: script_imports(kind) for kind in KINDS}
+    variants |= {kind: script_imports(kind, table) for kind in KINDS}
     variants["import torch, then import ot (all of POT)"] = "import torch\nimport ot"
-    times = {name: [] for name in variants}
+    variants["import torch, then pandas and pyarrow's Parquet reader"] = "import torch\nimport pandas, pyarrow.parquet"
+    states = {"now": REPO} | ({"before": before} if before else {})
+    times = {(state, name): [] for state in states for name in variants}
     for _ in range(repeat):  # interleaved
         for name, code in variants.items():
-            times[name].append(cpu_seconds(code))
+            for state, code_dir in states.items():
+                times[state, name].append(cpu_seconds(code, code_dir))
     print(f"# fixed CPU-s per job kind (imports of its script), median of {repeat}; load {os.getloadavg()[0]:.2f}")
-    print("| job kind | CPU-s |\n| --- | ---: |")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} |")
+    if not before:
+        print("| job kind | CPU-s |\n| --- | ---: |")
+        for name in variants:
+            print(f"| {name} | {statistics.median(times['now', name]):.2f} |")
+        return
+    print(f"# before: taskdist from {before}")
+    print("| job kind | before CPU-s | now CPU-s | now / before |\n| --- | ---: | ---: | ---: |")
+    for name in variants:
+        old, new = (statistics.median(times[state, name]) for state in ("before", "now"))
+        print(f"| {name} | {old:.2f} | {new:.2f} | {new / old:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument("--kinds", action="store_true", help="the fixed CPU cost of each job kind instead")
+    parser.add_argument("--before", metavar="DIR", help="with --kinds: also a checkout of other code (e.g. `git "
+                        "archive REV | tar -x -C DIR`), its taskdist imported instead, side by side")
     args = parser.parse_args()
     if args.kinds:
-        kinds(args.repeat)
+        kinds(args.repeat, args.before)
         return
     times = {name: [] for name in VARIANTS}
     for _ in range(args.repeat):  # interleaved, so a busy moment hits every variant alike
