@@ -108,15 +108,20 @@ def test_a_job_reuses_freed_memory_instead_of_faulting_in_fresh_pages_each_step(
         faults, digest = proc.stdout.split()
         return float(faults), float(digest)
 
-    default = steps("")
-    kept = steps(textwrap.dedent(f"""
+    prelude = textwrap.dedent(f"""
         from types import SimpleNamespace
         from taskdist.runtime import start
         start(SimpleNamespace(log=[{str(tmp_path / "job.log")!r}], threads=1, params=SimpleNamespace(device="cpu")),
               torch=True)
-    """))
+    """)
+    # None per step on a quiet machine. A loaded one adds faults to both (17 per step seen in the full suite,
+    # against hundreds; once 15 against 70 at load 6), so a pair is measured up to three times: without the
+    # setting, every pair fails.
+    for _ in range(3):
+        default, kept = steps(""), steps(prelude)
+        if kept[0] < default[0] / 5:
+            break
     assert default[0] > 50, f"the default settings should fault pages in every step; {default[0]} per step"
-    # none on a quiet machine; a few on a loaded one (17 per step seen in the full suite, against hundreds)
     assert kept[0] < default[0] / 5, f"{kept[0]} page faults per step with freed memory kept, {default[0]} without"
     assert kept[1] == default[1]  # where memory comes from changes, not what is computed
 
