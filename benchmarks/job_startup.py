@@ -16,8 +16,8 @@ side by side in one run:
 ``--kinds``: the fixed CPU cost of each job kind instead (a fresh interpreter importing what its workflow
 script imports, torch for the kinds that start with it, a task table read as the kinds that read one read it,
 pandas for the kind that makes frames at work, and for the kinds that solve transport problems the POT solver
-they load), beside ``import ot`` as those jobs
-paid it before issue 24 and pandas as every torch job loaded it before (for its task table)::
+they load), beside ``import ot`` as those jobs paid it before issue 24 and pandas as every torch job loaded it
+before (for its task table)::
 
     python benchmarks/job_startup.py --kinds --repeat 3
     python benchmarks/job_startup.py --kinds --repeat 5 --before /tmp/old   # another checkout beside this one
@@ -42,6 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from taskdist.artifacts import task_table
+
+REPO = Path(__file__).resolve().parents[1]
+"""The checkout this benchmark belongs to (its workflow scripts; the "now" side of ``--kinds --before``)."""
 
 SETUP = (
     "import torch\n"
@@ -91,7 +94,7 @@ bound's network simplex; the path lengths solve their Sinkhorn in torch and load
 def script_imports(kind: str, table: Path) -> str:
     """What a job of ``workflow_scripts/{kind}.py`` loads before its work: the script's module-level imports,
     torch where it starts with ``torch=True``, the task table ``table`` read where it reads one."""
-    path = Path(__file__).resolve().parents[1] / "workflow_scripts" / f"{kind}.py"
+    path = REPO / "workflow_scripts" / f"{kind}.py"
     source = path.read_text()
     lines = [ast.unparse(node) for node in ast.parse(source).body if isinstance(node, (ast.Import, ast.ImportFrom))]
     if "torch=True" in source:
@@ -103,9 +106,6 @@ def script_imports(kind: str, table: Path) -> str:
     if kind in SOLVER:
         lines += ["from taskdist.methods import pot", SOLVER[kind]]
     return "\n".join(lines) + "\n"
-
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_seconds(code: str, code_dir: str | Path | None = None) -> float:
